@@ -1,0 +1,61 @@
+/* The CLI's command table and what every verb shares. One file per verb
+ * (cmd_VERB.c); main.c dispatches, `nua help` and the bash completion are
+ * generated from the table. */
+#ifndef NUA_CLI_H
+#define NUA_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "error.h"
+
+/* A verb gets its own argv (argv[0] is the verb) and returns an exit status:
+ * 0 ok, 1 failed, 2 bad usage or input. It prints its own results; errors it
+ * reports with cli_error or by returning nua_error_report(err). */
+typedef int (*cmd_fn)(int argc, char **argv);
+
+enum cmd_flags {
+	CMD_NEED_STATE = 1 << 0,  /* opens the state store */
+	CMD_NEED_DAEMON = 1 << 1, /* talks to the daemon */
+	CMD_HIDDEN = 1 << 2,      /* not listed in `nua help` */
+};
+
+struct cmd_option {
+	const char *name;   /* "--json" or "-n, --lines N" as shown in help */
+	const char *help;
+};
+
+struct cmd_struct {
+	const char *name;
+	cmd_fn fn;
+	unsigned flags;
+	const char *usage;    /* "nua check [--json] [DIR|FILE]" */
+	const char *summary;  /* one line for `nua help` */
+	const char *help;     /* a paragraph for `nua help CMD` */
+	const struct cmd_option *options; /* terminated by { NULL, NULL } */
+	const char *complete; /* what arguments complete to: "dir", "file", "instance", "command", NULL */
+};
+
+/* The table, in help order; terminated by a zeroed entry. */
+extern const struct cmd_struct nua_commands[];
+const struct cmd_struct *cli_find_command(const char *name);
+
+/* Print "usage: ..." and the options of cmd on stderr; return 2. */
+int cli_usage_error(const struct cmd_struct *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Print "error: ..." on stderr; return status. */
+int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* getopt_long over argv with the usual handling of --help and unknown
+ * options. Returns the option character, -1 at the end of options, or '?'
+ * after having printed the usage error (the caller returns 2). */
+int cli_getopt(const struct cmd_struct *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts);
+
+#define DECLARE_CMD(n) int cmd_##n(int argc, char **argv)
+DECLARE_CMD(help);
+DECLARE_CMD(version);
+DECLARE_CMD(check);
+DECLARE_CMD(completion);
+
+#endif

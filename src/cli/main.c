@@ -1,0 +1,316 @@
+/* nua: dispatch to one verb from the command table. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "strbuf.h"
+#include "banned.h"
+
+static const struct cmd_option check_options[] = {
+	{ "--json", "print the normalised configuration as JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option help_options[] = {
+	{ "--all", "also list hidden commands" },
+	{ "--json", "list the commands as JSON" },
+	{ NULL, NULL },
+};
+
+const struct cmd_struct nua_commands[] = {
+	{ "check", cmd_check, 0, "nua check [--json] [DIR|FILE]",
+	  "validate a package's nua-config.toml",
+	  "Read DIR/nua-config.toml (or FILE; the current directory by default), check every\n"
+	  "section and key, and print a one-line summary of the package. Every problem is\n"
+	  "printed as FILE:LINE:COL: message and the exit status is 2.",
+	  check_options, "dir" },
+	{ "help", cmd_help, 0, "nua help [COMMAND]", "show help for nua or one of its commands",
+	  "Without an argument, list the commands; with one, show its usage and options.",
+	  help_options, "command" },
+	{ "version", cmd_version, 0, "nua version", "print the version of nua",
+	  "Print the version of this nua binary (also: nua --version).", NULL, NULL },
+	{ "completion", cmd_completion, 0, "nua completion bash",
+	  "print a shell completion script",
+	  "Print a bash completion script generated from the command table. Load it with\n"
+	  "  source <(nua completion bash)",
+	  NULL, NULL },
+	{ NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL },
+};
+
+const struct cmd_struct *cli_find_command(const char *name)
+{
+	for (const struct cmd_struct *c = nua_commands; c->name; c++)
+		if (streq(c->name, name))
+			return c;
+	return NULL;
+}
+
+static void print_options(const struct cmd_struct *cmd, FILE *out)
+{
+	if (!cmd->options || !cmd->options[0].name)
+		return;
+	fprintf(out, "\noptions:\n");
+	for (const struct cmd_option *o = cmd->options; o->name; o++)
+		fprintf(out, "  %-22s %s\n", o->name, o->help);
+}
+
+int cli_usage_error(const struct cmd_struct *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s\n", cmd->usage);
+	print_options(cmd, stderr);
+	return NUA_EINPUT;
+}
+
+int cli_error(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+static void print_command_help(const struct cmd_struct *cmd, FILE *out)
+{
+	fprintf(out, "usage: %s\n\n%s\n", cmd->usage, cmd->help);
+	print_options(cmd, out);
+}
+
+int cli_getopt(const struct cmd_struct *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts)
+{
+	struct option all[32];
+	size_t n = 0;
+	char sopts[64];
+	int c, idx = optind;
+
+	/* "+" stops at the first non-option, ":" reports a missing argument
+	 * distinctly; -h and --help are always there. */
+	snprintf(sopts, sizeof(sopts), "+:h%s", shortopts ? shortopts : "");
+	for (; longopts && longopts[n].name; n++) {
+		if (n >= ARRAY_SIZE(all) - 2)
+			BUG("too many options for '%s'", cmd->name);
+		all[n] = longopts[n];
+	}
+	all[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	all[n] = (struct option){ NULL, 0, NULL, 0 };
+	opterr = 0;
+	c = getopt_long(argc, argv, sopts, all, NULL);
+	if (c == 'h') {
+		print_command_help(cmd, stdout);
+		exit(0);
+	}
+	if (c == '?' || c == ':') {
+		const char *arg = argv[idx < argc ? idx : argc - 1];
+
+		if (c == ':')
+			cli_usage_error(cmd, "option '%s' needs a value", arg);
+		else if (optopt && !starts_with(arg, "--"))
+			cli_usage_error(cmd, "unknown option '-%c'", optopt);
+		else
+			cli_usage_error(cmd, "unknown option '%s'", arg);
+		return '?';
+	}
+	return c;
+}
+
+/* The visible command nearest to a mistyped name, or NULL. */
+static const char *suggest_command(const char *name)
+{
+	const char *names[64];
+	size_t n = 0;
+
+	for (const struct cmd_struct *k = nua_commands; k->name; k++) {
+		if (n >= ARRAY_SIZE(names) - 1)
+			BUG("command table larger than %zu", ARRAY_SIZE(names));
+		if (!(k->flags & CMD_HIDDEN))
+			names[n++] = k->name;
+	}
+	names[n] = NULL;
+	return nearest_word(name, names);
+}
+
+static void list_commands(FILE *out, bool all)
+{
+	fprintf(out, "usage: nua [--version] [--help] COMMAND [ARGS]\n\n"
+		     "Nua is a self-hosted platform for web apps. Commands:\n\n");
+	for (const struct cmd_struct *c = nua_commands; c->name; c++)
+		if (all || !(c->flags & CMD_HIDDEN))
+			fprintf(out, "  %-12s %s\n", c->name, c->summary);
+	fprintf(out, "\nRun 'nua help COMMAND' for the usage and options of a command.\n");
+}
+
+static int list_commands_json(bool all)
+{
+	json_t *arr = json_array();
+
+	for (const struct cmd_struct *c = nua_commands; c->name; c++) {
+		json_t *opts = json_array();
+
+		if (!all && (c->flags & CMD_HIDDEN))
+			continue;
+		for (const struct cmd_option *o = c->options; o && o->name; o++)
+			json_array_append_new(opts, json_pack("{s:s, s:s}", "option", o->name,
+							      "help", o->help));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}", "name", c->name,
+						     "usage", c->usage, "summary", c->summary,
+						     "options", opts));
+	}
+	json_dumpf(arr, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+	json_decref(arr);
+	return 0;
+}
+
+int cmd_help(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd_struct *self = cli_find_command("help");
+	bool all = false, json = false;
+	int c;
+
+	while ((c = cli_getopt(self, argc, argv, "", longopts)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		if (c == 'a')
+			all = true;
+		if (c == 'j')
+			json = true;
+	}
+	if (json) {
+		if (optind < argc)
+			return cli_usage_error(self, "--json lists all commands; it takes no argument");
+		return list_commands_json(all);
+	}
+	if (optind >= argc) {
+		list_commands(stdout, all);
+		return 0;
+	}
+	if (argc - optind > 1)
+		return cli_usage_error(self, "too many arguments");
+	const struct cmd_struct *cmd = cli_find_command(argv[optind]);
+	if (!cmd) {
+		const char *near = suggest_command(argv[optind]);
+
+		if (near)
+			return cli_error(NUA_EINPUT, "no command named '%s'; did you mean '%s'?",
+					 argv[optind], near);
+		return cli_error(NUA_EINPUT, "no command named '%s'; see 'nua help'", argv[optind]);
+	}
+	print_command_help(cmd, stdout);
+	return 0;
+}
+
+int cmd_version(int argc, char **argv)
+{
+	const struct cmd_struct *self = cli_find_command("version");
+	int c;
+
+	while ((c = cli_getopt(self, argc, argv, "", NULL)) != -1)
+		if (c == '?')
+			return NUA_EINPUT;
+	if (optind < argc)
+		return cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
+	printf("nua %s\n", NUA_VERSION);
+	return 0;
+}
+
+int cmd_completion(int argc, char **argv)
+{
+	const struct cmd_struct *self = cli_find_command("completion");
+	int c;
+
+	while ((c = cli_getopt(self, argc, argv, "", NULL)) != -1)
+		if (c == '?')
+			return NUA_EINPUT;
+	if (argc - optind != 1 || !streq(argv[optind], "bash"))
+		return cli_usage_error(self, "only 'bash' completion is available");
+
+	printf("# bash completion for nua, generated by 'nua completion bash'\n"
+	       "_nua() {\n"
+	       "\tlocal cur=${COMP_WORDS[COMP_CWORD]}\n"
+	       "\tif [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+	       "\t\tCOMPREPLY=($(compgen -W '");
+	for (const struct cmd_struct *k = nua_commands; k->name; k++)
+		if (!(k->flags & CMD_HIDDEN))
+			printf("%s ", k->name);
+	printf("--help --version' -- \"$cur\"))\n"
+	       "\t\treturn\n"
+	       "\tfi\n"
+	       "\tcase ${COMP_WORDS[1]} in\n");
+	for (const struct cmd_struct *k = nua_commands; k->name; k++) {
+		printf("\t%s)\n", k->name);
+		printf("\t\tif [[ $cur == -* ]]; then\n\t\t\tCOMPREPLY=($(compgen -W '--help");
+		for (const struct cmd_option *o = k->options; o && o->name; o++) {
+			/* "-n, --lines N" completes to its long form. */
+			const char *l = strstr(o->name, "--");
+			size_t len = l ? strcspn(l, " =") : 0;
+
+			if (l)
+				printf(" %.*s", (int)len, l);
+		}
+		printf("' -- \"$cur\"))\n\t\t\treturn\n\t\tfi\n");
+		if (k->complete && streq(k->complete, "dir"))
+			printf("\t\tCOMPREPLY=($(compgen -d -- \"$cur\"))\n");
+		else if (k->complete && streq(k->complete, "file"))
+			printf("\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n");
+		else if (k->complete && streq(k->complete, "command")) {
+			printf("\t\tCOMPREPLY=($(compgen -W '");
+			for (const struct cmd_struct *j = nua_commands; j->name; j++)
+				if (!(j->flags & CMD_HIDDEN))
+					printf("%s ", j->name);
+			printf("' -- \"$cur\"))\n");
+		} else if (k->complete && streq(k->complete, "instance"))
+			printf("\t\tCOMPREPLY=($(compgen -W \"$(nua ls --names 2>/dev/null)\" -- \"$cur\"))\n");
+		printf("\t\t;;\n");
+	}
+	printf("\tesac\n"
+	       "}\n"
+	       "complete -o default -F _nua nua\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct cmd_struct *cmd;
+
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (argc < 2) {
+		list_commands(stderr, false);
+		return NUA_EINPUT;
+	}
+	if (streq(argv[1], "--version") || streq(argv[1], "-V"))
+		argv[1] = (char *)"version";
+	else if (streq(argv[1], "--help") || streq(argv[1], "-h"))
+		argv[1] = (char *)"help";
+	if (argv[1][0] == '-')
+		return cli_error(NUA_EINPUT, "unknown option '%s'; see 'nua help'", argv[1]);
+	cmd = cli_find_command(argv[1]);
+	if (!cmd) {
+		const char *near = suggest_command(argv[1]);
+
+		if (near)
+			return cli_error(NUA_EINPUT, "'%s' is not a nua command; did you mean '%s'?",
+					 argv[1], near);
+		return cli_error(NUA_EINPUT, "'%s' is not a nua command; see 'nua help'", argv[1]);
+	}
+	optind = 1;
+	return cmd->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,17 @@
+/* Where Nua keeps things. Every path derives from three roots, each
+ * overridable by the environment so that a test can run a whole server in a
+ * temporary directory:
+ *   NUA_ROOT  (/var/lib/nua)   state, images, instances, secrets
+ *   NUA_RUN   (/run/nua)       socket, pid files
+ *   NUA_CACHE (/var/cache/nua) build caches shared between roots */
+#ifndef NUA_PATHS_H
+#define NUA_PATHS_H
+
+const char *nua_root(void);
+const char *nua_run_dir(void);
+const char *nua_cache_dir(void);
+
+/* A path under the root: nua_root_path("nua.db"). Caller frees. */
+char *nua_root_path(const char *rel);
+
+#endif
