@@ -59,6 +59,7 @@ struct toml_value {
 
 struct toml_keyval {
 	char *key;               /* one key segment, unquoted, UTF-8 */
+	size_t key_len;          /* bytes: a quoted key may hold NUL (\u0000) */
 	struct toml_pos key_pos; /* where the key (that segment) was written */
 	struct toml_value val;
 };
