@@ -124,13 +124,18 @@ static const struct field *find_field(const struct field *fields, const char *ke
 static void unknown_key(struct checker *c, const struct toml_keyval *kv, const char *where,
 			const struct field *fields)
 {
-	const char *names[64];
+	const char *names[96];
 	size_t n = 0;
 	char k[128];
 	const char *near;
 
-	for (const struct field *f = fields; f->name && n < ARRAY_SIZE(names) - 1; f++)
+	for (const struct field *f = fields; f->name; f++) {
+		if (n + 4 >= ARRAY_SIZE(names))
+			BUG("field table too large");
 		names[n++] = f->name;
+		for (int i = 0; i < 3 && f->alias[i]; i++)
+			names[n++] = f->alias[i];
+	}
 	names[n] = NULL;
 	canonical_key(kv->key, k, sizeof(k));
 	near = nearest_word(k, names);
@@ -857,6 +862,19 @@ static void volume_custom(struct checker *c, const struct toml_keyval *kv, const
 	}
 }
 
+static struct toml_pos target_pos(const struct toml_table *t)
+{
+	static const char *const spellings[] = { "target", "dest", "destination" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(spellings); i++) {
+		struct toml_pos p = value_pos(t, spellings[i]);
+
+		if (p.line)
+			return p;
+	}
+	return (struct toml_pos){ 0, 0 };
+}
+
 static void check_volumes(struct checker *c, const struct toml_keyval *kv)
 {
 	const struct toml_array *a;
@@ -887,11 +905,11 @@ static void check_volumes(struct checker *c, const struct toml_keyval *kv)
 			check_choice(c, v->type, value_pos(e->u.tab, "type"), "volume type",
 				     known_volume_types);
 		if (v->target && !valid_abs_path(v->target))
-			problem(c, e->pos, "volume target '%s' must be a normalised absolute path",
-				v->target);
+			problem(c, target_pos(e->u.tab),
+				"volume target '%s' must be a normalised absolute path", v->target);
 		else if (v->target && (streq(v->target, "/") || starts_with(v->target, "/proc") ||
 				       starts_with(v->target, "/sys") || starts_with(v->target, "/dev")))
-			problem(c, e->pos, "volume target '%s' is reserved", v->target);
+			problem(c, target_pos(e->u.tab), "volume target '%s' is reserved", v->target);
 		if (v->name && !valid_name(v->name, 63))
 			problem(c, e->pos, "invalid volume name '%s' (use a-z, 0-9 and '-')", v->name);
 		if (!v->name && v->target && streq(v->type, "managed"))
@@ -950,7 +968,8 @@ static void check_resources(struct checker *c, const struct toml_keyval *kv)
 			check_choice(c, r->type, tp, "resource type", known_resource_types);
 		}
 		if (r->version && !valid_version_constraint(r->version))
-			problem(c, e->pos,
+			problem(c, value_pos(e->u.tab, "version").line ? value_pos(e->u.tab, "version")
+								      : value_pos(e->u.tab, "module-version"),
 				"invalid version constraint '%s' for resource '%s' (e.g. \">=14, <16\")",
 				r->version, r->name ? r->name : "?");
 		if (r->env) {
@@ -1392,9 +1411,10 @@ static void check_root(struct checker *c, const struct toml_table *root)
 				problem(c, kv->key_pos, "unknown section '%s'", kv->key);
 			continue;
 		}
-		if (seen[f - sections]) {
-			problem(c, kv->key_pos, "section '%s' is given twice (as '%s' and '%s')", f->name,
-				kv->key, f->alias[0] ? f->alias[0] : f->name);
+		/* [[resource]] and [[provider]] are one list. */
+		if (seen[f - sections] && !streq(f->name, "resource")) {
+			problem(c, kv->key_pos, "section '%s' is given twice (as '%s' and another spelling)",
+				f->name, kv->key);
 			continue;
 		}
 		seen[f - sections] = true;
