@@ -1,0 +1,942 @@
+/* The state store on SQLite. */
+#define _GNU_SOURCE
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "strbuf.h"
+#include "util.h"
+#include "banned.h"
+
+struct state {
+	sqlite3 *db;
+	char *path;
+};
+
+/* Append-only: a released migration is never edited; a change to the
+ * schema is a new entry. Each runs in one transaction with the bump of
+ * user_version. */
+static const char *const migrations[] = {
+	/* 1: images, instances with their env and volumes, events. */
+	"CREATE TABLE images ("
+	"  ref TEXT PRIMARY KEY,"
+	"  id TEXT NOT NULL,"
+	"  version TEXT NOT NULL,"
+	"  release INTEGER NOT NULL CHECK (release > 0),"
+	"  digest TEXT NOT NULL,"
+	"  config TEXT NOT NULL DEFAULT '{}',"
+	"  size INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE instances ("
+	"  name TEXT PRIMARY KEY"
+	"    CHECK (length(name) BETWEEN 1 AND 63 AND name NOT GLOB '*[^a-z0-9-]*'"
+	"           AND substr(name, 1, 1) != '-'),"
+	"  image_ref TEXT NOT NULL REFERENCES images(ref) ON DELETE RESTRICT,"
+	"  domain TEXT,"
+	"  path TEXT NOT NULL DEFAULT '/',"
+	"  desired TEXT NOT NULL DEFAULT 'running' CHECK (desired IN ('running', 'stopped')),"
+	"  actual TEXT NOT NULL DEFAULT 'unknown',"
+	"  generation INTEGER NOT NULL DEFAULT 1,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (domain, path)"
+	");"
+	"CREATE INDEX instances_image ON instances(image_ref);"
+	"CREATE TABLE instance_env ("
+	"  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL,"
+	"  value BLOB NOT NULL,"
+	"  PRIMARY KEY (instance, key)"
+	");"
+	"CREATE TABLE volumes ("
+	"  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  type TEXT NOT NULL DEFAULT 'managed' CHECK (type IN ('managed', 'directory', 'tmpfs')),"
+	"  source TEXT,"
+	"  PRIMARY KEY (instance, name),"
+	"  UNIQUE (instance, target)"
+	");"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time INTEGER NOT NULL,"
+	"  instance TEXT," /* no foreign key: events outlive their instance */
+	"  kind TEXT NOT NULL,"
+	"  message TEXT NOT NULL,"
+	"  data TEXT"
+	");"
+	"CREATE INDEX events_time ON events(time);"
+	"CREATE INDEX events_instance ON events(instance, id);",
+
+	/* 2: secrets in the environment, and backing-service resources with
+	 * the bindings of instances to them. */
+	"ALTER TABLE instance_env ADD COLUMN secret INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (secret IN (0, 1));"
+	"CREATE TABLE resources ("
+	"  name TEXT PRIMARY KEY,"
+	"  type TEXT NOT NULL CHECK (type IN ('postgres', 'mariadb', 'redis', 'mongodb')),"
+	"  version TEXT,"
+	"  instance TEXT REFERENCES instances(name) ON DELETE CASCADE,"
+	"  state TEXT NOT NULL DEFAULT 'pending',"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE resource_bindings ("
+	"  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  resource TEXT NOT NULL REFERENCES resources(name) ON DELETE RESTRICT,"
+	"  PRIMARY KEY (instance, name)"
+	");"
+	"CREATE INDEX resource_bindings_resource ON resource_bindings(resource);",
+};
+
+int state_latest_version(void) { return (int)ARRAY_SIZE(migrations); }
+
+static int db_error(struct state *st, struct nua_error **err, const char *what)
+{
+	return nua_error_set(err, NUA_EFAIL, "state database '%s': %s: %s", st->path, what,
+			     sqlite3_errmsg(st->db));
+}
+
+int state_exec(struct state *st, const char *sql, struct nua_error **err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		nua_error_set(err, NUA_EFAIL, "state database '%s': %s", st->path,
+			      msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int prepare(struct state *st, const char *sql, sqlite3_stmt **stmt, struct nua_error **err)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
+		return db_error(st, err, "cannot prepare a statement");
+	return 0;
+}
+
+static void finalizep(sqlite3_stmt **s)
+{
+	if (*s)
+		sqlite3_finalize(*s);
+}
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+/* Bind text, or NULL for a NULL pointer. */
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static char *column_text(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+static int64_t now(void) { return (int64_t)time(NULL); }
+
+int state_schema_version(struct state *st)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int migrate(struct state *st, int target, struct nua_error **err)
+{
+	int v = state_schema_version(st);
+
+	if (v < 0)
+		return db_error(st, err, "cannot read the schema version");
+	if (v > state_latest_version())
+		return nua_error_set(err, NUA_EFAIL,
+				     "state database '%s' has schema version %d, newer than this "
+				     "nua (%d); upgrade nua",
+				     st->path, v, state_latest_version());
+	for (; v < target; v++) {
+		_cleanup_free_ char *bump = xasprintf("PRAGMA user_version = %d", v + 1);
+
+		if (state_exec(st, "BEGIN IMMEDIATE", err) < 0)
+			return -1;
+		if (state_exec(st, migrations[v], err) < 0 || state_exec(st, bump, err) < 0) {
+			nua_error_prefix(err, "migration to schema version %d", v + 1);
+			state_exec(st, "ROLLBACK", NULL);
+			return -1;
+		}
+		if (state_exec(st, "COMMIT", err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int state_open_version(const char *path, int version, struct state **out, struct nua_error **err)
+{
+	struct state *st;
+	_cleanup_free_ char *dir = xstrdup(path);
+	int fd, r;
+
+	*out = NULL;
+	if (version < 0 || version > state_latest_version())
+		BUG("no schema version %d", version);
+	r = mkdir_p(dirname(dir), 0755);
+	if (r < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot create the directory of '%s': %s", path,
+				     strerror(-r));
+	/* Create the file ourselves so that it is 0600 from the start: it will
+	 * hold secrets, even if encrypted. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot open state database '%s': %s", path,
+				     strerror(errno));
+	close(fd);
+	st = xcalloc(1, sizeof(*st));
+	st->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	    SQLITE_OK) {
+		nua_error_set(err, NUA_EFAIL, "cannot open state database '%s': %s", path,
+			      st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		state_close(st);
+		return -1;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	/* WAL lets readers (the CLI, the web UI) run beside the daemon's
+	 * writes; with WAL, synchronous=NORMAL loses at most the last
+	 * transactions on power loss and never corrupts the database. */
+	if (state_exec(st, "PRAGMA journal_mode = WAL", err) < 0 ||
+	    state_exec(st, "PRAGMA synchronous = NORMAL", err) < 0 ||
+	    state_exec(st, "PRAGMA foreign_keys = ON", err) < 0 || migrate(st, version, err) < 0) {
+		state_close(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+int state_open(const char *path, struct state **out, struct nua_error **err)
+{
+	return state_open_version(path, state_latest_version(), out, err);
+}
+
+void state_close(struct state *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+int state_tx(struct state *st, int (*fn)(struct state *st, void *arg, struct nua_error **err),
+	     void *arg, struct nua_error **err)
+{
+	int r;
+
+	if (state_exec(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	r = fn(st, arg, err);
+	if (r < 0) {
+		state_exec(st, "ROLLBACK", NULL);
+		return r;
+	}
+	if (state_exec(st, "COMMIT", err) < 0) {
+		state_exec(st, "ROLLBACK", NULL);
+		return -1;
+	}
+	return r;
+}
+
+/* Run a prepared statement that returns no rows. */
+static int step_done(struct state *st, sqlite3_stmt *s, struct nua_error **err, const char *what)
+{
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, what);
+	return 0;
+}
+
+/* ---- images ---- */
+
+void image_rec_release(struct image_rec *img)
+{
+	free(img->ref);
+	free(img->id);
+	free(img->version);
+	free(img->digest);
+	free(img->config);
+	memset(img, 0, sizeof(*img));
+}
+
+void image_rec_list_free(struct image_rec *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		image_rec_release(&list[i]);
+	free(list);
+}
+
+int state_image_put(struct state *st, struct image_rec *img, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st,
+		    "INSERT INTO images (ref, id, version, release, digest, config, size, created_at)"
+		    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+		    " ON CONFLICT (ref) DO UPDATE SET digest = excluded.digest,"
+		    " config = excluded.config, size = excluded.size, created_at = excluded.created_at",
+		    &s, err) < 0)
+		return -1;
+	img->created_at = now();
+	bind_text(s, 1, img->ref);
+	bind_text(s, 2, img->id);
+	bind_text(s, 3, img->version);
+	sqlite3_bind_int64(s, 4, img->release);
+	bind_text(s, 5, img->digest);
+	bind_text(s, 6, img->config ? img->config : "{}");
+	sqlite3_bind_int64(s, 7, img->size);
+	sqlite3_bind_int64(s, 8, img->created_at);
+	return step_done(st, s, err, "cannot record the image");
+}
+
+#define IMAGE_COLUMNS "ref, id, version, release, digest, config, size, created_at"
+
+static void image_from_row(sqlite3_stmt *s, struct image_rec *img)
+{
+	img->ref = column_text(s, 0);
+	img->id = column_text(s, 1);
+	img->version = column_text(s, 2);
+	img->release = sqlite3_column_int64(s, 3);
+	img->digest = column_text(s, 4);
+	img->config = column_text(s, 5);
+	img->size = sqlite3_column_int64(s, 6);
+	img->created_at = sqlite3_column_int64(s, 7);
+}
+
+int state_image_get(struct state *st, const char *ref, struct image_rec *out,
+		    struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (prepare(st, "SELECT " IMAGE_COLUMNS " FROM images WHERE ref = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, ref);
+	r = sqlite3_step(s);
+	if (r == SQLITE_DONE)
+		return nua_error_set(err, NUA_EINPUT, "no image '%s'", ref);
+	if (r != SQLITE_ROW)
+		return db_error(st, err, "cannot read images");
+	image_from_row(s, out);
+	return 0;
+}
+
+int state_image_list(struct state *st, struct image_rec **out, size_t *n, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	struct image_rec *list = NULL;
+	size_t len = 0, alloc = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (prepare(st, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY created_at DESC, ref", &s,
+		    err) < 0)
+		return -1;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		ALLOC_GROW(list, len + 1, alloc);
+		memset(&list[len], 0, sizeof(list[len]));
+		image_from_row(s, &list[len++]);
+	}
+	if (r != SQLITE_DONE) {
+		image_rec_list_free(list, len);
+		return db_error(st, err, "cannot read images");
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+/* The name of an instance that uses image ref, or NULL. Caller frees. */
+static char *instance_using(struct state *st, const char *column, const char *table,
+			    const char *value)
+{
+	_cleanup_free_ char *sql =
+		xasprintf("SELECT %s FROM %s WHERE %s = ? LIMIT 1",
+			  streq(table, "instances") ? "name" : "instance", table, column);
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	bind_text(s, 1, value);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		return column_text(s, 0);
+	return NULL;
+}
+
+int state_image_remove(struct state *st, const char *ref, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *user = instance_using(st, "image_ref", "instances", ref);
+
+	if (user)
+		return nua_error_set(err, NUA_EINPUT, "image '%s' is used by instance '%s'", ref,
+				     user);
+	if (prepare(st, "DELETE FROM images WHERE ref = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, ref);
+	if (step_done(st, s, err, "cannot remove the image") < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return nua_error_set(err, NUA_EINPUT, "no image '%s'", ref);
+	return 0;
+}
+
+/* ---- instances ---- */
+
+void instance_rec_release(struct instance_rec *in)
+{
+	free(in->name);
+	free(in->image_ref);
+	free(in->domain);
+	free(in->path);
+	free(in->desired);
+	free(in->actual);
+	for (size_t i = 0; i < in->n_env; i++) {
+		free(in->env[i].key);
+		free(in->env[i].value);
+	}
+	free(in->env);
+	for (size_t i = 0; i < in->n_volumes; i++) {
+		free(in->volumes[i].name);
+		free(in->volumes[i].target);
+		free(in->volumes[i].type);
+		free(in->volumes[i].source);
+	}
+	free(in->volumes);
+	memset(in, 0, sizeof(*in));
+}
+
+void instance_rec_list_free(struct instance_rec *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		instance_rec_release(&list[i]);
+	free(list);
+}
+
+static int insert_env(struct state *st, const char *name, const struct env_rec *env, size_t n,
+		      struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, "INSERT INTO instance_env (instance, key, value, secret) VALUES (?, ?, ?, ?)",
+		    &s, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(s);
+		bind_text(s, 1, name);
+		bind_text(s, 2, env[i].key);
+		sqlite3_bind_blob(s, 3, env[i].value, (int)strlen(env[i].value), SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 4, env[i].secret);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+				return nua_error_set(err, NUA_EINPUT,
+						     "variable '%s' is given twice for instance '%s'",
+						     env[i].key, name);
+			return db_error(st, err, "cannot record the environment");
+		}
+	}
+	return 0;
+}
+
+static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
+{
+	struct instance_rec *in = arg;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_stmt_ sqlite3_stmt *v = NULL;
+	struct image_rec img;
+
+	if (state_image_get(st, in->image_ref, &img, err) < 0)
+		return -1;
+	image_rec_release(&img);
+	if (prepare(st,
+		    "INSERT INTO instances (name, image_ref, domain, path, desired, actual,"
+		    " generation, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'unknown', 1, ?, ?)",
+		    &s, err) < 0)
+		return -1;
+	in->created_at = in->updated_at = now();
+	in->generation = 1;
+	bind_text(s, 1, in->name);
+	bind_text(s, 2, in->image_ref);
+	bind_text(s, 3, in->domain);
+	bind_text(s, 4, in->path ? in->path : "/");
+	bind_text(s, 5, in->desired ? in->desired : "running");
+	sqlite3_bind_int64(s, 6, in->created_at);
+	sqlite3_bind_int64(s, 7, in->updated_at);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		int ext = sqlite3_extended_errcode(st->db);
+
+		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return nua_error_set(err, NUA_EINPUT, "instance '%s' already exists", in->name);
+		if (ext == SQLITE_CONSTRAINT_UNIQUE) {
+			_cleanup_free_ char *user = instance_using(st, "domain", "instances", in->domain);
+
+			return nua_error_set(err, NUA_EINPUT, "domain '%s%s' is used by instance '%s'",
+					     in->domain, in->path && !streq(in->path, "/") ? in->path : "",
+					     user ? user : "?");
+		}
+		if (ext == SQLITE_CONSTRAINT_CHECK)
+			return nua_error_set(err, NUA_EINPUT, "invalid instance '%s': %s", in->name,
+					     sqlite3_errmsg(st->db));
+		return db_error(st, err, "cannot record the instance");
+	}
+	if (insert_env(st, in->name, in->env, in->n_env, err) < 0)
+		return -1;
+	if (prepare(st, "INSERT INTO volumes (instance, name, target, type, source) VALUES (?, ?, ?, ?, ?)",
+		    &v, err) < 0)
+		return -1;
+	for (size_t i = 0; i < in->n_volumes; i++) {
+		const struct volume_rec *vol = &in->volumes[i];
+
+		sqlite3_reset(v);
+		bind_text(v, 1, in->name);
+		bind_text(v, 2, vol->name);
+		bind_text(v, 3, vol->target);
+		bind_text(v, 4, vol->type ? vol->type : "managed");
+		bind_text(v, 5, vol->source);
+		if (sqlite3_step(v) != SQLITE_DONE) {
+			int ext = sqlite3_extended_errcode(st->db);
+
+			if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+				return nua_error_set(err, NUA_EINPUT,
+						     "volume '%s' (at '%s') is given twice for instance '%s'",
+						     vol->name, vol->target, in->name);
+			return db_error(st, err, "cannot record a volume");
+		}
+	}
+	return 0;
+}
+
+int state_instance_add(struct state *st, struct instance_rec *in, struct nua_error **err)
+{
+	if (!valid_name(in->name, 63))
+		return nua_error_set(err, NUA_EINPUT,
+				     "invalid instance name '%s': use a-z, 0-9 and '-', at most 63",
+				     in->name);
+	return state_tx(st, instance_add_tx, in, err);
+}
+
+#define INSTANCE_COLUMNS                                                                          \
+	"name, image_ref, domain, path, desired, actual, generation, created_at, updated_at"
+
+static int instance_details(struct state *st, struct instance_rec *in, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *e = NULL;
+	_cleanup_stmt_ sqlite3_stmt *v = NULL;
+	size_t alloc = 0;
+	int r;
+
+	if (prepare(st, "SELECT key, value, secret FROM instance_env WHERE instance = ? ORDER BY key",
+		    &e, err) < 0)
+		return -1;
+	bind_text(e, 1, in->name);
+	while ((r = sqlite3_step(e)) == SQLITE_ROW) {
+		struct env_rec *rec;
+
+		ALLOC_GROW(in->env, in->n_env + 1, alloc);
+		rec = &in->env[in->n_env++];
+		rec->key = column_text(e, 0);
+		rec->value = xstrndup(sqlite3_column_blob(e, 1) ? sqlite3_column_blob(e, 1) : "",
+				      (size_t)sqlite3_column_bytes(e, 1));
+		rec->secret = sqlite3_column_int(e, 2);
+	}
+	if (r != SQLITE_DONE)
+		return db_error(st, err, "cannot read the environment");
+	alloc = 0;
+	if (prepare(st, "SELECT name, target, type, source FROM volumes WHERE instance = ? ORDER BY name",
+		    &v, err) < 0)
+		return -1;
+	bind_text(v, 1, in->name);
+	while ((r = sqlite3_step(v)) == SQLITE_ROW) {
+		struct volume_rec *rec;
+
+		ALLOC_GROW(in->volumes, in->n_volumes + 1, alloc);
+		rec = &in->volumes[in->n_volumes++];
+		rec->name = column_text(v, 0);
+		rec->target = column_text(v, 1);
+		rec->type = column_text(v, 2);
+		rec->source = column_text(v, 3);
+	}
+	if (r != SQLITE_DONE)
+		return db_error(st, err, "cannot read volumes");
+	return 0;
+}
+
+static void instance_from_row(sqlite3_stmt *s, struct instance_rec *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->name = column_text(s, 0);
+	in->image_ref = column_text(s, 1);
+	in->domain = column_text(s, 2);
+	in->path = column_text(s, 3);
+	in->desired = column_text(s, 4);
+	in->actual = column_text(s, 5);
+	in->generation = sqlite3_column_int64(s, 6);
+	in->created_at = sqlite3_column_int64(s, 7);
+	in->updated_at = sqlite3_column_int64(s, 8);
+}
+
+int state_instance_get(struct state *st, const char *name, struct instance_rec *out,
+		       struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (prepare(st, "SELECT " INSTANCE_COLUMNS " FROM instances WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, name);
+	r = sqlite3_step(s);
+	if (r == SQLITE_DONE)
+		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", name);
+	if (r != SQLITE_ROW)
+		return db_error(st, err, "cannot read instances");
+	instance_from_row(s, out);
+	if (instance_details(st, out, err) < 0) {
+		instance_rec_release(out);
+		return -1;
+	}
+	return 0;
+}
+
+int state_instance_list(struct state *st, struct instance_rec **out, size_t *n,
+			struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	struct instance_rec *list = NULL;
+	size_t len = 0, alloc = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (prepare(st, "SELECT " INSTANCE_COLUMNS " FROM instances ORDER BY name", &s, err) < 0)
+		return -1;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		ALLOC_GROW(list, len + 1, alloc);
+		instance_from_row(s, &list[len++]);
+		if (instance_details(st, &list[len - 1], err) < 0) {
+			instance_rec_list_free(list, len);
+			return -1;
+		}
+	}
+	if (r != SQLITE_DONE) {
+		instance_rec_list_free(list, len);
+		return db_error(st, err, "cannot read instances");
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+static int set_column(struct state *st, const char *name, const char *sql, const char *value,
+		      struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, sql, &s, err) < 0)
+		return -1;
+	bind_text(s, 1, value);
+	sqlite3_bind_int64(s, 2, now());
+	bind_text(s, 3, name);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_CHECK)
+			return nua_error_set(err, NUA_EINPUT, "invalid state '%s' for instance '%s'",
+					     value, name);
+		return db_error(st, err, "cannot update the instance");
+	}
+	if (sqlite3_changes(st->db) == 0)
+		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", name);
+	return 0;
+}
+
+int state_instance_set_desired(struct state *st, const char *name, const char *desired,
+			       struct nua_error **err)
+{
+	return set_column(st, name,
+			  "UPDATE instances SET desired = ?, updated_at = ? WHERE name = ?", desired,
+			  err);
+}
+
+int state_instance_set_actual(struct state *st, const char *name, const char *actual,
+			      struct nua_error **err)
+{
+	return set_column(st, name, "UPDATE instances SET actual = ?, updated_at = ? WHERE name = ?",
+			  actual, err);
+}
+
+struct update_args {
+	const char *name, *image_ref;
+	const struct env_rec *env;
+	size_t n_env;
+};
+
+static int instance_update_tx(struct state *st, void *arg, struct nua_error **err)
+{
+	struct update_args *a = arg;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_stmt_ sqlite3_stmt *d = NULL;
+
+	if (a->image_ref) {
+		struct image_rec img;
+
+		if (state_image_get(st, a->image_ref, &img, err) < 0)
+			return -1;
+		image_rec_release(&img);
+	}
+	if (prepare(st,
+		    "UPDATE instances SET image_ref = coalesce(?, image_ref),"
+		    " generation = generation + 1, updated_at = ? WHERE name = ?",
+		    &s, err) < 0)
+		return -1;
+	bind_text(s, 1, a->image_ref);
+	sqlite3_bind_int64(s, 2, now());
+	bind_text(s, 3, a->name);
+	if (step_done(st, s, err, "cannot update the instance") < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", a->name);
+	if (!a->env)
+		return 0;
+	if (prepare(st, "DELETE FROM instance_env WHERE instance = ?", &d, err) < 0)
+		return -1;
+	bind_text(d, 1, a->name);
+	if (step_done(st, d, err, "cannot update the environment") < 0)
+		return -1;
+	return insert_env(st, a->name, a->env, a->n_env, err);
+}
+
+int state_instance_update(struct state *st, const char *name, const char *image_ref,
+			  const struct env_rec *env, size_t n_env, struct nua_error **err)
+{
+	struct update_args a = { name, image_ref, env, n_env };
+
+	return state_tx(st, instance_update_tx, &a, err);
+}
+
+int state_instance_remove(struct state *st, const char *name, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, "DELETE FROM instances WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, name);
+	if (step_done(st, s, err, "cannot remove the instance") < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", name);
+	return 0;
+}
+
+/* ---- resources ---- */
+
+void resource_rec_release(struct resource_rec *r)
+{
+	free(r->name);
+	free(r->type);
+	free(r->version);
+	free(r->instance);
+	free(r->state);
+	memset(r, 0, sizeof(*r));
+}
+
+void resource_rec_list_free(struct resource_rec *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		resource_rec_release(&list[i]);
+	free(list);
+}
+
+int state_resource_add(struct state *st, struct resource_rec *r, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st,
+		    "INSERT INTO resources (name, type, version, instance, state, created_at)"
+		    " VALUES (?, ?, ?, ?, ?, ?)",
+		    &s, err) < 0)
+		return -1;
+	r->created_at = now();
+	bind_text(s, 1, r->name);
+	bind_text(s, 2, r->type);
+	bind_text(s, 3, r->version);
+	bind_text(s, 4, r->instance);
+	bind_text(s, 5, r->state ? r->state : "pending");
+	sqlite3_bind_int64(s, 6, r->created_at);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		int ext = sqlite3_extended_errcode(st->db);
+
+		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return nua_error_set(err, NUA_EINPUT, "resource '%s' already exists", r->name);
+		if (ext == SQLITE_CONSTRAINT_CHECK)
+			return nua_error_set(err, NUA_EINPUT, "unknown resource type '%s'", r->type);
+		if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", r->instance);
+		return db_error(st, err, "cannot record the resource");
+	}
+	return 0;
+}
+
+int state_resource_list(struct state *st, struct resource_rec **out, size_t *n,
+			struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	struct resource_rec *list = NULL;
+	size_t len = 0, alloc = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (prepare(st,
+		    "SELECT name, type, version, instance, state, created_at FROM resources ORDER BY name",
+		    &s, err) < 0)
+		return -1;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct resource_rec *rec;
+
+		ALLOC_GROW(list, len + 1, alloc);
+		rec = &list[len++];
+		rec->name = column_text(s, 0);
+		rec->type = column_text(s, 1);
+		rec->version = column_text(s, 2);
+		rec->instance = column_text(s, 3);
+		rec->state = column_text(s, 4);
+		rec->created_at = sqlite3_column_int64(s, 5);
+	}
+	if (r != SQLITE_DONE) {
+		resource_rec_list_free(list, len);
+		return db_error(st, err, "cannot read resources");
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+int state_resource_remove(struct state *st, const char *name, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *user = instance_using(st, "resource", "resource_bindings", name);
+
+	if (user)
+		return nua_error_set(err, NUA_EINPUT, "resource '%s' is used by instance '%s'", name,
+				     user);
+	if (prepare(st, "DELETE FROM resources WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, name);
+	if (step_done(st, s, err, "cannot remove the resource") < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return nua_error_set(err, NUA_EINPUT, "no resource named '%s'", name);
+	return 0;
+}
+
+/* ---- events ---- */
+
+void event_rec_list_free(struct event_rec *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(list[i].instance);
+		free(list[i].kind);
+		free(list[i].message);
+		free(list[i].data);
+	}
+	free(list);
+}
+
+int state_event_add(struct state *st, const char *instance, const char *kind, const char *message,
+		    const char *data, int64_t *id, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, "INSERT INTO events (time, instance, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+		    &s, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, now());
+	bind_text(s, 2, instance);
+	bind_text(s, 3, kind);
+	bind_text(s, 4, message);
+	bind_text(s, 5, data);
+	if (step_done(st, s, err, "cannot record the event") < 0)
+		return -1;
+	if (id)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+int state_event_list(struct state *st, int64_t since_id, size_t limit, struct event_rec **out,
+		     size_t *n, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	struct event_rec *list = NULL;
+	size_t len = 0, alloc = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (prepare(st,
+		    "SELECT id, time, instance, kind, message, data FROM events WHERE id > ?"
+		    " ORDER BY id LIMIT ?",
+		    &s, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, since_id);
+	sqlite3_bind_int64(s, 2, (int64_t)limit);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct event_rec *e;
+
+		ALLOC_GROW(list, len + 1, alloc);
+		e = &list[len++];
+		e->id = sqlite3_column_int64(s, 0);
+		e->time = sqlite3_column_int64(s, 1);
+		e->instance = column_text(s, 2);
+		e->kind = column_text(s, 3);
+		e->message = column_text(s, 4);
+		e->data = column_text(s, 5);
+	}
+	if (r != SQLITE_DONE) {
+		event_rec_list_free(list, len);
+		return db_error(st, err, "cannot read events");
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+int state_event_prune(struct state *st, int64_t before, int64_t *deleted, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, "DELETE FROM events WHERE time < ?", &s, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, before);
+	if (step_done(st, s, err, "cannot prune events") < 0)
+		return -1;
+	if (deleted)
+		*deleted = sqlite3_changes(st->db);
+	return 0;
+}

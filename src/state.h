@@ -1,0 +1,159 @@
+/* The desired state of a Nua server, in SQLite at $NUA_ROOT/nua.db.
+ *
+ * The database says what should be (images, instances with their env and
+ * volumes, resources) and keeps an event log; the daemon converges what runs
+ * on it. Every change that touches several rows is one transaction. The
+ * schema is versioned (PRAGMA user_version) and migrated forward on open;
+ * docs/state.md describes it. */
+#ifndef NUA_STATE_H
+#define NUA_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct state;
+
+/* Open (creating it, mode 0600, and its directory) the database at path,
+ * in WAL mode with foreign keys on, and migrate it to the latest schema. A
+ * database whose schema is newer than this nua knows is refused. */
+int state_open(const char *path, struct state **out, struct nua_error **err);
+
+/* As state_open, but migrate no further than version (for the migration
+ * tests). */
+int state_open_version(const char *path, int version, struct state **out, struct nua_error **err);
+
+void state_close(struct state *st);
+
+/* The schema version of the open database, and the newest this code has. */
+int state_schema_version(struct state *st);
+int state_latest_version(void);
+
+/* Run fn inside BEGIN IMMEDIATE ... COMMIT; roll back when fn fails (returns
+ * negative) and return its result. Transactions do not nest. */
+int state_tx(struct state *st, int (*fn)(struct state *st, void *arg, struct nua_error **err),
+	     void *arg, struct nua_error **err);
+
+/* Run one SQL statement without results (tests, maintenance). */
+int state_exec(struct state *st, const char *sql, struct nua_error **err);
+
+/* ---- images ---- */
+
+struct image_rec {
+	char *ref;     /* "id:version-release", unique */
+	char *id, *version;
+	int64_t release;
+	char *digest;  /* "sha256:..." of the manifest */
+	char *config;  /* the package's nua-config as JSON */
+	int64_t size;
+	int64_t created_at; /* unix seconds; set by state_image_add */
+};
+
+void image_rec_release(struct image_rec *img);
+void image_rec_list_free(struct image_rec *list, size_t n);
+
+/* Add an image, or replace the record of the same ref (a rebuild). */
+int state_image_put(struct state *st, struct image_rec *img, struct nua_error **err);
+/* Fill *out; no such image is NUA_EINPUT "no image 'ref'". */
+int state_image_get(struct state *st, const char *ref, struct image_rec *out,
+		    struct nua_error **err);
+/* All images, newest first. The caller frees with image_rec_list_free. */
+int state_image_list(struct state *st, struct image_rec **out, size_t *n, struct nua_error **err);
+/* Refused (NUA_EINPUT) while an instance uses the image. */
+int state_image_remove(struct state *st, const char *ref, struct nua_error **err);
+
+/* ---- instances ---- */
+
+struct env_rec {
+	char *key;
+	char *value;
+	bool secret; /* stored as given here; encryption at rest is the caller's */
+};
+
+struct volume_rec {
+	char *name, *target;
+	char *type;   /* managed, directory, tmpfs */
+	char *source; /* host path for directory, or NULL */
+};
+
+struct instance_rec {
+	char *name;
+	char *image_ref;
+	char *domain; /* NULL when none */
+	char *path;   /* URL path prefix, "/" by default */
+	char *desired; /* running, stopped */
+	char *actual;  /* last observed: unknown, starting, running, stopped, crashloop, ... */
+	int64_t generation;
+	int64_t created_at, updated_at;
+	struct env_rec *env;
+	size_t n_env;
+	struct volume_rec *volumes;
+	size_t n_volumes;
+};
+
+void instance_rec_release(struct instance_rec *in);
+void instance_rec_list_free(struct instance_rec *list, size_t n);
+
+/* Add an instance with its env and volumes, all or nothing. A taken name,
+ * a taken domain+path or an unknown image is NUA_EINPUT. */
+int state_instance_add(struct state *st, struct instance_rec *in, struct nua_error **err);
+int state_instance_get(struct state *st, const char *name, struct instance_rec *out,
+		       struct nua_error **err);
+/* All instances by name, with env and volumes. */
+int state_instance_list(struct state *st, struct instance_rec **out, size_t *n,
+			struct nua_error **err);
+int state_instance_set_desired(struct state *st, const char *name, const char *desired,
+			       struct nua_error **err);
+int state_instance_set_actual(struct state *st, const char *name, const char *actual,
+			      struct nua_error **err);
+/* Point the instance at image_ref (when not NULL) and replace its env with
+ * env[0..n_env) (when env is not NULL), bumping its generation, in one
+ * transaction. */
+int state_instance_update(struct state *st, const char *name, const char *image_ref,
+			  const struct env_rec *env, size_t n_env, struct nua_error **err);
+/* Remove the instance; its env, volumes records and resource bindings go
+ * with it. */
+int state_instance_remove(struct state *st, const char *name, struct nua_error **err);
+
+/* ---- resources (schema 2) ---- */
+
+struct resource_rec {
+	char *name;     /* the server: "postgres" when shared, or dedicated */
+	char *type;     /* postgres, mariadb, redis, mongodb */
+	char *version;  /* or NULL */
+	char *instance; /* owner of a dedicated server, or NULL when shared */
+	char *state;
+	int64_t created_at;
+};
+
+void resource_rec_release(struct resource_rec *r);
+void resource_rec_list_free(struct resource_rec *list, size_t n);
+int state_resource_add(struct state *st, struct resource_rec *r, struct nua_error **err);
+int state_resource_list(struct state *st, struct resource_rec **out, size_t *n,
+			struct nua_error **err);
+int state_resource_remove(struct state *st, const char *name, struct nua_error **err);
+
+/* ---- events ---- */
+
+struct event_rec {
+	int64_t id;
+	int64_t time;   /* unix seconds */
+	char *instance; /* or NULL for server-wide events */
+	char *kind;     /* "deploy", "start", "crash", ... */
+	char *message;
+	char *data;     /* JSON, or NULL */
+};
+
+void event_rec_list_free(struct event_rec *list, size_t n);
+/* Append an event; *id (when not NULL) receives its id. */
+int state_event_add(struct state *st, const char *instance, const char *kind, const char *message,
+		    const char *data, int64_t *id, struct nua_error **err);
+/* Events with id > since_id, oldest first, at most limit. */
+int state_event_list(struct state *st, int64_t since_id, size_t limit, struct event_rec **out,
+		     size_t *n, struct nua_error **err);
+/* Delete events older than before (unix seconds); *deleted receives the
+ * count when not NULL. */
+int state_event_prune(struct state *st, int64_t before, int64_t *deleted, struct nua_error **err);
+
+#endif
