@@ -73,10 +73,14 @@ FUZZ_SRCS := $(wildcard fuzz/*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 FUZZ_FLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 
-build/fuzz/lib/libnua.a:
-	$(MAKE) BUILD=build/fuzz/lib CC=clang SANFLAGS="$(FUZZ_FLAGS)" OPT="-O1 -g" build/fuzz/lib/libnua.a
+# The instrumented library is made by a sub-make with its own BUILD; the
+# phony target makes it re-check the sources every time without recursing.
+fuzz-lib:
+	$(MAKE) BUILD=build/fuzz/lib CC=clang SANFLAGS="$(FUZZ_FLAGS)" OPT="-O1 -g" lib
 
-build/fuzz/%: fuzz/%.c build/fuzz/lib/libnua.a
+lib: $(BUILD)/libnua.a
+
+build/fuzz/%: fuzz/%.c fuzz-lib
 	clang -std=gnu11 -O1 -g -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	      -o $@ $< build/fuzz/lib/libnua.a $(LIBS)
 
@@ -107,7 +111,7 @@ cppcheck:
 clean:
 	rm -rf build
 
-.PHONY: all test asan fuzz fuzz-build bench format cppcheck clean
+.PHONY: all lib test asan fuzz fuzz-build fuzz-lib bench format cppcheck clean
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
