@@ -20,12 +20,15 @@ static void print_summary(const struct nua_config *cfg)
 
 	if (cfg->metadata.profile.n) {
 		for (size_t i = 0; i < cfg->metadata.profile.n; i++)
-			strbuf_addf(&sb, "%s%s", i ? "+" : "", cfg->metadata.profile.items[i]);
+			strbuf_addf(&sb, "%s%s", i ? "/" : "", cfg->metadata.profile.v[i]);
 		strbuf_addstr(&sb, "; ");
 	}
 	strbuf_addf(&sb, "%zu %s, %zu %s, %zu %s", cfg->n_ports, plural(cfg->n_ports, "port", "ports"),
-		    cfg->n_volumes, plural(cfg->n_volumes, "volume", "volumes"), cfg->n_resources,
-		    plural(cfg->n_resources, "resource", "resources"));
+		    cfg->volumes.n, plural(cfg->volumes.n, "volume", "volumes"), cfg->resources.n,
+		    plural(cfg->resources.n, "resource", "resources"));
+	for (size_t i = 0; i < cfg->resources.n; i++)
+		strbuf_addf(&sb, "%s %s (%s)", i ? "," : ":", cfg->resources.v[i].name,
+			    cfg->resources.v[i].type);
 	printf("%s: ok (%s)\n", ref, sb.buf);
 	strbuf_release(&sb);
 }
@@ -67,6 +70,11 @@ int cmd_check(int argc, char **argv)
 		fprintf(stderr, "warning: %s: [docker] applies to the docker driver only; the oci "
 				"driver ignores it\n",
 			cfg->file);
+	for (size_t i = 0; i < cfg->resources.n; i++)
+		if (cfg->resources.v[i].docker)
+			fprintf(stderr, "warning: %s: the 'docker' table of resource '%s' applies to the "
+					"docker driver only; the oci driver ignores it\n",
+				cfg->file, cfg->resources.v[i].name);
 	if (json) {
 		json_t *j = config_to_json(cfg);
 
