@@ -539,6 +539,15 @@ static bool valid_abs_path(const char *p)
 	return true;
 }
 
+/* Whether the normalised path p is dir or inside it ("/dev/shm" is under
+ * "/dev", "/devices" is not). */
+static bool path_under(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(p, dir, n) == 0 && (p[n] == '\0' || p[n] == '/');
+}
+
 static bool valid_rel_path(const char *p)
 {
 	if (!*p || p[0] == '/')
@@ -1708,8 +1717,8 @@ static void read_volumes(struct checker *c, const struct toml_keyval *kv,
 		if (v->target && !valid_abs_path(v->target))
 			problem(c, val_pos(&s, "target"),
 				"volume target '%s' must be a normalised absolute path", v->target);
-		else if (v->target && (streq(v->target, "/") || starts_with(v->target, "/proc") ||
-				       starts_with(v->target, "/sys") || starts_with(v->target, "/dev")))
+		else if (v->target && (streq(v->target, "/") || path_under(v->target, "/proc") ||
+				       path_under(v->target, "/sys") || path_under(v->target, "/dev")))
 			problem(c, val_pos(&s, "target"), "volume target '%s' is reserved", v->target);
 		if (v->name && !valid_word(v->name, "_-", 63))
 			problem(c, val_pos(&s, "name"),

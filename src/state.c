@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "strbuf.h"
 #include "util.h"
@@ -162,31 +163,67 @@ int state_schema_version(struct state *st)
 	return v;
 }
 
+static int refuse_newer(struct state *st, int v, struct nua_error **err)
+{
+	return nua_error_set(err, NUA_EFAIL,
+			     "state database '%s' has schema version %d, newer than this nua (%d); "
+			     "upgrade nua",
+			     st->path, v, state_latest_version());
+}
+
+/* Each step reads the version inside its BEGIN IMMEDIATE: another process
+ * opening the same new database at the same time (the daemon and a CLI)
+ * may have migrated it while this one waited for the lock. */
 static int migrate(struct state *st, int target, struct nua_error **err)
 {
-	int v = state_schema_version(st);
+	int now_v = state_schema_version(st);
 
-	if (v < 0)
-		return db_error(st, err, "cannot read the schema version");
-	if (v > state_latest_version())
-		return nua_error_set(err, NUA_EFAIL,
-				     "state database '%s' has schema version %d, newer than this "
-				     "nua (%d); upgrade nua",
-				     st->path, v, state_latest_version());
-	for (; v < target; v++) {
-		_cleanup_free_ char *bump = xasprintf("PRAGMA user_version = %d", v + 1);
+	/* Up to date, the usual case: no need for the write lock. */
+	if (now_v > state_latest_version())
+		return refuse_newer(st, now_v, err);
+	if (now_v >= target)
+		return 0;
+	for (;;) {
+		_cleanup_free_ char *bump = NULL;
+		int v;
 
 		if (state_exec(st, "BEGIN IMMEDIATE", err) < 0)
 			return -1;
-		if (state_exec(st, migrations[v], err) < 0 || state_exec(st, bump, err) < 0) {
+		v = state_schema_version(st);
+		if (v < 0 || v > state_latest_version() || v >= target) {
+			state_exec(st, "ROLLBACK", NULL);
+			if (v < 0)
+				return db_error(st, err, "cannot read the schema version");
+			if (v > state_latest_version())
+				return refuse_newer(st, v, err);
+			return 0;
+		}
+		bump = xasprintf("PRAGMA user_version = %d", v + 1);
+		if (state_exec(st, migrations[v], err) < 0 || state_exec(st, bump, err) < 0 ||
+		    state_exec(st, "COMMIT", err) < 0) {
 			nua_error_prefix(err, "migration to schema version %d", v + 1);
 			state_exec(st, "ROLLBACK", NULL);
 			return -1;
 		}
-		if (state_exec(st, "COMMIT", err) < 0)
-			return -1;
 	}
-	return 0;
+}
+
+/* Switching a new database to WAL takes an exclusive lock. When two
+ * processes do it at once, SQLite sees a deadlock and fails at once with
+ * SQLITE_BUSY, without calling the busy handler: retry, for as long as
+ * the busy timeout. */
+static int set_wal(struct state *st, struct nua_error **err)
+{
+	for (int i = 0; i < 500; i++) {
+		int rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+
+		if (rc == SQLITE_OK)
+			return 0;
+		if (rc != SQLITE_BUSY)
+			break;
+		usleep(10 * 1000);
+	}
+	return state_exec(st, "PRAGMA journal_mode = WAL", err);
 }
 
 int state_open_version(const char *path, int version, struct state **out, struct nua_error **err)
@@ -222,7 +259,7 @@ int state_open_version(const char *path, int version, struct state **out, struct
 	/* WAL lets readers (the CLI, the web UI) run beside the daemon's
 	 * writes; with WAL, synchronous=NORMAL loses at most the last
 	 * transactions on power loss and never corrupts the database. */
-	if (state_exec(st, "PRAGMA journal_mode = WAL", err) < 0 ||
+	if (set_wal(st, err) < 0 ||
 	    state_exec(st, "PRAGMA synchronous = NORMAL", err) < 0 ||
 	    state_exec(st, "PRAGMA foreign_keys = ON", err) < 0 || migrate(st, version, err) < 0) {
 		state_close(st);
