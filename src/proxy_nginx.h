@@ -1,0 +1,101 @@
+/* The front door: Nua's own nginx, routing each instance's domain (and
+ * optional path) to its container.
+ *
+ * Everything is under $NUA_ROOT/nginx, never the distribution's files:
+ *
+ *   nginx.conf          main config (written by proxy_open): the default
+ *                       server, shared proxy settings, includes sites/
+ *   listen.conf         the listen line every site includes
+ *   routes/NAME.json    one route per instance: the desired state
+ *   sites/DOMAIN.conf   one server block per domain, made from the routes
+ *                       of that domain: a location per path (nginx allows a
+ *                       server_name once per listen, so instances sharing a
+ *                       host share its file)
+ *   nginx.pid, lock (serialises changes between processes), logs/, tmp/
+ *   (client bodies; owned by the worker user, www-data when it exists, which
+ *   must be able to reach it: keep NUA_ROOT's parents searchable)
+ *
+ * A change rewrites only the sites of the domains it touches; the other
+ * files in sites/ are left as they are.
+ *
+ * nginx listens on NUA_HTTP_PORT (default 80) on NUA_HTTP_ADDR (default all
+ * addresses; tests use 127.0.0.1). An unknown Host gets 404 from a default
+ * server; a route without upstream (instance stopped) answers 503.
+ *
+ * Every change is checked with `nginx -t` on the new configuration before
+ * nginx reloads: a configuration that fails the check is rolled back to the
+ * previous files and the error says what nginx said, so a bad config never
+ * replaces a good one. */
+#ifndef NUA_PROXY_NGINX_H
+#define NUA_PROXY_NGINX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+struct proxy {
+	char *dir;   /* $NUA_ROOT/nginx */
+	char *nginx; /* the nginx binary */
+	char *addr;  /* listen address, NULL for all */
+	int port;    /* NUA_HTTP_PORT */
+};
+
+struct proxy_route {
+	const char *name;     /* instance name (valid_name) */
+	const char *domain;   /* host name, checked with proxy_valid_domain */
+	const char *path;     /* URL prefix, NULL or "/" for the whole host */
+	const char *upstream; /* "10.88.0.5:8080", or NULL: answer 503 */
+};
+
+/* Fill p from the environment, create the directories and write nginx.conf
+ * and listen.conf when they changed (a running nginx picks them up at the
+ * next change or proxy_ensure_running). NUA_NGINX names another nginx
+ * binary. Fails with NUA_EINPUT for a malformed NUA_HTTP_PORT or
+ * NUA_HTTP_ADDR, NUA_EFAIL when nginx is not installed (naming the
+ * package). */
+int proxy_open(struct proxy *p, struct nua_error **err);
+void proxy_release(struct proxy *p);
+
+/* True for a host name nginx and DNS accept: labels of [a-z0-9-] not
+ * starting or ending with '-', 1-63 characters each, 253 at most, at least
+ * one dot or "localhost"-style single label allowed. Lowercase only. */
+bool proxy_valid_domain(const char *domain);
+
+/* The server block of domain, made from those of routes (n of them) whose
+ * domain it is: one location per path, 503 for a route without upstream, and
+ * 404 at "/" when no route takes it. The routes must be valid (as
+ * proxy_set_route checks them). Caller frees. For tests and diagnostics. */
+char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *domain);
+
+/* Write (or replace) the route of r->name, check, and apply it: start
+ * nginx when it does not run, reload it otherwise. When it returns 0, nginx
+ * answers with the new route (the reload has completed: new workers serve,
+ * old ones only finish their connections). On failure nothing changes on
+ * disk or in what nginx serves. NUA_EINPUT: an invalid field (path: letters,
+ * digits and . _ ~ - /; upstream: IPv4:PORT, [IPv6]:PORT or HOST:PORT), a
+ * domain+path taken by another route ("/notes" and "/notes/" are the same),
+ * or nginx refusing the route's own server block (an upstream host that
+ * does not resolve, say). Other refusals by nginx are NUA_EFAIL, with
+ * nginx's message. A path route gets PATH/ and below, with the full URI and
+ * X-Forwarded-Prefix: PATH; PATH itself redirects to PATH/. */
+int proxy_set_route(struct proxy *p, const struct proxy_route *r, struct nua_error **err);
+
+/* Remove the route of name (absent is success), check and reload, with the
+ * same guarantees as proxy_set_route. The host answers 404 once no route
+ * is left on it. */
+int proxy_remove_route(struct proxy *p, const char *name, struct nua_error **err);
+
+/* Check the configuration on disk with nginx -t, then start nginx when it
+ * does not run (a stale pid file is ignored: the pid must be a live nginx
+ * master started on this root's nginx.conf) or reload it otherwise. */
+int proxy_ensure_running(struct proxy *p, struct nua_error **err);
+
+/* Stop nginx: QUIT (graceful), then TERM and KILL, master and workers,
+ * after 5 seconds. Not running is success. */
+int proxy_stop(struct proxy *p, struct nua_error **err);
+
+/* True when nginx runs for this root. */
+bool proxy_running(const struct proxy *p);
+
+#endif
