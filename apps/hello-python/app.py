@@ -13,6 +13,7 @@ GREETING = os.environ.get("GREETING", "Hello")
 DATA_DIR = os.environ.get("DATA_DIR", "/tmp")
 COUNTER = os.path.join(DATA_DIR, "visits")
 lock = threading.Lock()
+hoard = []
 
 
 def bump():
@@ -50,6 +51,15 @@ class Handler(BaseHTTPRequestHandler):
             keys = sorted(k for k in os.environ if k.isupper() and k != "SECRET_KEY")
             self.send(200, "application/json",
                       json.dumps({k: os.environ[k] for k in keys}) + "\n")
+        elif self.path.startswith("/alloc?mb="):
+            # Hold N MiB of memory: shows what the instance's memory limit does.
+            try:
+                mb = int(self.path.split("=", 1)[1])
+            except ValueError:
+                self.send(400, "text/plain", "mb must be a number\n")
+                return
+            hoard.append(bytearray(mb * 1024 * 1024))
+            self.send(200, "text/plain", f"holding {sum(map(len, hoard)) >> 20} MiB\n")
         elif self.path == "/":
             n = bump()
             self.send(200, "text/html; charset=utf-8",

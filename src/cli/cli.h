@@ -57,5 +57,17 @@ DECLARE_CMD(help);
 DECLARE_CMD(version);
 DECLARE_CMD(check);
 DECLARE_CMD(completion);
+DECLARE_CMD(build);
+DECLARE_CMD(deploy);
+DECLARE_CMD(ls);
+DECLARE_CMD(status);
+DECLARE_CMD(logs);
+DECLARE_CMD(start);
+DECLARE_CMD(stop);
+DECLARE_CMD(restart);
+DECLARE_CMD(rm);
+DECLARE_CMD(env);
+DECLARE_CMD(images);
+DECLARE_CMD(image);
 
 #endif

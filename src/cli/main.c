@@ -21,7 +21,111 @@ static const struct cmd_option help_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option build_options[] = {
+	{ "--no-cache", "run every step again instead of reusing cached layers" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option deploy_options[] = {
+	{ "-n, --name NAME", "the instance's name (default: the image's id)" },
+	{ "-d, --domain DOMAIN", "where it answers: example.com or example.com/path "
+				 "(default: NAME.localhost)" },
+	{ "-e, --env KEY=VALUE", "set a variable of its environment (repeatable)" },
+	{ "-f, --file FILE", "deploy every [[site]] of a deploy.toml" },
+	{ "--no-cache", "rebuild every step of a package" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option json_options[] = {
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option logs_options[] = {
+	{ "-f, --follow", "keep printing what the app writes" },
+	{ "-n, --lines N", "print the last N lines first (default 100)" },
+	{ "-t, --timestamps", "show when each line was written" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option rm_options[] = {
+	{ "--purge", "also delete the instance's volumes (its data)" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option env_options[] = {
+	{ "-u, --unset KEY", "remove a variable (repeatable)" },
+	{ "--show-secrets", "show generated secrets instead of hiding them" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option images_options[] = {
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option image_options[] = {
+	{ "--name REF", "import: the image's name (ID:VERSION-RELEASE)" },
+	{ NULL, NULL },
+};
+
 const struct cmd_struct nua_commands[] = {
+	{ "build", cmd_build, CMD_NEED_STATE, "nua build [--no-cache] [DIR]",
+	  "build a package into an image",
+	  "Build the package in DIR (the current directory by default) into an image of the\n"
+	  "local store, named ID:VERSION-RELEASE. Each step makes a layer that is reused while\n"
+	  "the step and what it reads are unchanged. Prints the image's name.",
+	  build_options, "dir" },
+	{ "deploy", cmd_deploy, CMD_NEED_STATE,
+	  "nua deploy DIR|IMAGE [--name NAME] [--domain DOMAIN] [--env KEY=VALUE]...\n"
+	  "       nua deploy -f deploy.toml",
+	  "deploy a package or an image as a new instance",
+	  "Build DIR when it is a package, start the image as a new instance in its own\n"
+	  "container, wait for it to answer, and route DOMAIN to it through nginx. Prints\n"
+	  "the instance's URL. A failed deploy leaves nothing behind.",
+	  deploy_options, "dir" },
+	{ "ls", cmd_ls, CMD_NEED_STATE, "nua ls [--json]", "list instances",
+	  "List the instances with their image, state, uptime and URL.", json_options, NULL },
+	{ "status", cmd_status, CMD_NEED_STATE, "nua status [--json] NAME",
+	  "show an instance's state and last log lines",
+	  "Show the instance's image, URL, state, process, address, uptime, last exit status\n"
+	  "and the last lines of its log.",
+	  json_options, "instance" },
+	{ "logs", cmd_logs, CMD_NEED_STATE, "nua logs [-f] [-n N] [-t] NAME",
+	  "print an instance's log",
+	  "Print what the instance's app wrote on its standard output and error.", logs_options,
+	  "instance" },
+	{ "start", cmd_start, CMD_NEED_STATE, "nua start NAME", "start a stopped instance",
+	  "Start the instance's container and route its domain to it again.", NULL, "instance" },
+	{ "stop", cmd_stop, CMD_NEED_STATE, "nua stop NAME", "stop an instance",
+	  "Stop the instance's app (SIGTERM, then SIGKILL after 10 s); its domain answers 503\n"
+	  "until it starts again.",
+	  NULL, "instance" },
+	{ "restart", cmd_restart, CMD_NEED_STATE, "nua restart NAME", "restart an instance",
+	  "Stop the instance's app and start it again.", NULL, "instance" },
+	{ "rm", cmd_rm, CMD_NEED_STATE, "nua rm [--purge] NAME", "remove an instance",
+	  "Stop and remove the instance and its route. Its volumes are kept, and found again\n"
+	  "by a new instance of the same name, unless --purge is given.",
+	  rm_options, "instance" },
+	{ "env", cmd_env, CMD_NEED_STATE,
+	  "nua env NAME [KEY=VALUE]... [-u KEY]... [--show-secrets] [--json]",
+	  "show or change an instance's environment",
+	  "Without changes, print the instance's variables (generated secrets hidden). With\n"
+	  "KEY=VALUE or -u KEY, change them and restart the instance when it runs.",
+	  env_options, "instance" },
+	{ "images", cmd_images, CMD_NEED_STATE, "nua images [--json]", "list the local images",
+	  "List the images of the local store: REF (ID:VERSION-RELEASE), the manifest's\n"
+	  "DIGEST, the SIZE of their layers and when they were CREATED.",
+	  images_options, NULL },
+	{ "image", cmd_image, CMD_NEED_STATE,
+	  "nua image rm REF | export REF FILE | import FILE [--name REF]",
+	  "remove, export or import an image",
+	  "rm removes an image no instance uses, and the layers nothing else needs. export\n"
+	  "writes an archive that 'docker load' and 'podman load' accept (OCI layout and\n"
+	  "docker-archive). import reads such an archive, 'docker save' output or an OCI\n"
+	  "layout tar, checking every digest; --name names the image.",
+	  image_options, "file" },
 	{ "check", cmd_check, 0, "nua check [--json] [DIR|FILE]",
 	  "validate a package's nua-config.toml",
 	  "Read DIR/nua-config.toml (or FILE; the current directory by default), check every\n"

@@ -1,0 +1,125 @@
+/* Secrets at rest: see secret.h. */
+#define _GNU_SOURCE
+#include "secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "paths.h"
+#include "util.h"
+#include "banned.h"
+
+#define SEALED_PREFIX "nua-secret:v1:"
+
+bool secret_is_sealed(const char *value) { return starts_with(value, SEALED_PREFIX); }
+
+/* Read the master key, making it when there is none. O_EXCL makes two
+ * processes racing to create it agree on one key. */
+static int master_key(unsigned char key[crypto_secretbox_KEYBYTES], struct nua_error **err)
+{
+	_cleanup_free_ char *dir = nua_root_path("secrets");
+	_cleanup_free_ char *path = xasprintf("%s/master.key", dir);
+	_cleanup_close_ int fd = -1;
+	ssize_t got;
+	int r;
+
+	if (sodium_init() < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot initialise libsodium");
+	if ((r = mkdir_p(dir, 0700)) < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", dir, strerror(-r));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		randombytes_buf(key, crypto_secretbox_KEYBYTES);
+		if (write(fd, key, crypto_secretbox_KEYBYTES) != crypto_secretbox_KEYBYTES ||
+		    fsync(fd) < 0) {
+			unlink(path);
+			return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", path,
+					     strerror(errno));
+		}
+		return 0;
+	}
+	if (errno != EEXIST)
+		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", path,
+				     strerror(errno));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot read '%s': %s", path, strerror(errno));
+	got = read(fd, key, crypto_secretbox_KEYBYTES);
+	if (got != crypto_secretbox_KEYBYTES)
+		return nua_error_set(err, NUA_EFAIL, "'%s' is not a master key (%zd bytes)", path,
+				     got);
+	return 0;
+}
+
+int secret_seal(const char *plain, char **out, struct nua_error **err)
+{
+	unsigned char key[crypto_secretbox_KEYBYTES];
+	size_t plen = strlen(plain);
+	size_t blen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen;
+	unsigned char *box;
+	size_t b64len = sodium_base64_encoded_len(blen, sodium_base64_VARIANT_ORIGINAL);
+	char *text;
+
+	if (master_key(key, err) < 0)
+		return -1;
+	box = xmalloc(blen);
+	randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+	crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)plain, plen,
+			      box, key);
+	sodium_memzero(key, sizeof(key));
+	text = xmalloc(strlen(SEALED_PREFIX) + b64len);
+	memcpy(text, SEALED_PREFIX, strlen(SEALED_PREFIX));
+	sodium_bin2base64(text + strlen(SEALED_PREFIX), b64len, box, blen,
+			  sodium_base64_VARIANT_ORIGINAL);
+	free(box);
+	*out = text;
+	return 0;
+}
+
+int secret_open(const char *sealed, char **out, struct nua_error **err)
+{
+	unsigned char key[crypto_secretbox_KEYBYTES];
+	const char *b64 = sealed + strlen(SEALED_PREFIX);
+	size_t cap = strlen(b64), blen = 0;
+	_cleanup_free_ unsigned char *box = NULL;
+	char *plain;
+
+	if (!secret_is_sealed(sealed))
+		return nua_error_set(err, NUA_EINPUT, "the value is not a sealed secret");
+	box = xmalloc(cap + 1);
+	if (sodium_base642bin(box, cap, b64, strlen(b64), NULL, &blen, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) < 0 ||
+	    blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+		return nua_error_set(err, NUA_EINPUT, "a sealed secret is damaged");
+	if (master_key(key, err) < 0)
+		return -1;
+	plain = xmalloc(blen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES + 1);
+	if (crypto_secretbox_open_easy((unsigned char *)plain, box + crypto_secretbox_NONCEBYTES,
+				       blen - crypto_secretbox_NONCEBYTES, box, key) < 0) {
+		sodium_memzero(key, sizeof(key));
+		free(plain);
+		return nua_error_set(err, NUA_EFAIL,
+				     "a sealed secret does not open with this server's master key");
+	}
+	sodium_memzero(key, sizeof(key));
+	plain[blen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES] = '\0';
+	*out = plain;
+	return 0;
+}
+
+char *secret_random_string(int len)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	char *s = xmalloc((size_t)len + 1);
+
+	if (sodium_init() < 0)
+		BUG("libsodium cannot initialise");
+	for (int i = 0; i < len; i++)
+		s[i] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
+	s[len] = '\0';
+	return s;
+}

@@ -1,0 +1,27 @@
+/* Secrets at rest: values sealed with the server's master key.
+ *
+ * The key is 32 random bytes in $NUA_ROOT/secrets/master.key (mode 0600, its
+ * directory 0700), made on first use. A sealed value is the text
+ * "nua-secret:v1:" followed by the base64 of a random nonce and the
+ * XChaCha20-Poly1305 (libsodium secretbox) ciphertext: tampering or another
+ * server's key makes opening fail rather than return garbage. */
+#ifndef NUA_SECRET_H
+#define NUA_SECRET_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+/* Seal plain text; *out is the caller's. */
+int secret_seal(const char *plain, char **out, struct nua_error **err);
+
+/* Open a sealed value; *out is the caller's. A value that is not sealed
+ * (see secret_is_sealed) is NUA_EINPUT. */
+int secret_open(const char *sealed, char **out, struct nua_error **err);
+
+bool secret_is_sealed(const char *value);
+
+/* A random string of len characters from [A-Za-z0-9] (caller frees). */
+char *secret_random_string(int len);
+
+#endif
