@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "deploy_file.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -29,12 +30,29 @@ static char *resolve_image(const char *file, const char *image)
 
 static const char *string_of(const char *file, const struct toml_keyval *kv, struct diag_list *d)
 {
-	if (kv->val.type != TOML_STRING || strlen(kv->val.u.s.ptr) != kv->val.u.s.len) {
+	if (kv->val.type != TOML_STRING) {
 		diag_add(d, file, kv->val.pos.line, kv->val.pos.col, "'%s' must be a string, not %s",
 			 kv->key, toml_type_desc(kv->val.type));
 		return NULL;
 	}
+	if (strlen(kv->val.u.s.ptr) != kv->val.u.s.len || !kv->val.u.s.len) {
+		diag_add(d, file, kv->val.pos.line, kv->val.pos.col,
+			 "'%s' must be a non-empty string without NUL characters", kv->key);
+		return NULL;
+	}
 	return kv->val.u.s.ptr;
+}
+
+/* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*. */
+static bool valid_env_name(const char *k, size_t len)
+{
+	if (len == 0 || strlen(k) != len || (k[0] >= '0' && k[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(k[i] == '_' || (k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= 'a' && k[i] <= 'z') ||
+		      (k[i] >= '0' && k[i] <= '9')))
+			return false;
+	return true;
 }
 
 static void parse_site(const char *file, const struct toml_table *t, int line,
@@ -70,6 +88,13 @@ static void parse_site(const char *file, const struct toml_table *t, int line,
 			for (size_t j = 0; j < env->n; j++) {
 				const struct toml_keyval *e = &env->items[j];
 
+				if (!valid_env_name(e->key, e->key_len)) {
+					diag_add(d, file, e->key_pos.line, e->key_pos.col,
+						 "env name '%s' must be letters, digits and '_', not "
+						 "starting with a digit",
+						 e->key);
+					continue;
+				}
 				if (e->val.type == TOML_STRING &&
 				    strlen(e->val.u.s.ptr) == e->val.u.s.len)
 					s->env[s->nenv++] =
@@ -143,14 +168,19 @@ int deploy_file_parse(const char *name, const char *buf, size_t len, struct depl
 			parse_site(name, a->items[i].u.tab, a->items[i].pos.line,
 				   &out->sites[out->n++], diags);
 		}
+		if (a->n == 0)
+			diag_add(diags, name, sites->val.pos.line, sites->val.pos.col,
+				 "no [[site]] to deploy");
 		for (size_t i = 0; i < out->n; i++)
 			for (size_t j = 0; j < i; j++)
 				if (out->sites[i].label && out->sites[j].label &&
-				    streq(out->sites[i].label, out->sites[j].label))
+				    streq(out->sites[i].label, out->sites[j].label)) {
 					diag_add(diags, name, out->sites[i].line, 1,
 						 "label '%s' is given to two sites (the other at "
 						 "line %d)",
 						 out->sites[i].label, out->sites[j].line);
+					break;
+				}
 	}
 	toml_table_free(root);
 	if (diags->n > before) {

@@ -1100,8 +1100,12 @@ static bool container_running(struct nua_ctx *ctx, const char *name)
 	       cs.status == CONTAINER_RUNNING;
 }
 
-int instance_start(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+/* Start the instance, or restart it when restart is set: what a previous
+ * container left (one that exited on its own, or the running one when
+ * restarting) is taken down first. */
+static int bring_up(struct nua_ctx *ctx, const char *name, bool restart, struct nua_error **err)
 {
+	const char *verb = restart ? "restart" : "start";
 	struct instance_rec in = { 0 };
 	int ret = -1;
 
@@ -1109,24 +1113,28 @@ int instance_start(struct nua_ctx *ctx, const char *name, struct nua_error **err
 		return -1;
 	if (state_instance_set_desired(ctx->st, name, "running", err) < 0)
 		goto out;
-	if (container_running(ctx, name)) {
+	if (!restart && container_running(ctx, name)) {
 		ret = 0;
 		goto out;
 	}
-	/* A container that exited on its own leaves its parts behind. */
-	teardown(ctx, name, NULL);
-	if (start_container(ctx, &in, err) < 0) {
+	if (teardown(ctx, name, restart ? err : NULL) < 0 ||
+	    start_container(ctx, &in, err) < 0) {
 		state_instance_set_actual(ctx->st, name, "failed", NULL);
-		event(ctx, name, "start-failed", "could not start");
-		nua_error_prefix(err, "cannot start '%s'", name);
+		event(ctx, name, "start-failed", "could not %s", verb);
+		nua_error_prefix(err, "cannot %s '%s'", verb, name);
 		goto out;
 	}
 	state_instance_set_actual(ctx->st, name, "running", NULL);
-	event(ctx, name, "start", "started");
+	event(ctx, name, verb, restart ? "restarted" : "started");
 	ret = 0;
 out:
 	instance_rec_release(&in);
 	return ret;
+}
+
+int instance_start(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	return bring_up(ctx, name, false, err);
 }
 
 int instance_stop(struct nua_ctx *ctx, const char *name, struct nua_error **err)
@@ -1152,28 +1160,7 @@ out:
 
 int instance_restart(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 {
-	struct instance_rec in = { 0 };
-	int ret = -1;
-
-	if (get_instance(ctx, name, &in, err) < 0)
-		return -1;
-	if (state_instance_set_desired(ctx->st, name, "running", err) < 0)
-		goto out;
-	if (teardown(ctx, name, err) < 0) {
-		nua_error_prefix(err, "cannot restart '%s'", name);
-		goto out;
-	}
-	if (start_container(ctx, &in, err) < 0) {
-		state_instance_set_actual(ctx->st, name, "failed", NULL);
-		nua_error_prefix(err, "cannot restart '%s'", name);
-		goto out;
-	}
-	state_instance_set_actual(ctx->st, name, "running", NULL);
-	event(ctx, name, "restart", "restarted");
-	ret = 0;
-out:
-	instance_rec_release(&in);
-	return ret;
+	return bring_up(ctx, name, true, err);
 }
 
 int instance_remove(struct nua_ctx *ctx, const char *name, bool purge, struct nua_error **err)
@@ -1256,27 +1243,48 @@ out:
 	return ret;
 }
 
+/* When pid started, in unix seconds (0 when unknown): its start time in
+ * clock ticks after boot (/proc/PID/stat, field 22) plus the boot time. */
+static long long process_start_time(pid_t pid)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/stat", (int)pid);
+	_cleanup_free_ char *stat = NULL, *sys = NULL;
+	unsigned long long ticks = 0;
+	long long btime = 0;
+	const char *p;
+	size_t len;
+	int field;
+
+	if (read_file(path, &stat, &len) < 0 || read_file("/proc/stat", &sys, &len) < 0)
+		return 0;
+	/* The command name (field 2) may hold spaces: count after its ')'. */
+	if (!(p = strrchr(stat, ')')))
+		return 0;
+	for (field = 2; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	ticks = strtoull(p, NULL, 10);
+	if ((p = strstr(sys, "\nbtime ")))
+		btime = atoll(p + 7);
+	if (!btime || !ticks)
+		return 0;
+	return btime + (long long)(ticks / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
 int instance_status(struct nua_ctx *ctx, const char *name, struct instance_status *out,
 		    struct nua_error **err)
 {
 	_cleanup_free_ char *id = instance_container_id(name);
 	_cleanup_free_ char *ipf = inst_path(name, "ip");
 	_cleanup_free_ char *ip = NULL;
-	_cleanup_free_ char *pidf = NULL;
 	size_t len;
-	struct stat sb;
 
 	memset(out, 0, sizeof(*out));
 	if (ctx->rt.driver->state(&ctx->rt, id, &out->ctr, err) < 0)
 		return -1;
 	if (out->ctr.status == CONTAINER_RUNNING && read_file(ipf, &ip, &len) == 0)
 		snprintf(out->ip, sizeof(out->ip), "%s", ip);
-	if (out->ctr.status == CONTAINER_RUNNING && out->ctr.pid > 0) {
-		_cleanup_free_ char *proc = xasprintf("/proc/%d", (int)out->ctr.pid);
-
-		if (stat(proc, &sb) == 0)
-			out->started_at = (long long)sb.st_mtime;
-	}
-	(void)pidf;
+	if (out->ctr.status == CONTAINER_RUNNING && out->ctr.pid > 0)
+		out->started_at = process_start_time(out->ctr.pid);
 	return 0;
 }

@@ -288,8 +288,12 @@ static json_t *caps_json(const struct container_spec *spec)
 	json_t *set = strv_json(caps_default);
 	json_t *caps = json_object();
 
-	if (spec->caps == CONTAINER_CAPS_BUILD)
-		json_array_extend(set, json_incref(strv_json(caps_build_extra)));
+	if (spec->caps == CONTAINER_CAPS_BUILD) {
+		json_t *extra = strv_json(caps_build_extra);
+
+		json_array_extend(set, extra);
+		json_decref(extra);
+	}
 	json_object_set(caps, "bounding", set);
 	/* A non-root process holds nothing; the bounding set only caps what a
 	 * setuid or file-capability binary could give it. */

@@ -62,6 +62,8 @@ static NORETURN void child_exec(const struct nua_cmd *cmd, int errpipe)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (cmd->dir && chdir(cmd->dir) < 0)
+		_exit(127);
 	for (int s = 1; s < NSIG; s++) {
 		struct sigaction sa;
 
@@ -640,6 +642,8 @@ static int oci_start(struct runtime *rt, const char *id, const char *bundle,
 	cmd.argv = argv;
 	cmd.envp = env;
 	cmd.extra_fd = sync[1];
+	/* conmon writes an "oom" file in its working directory. */
+	cmd.dir = dir;
 	if (nua_cmd_spawn(&cmd, &pid, err) < 0)
 		goto fail;
 	close(sync[1]);

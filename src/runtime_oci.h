@@ -125,8 +125,9 @@ struct nua_cmd {
 	const char *const *envp;
 	int in, out, err;
 	int extra_fd;
+	const char *dir; /* working directory of the child, NULL: unchanged */
 };
-#define NUA_CMD_INIT { NULL, NULL, -1, -1, -1, -1 }
+#define NUA_CMD_INIT { NULL, NULL, -1, -1, -1, -1, NULL }
 
 /* Start cmd; *pid is the child's. Fails when it cannot be executed. */
 int nua_cmd_spawn(const struct nua_cmd *cmd, pid_t *pid, struct nua_error **err);

@@ -16,8 +16,10 @@
 
 bool secret_is_sealed(const char *value) { return starts_with(value, SEALED_PREFIX); }
 
-/* Read the master key, making it when there is none. O_EXCL makes two
- * processes racing to create it agree on one key. */
+/* Read the master key, making it when there is none. A new key is written
+ * to a file of its own and linked into place, so that a process racing to
+ * make it, or a crash while writing, never leaves an empty or short key:
+ * link() fails for all but the first, which then read that one. */
 static int master_key(unsigned char key[crypto_secretbox_KEYBYTES], struct nua_error **err)
 {
 	_cleanup_free_ char *dir = nua_root_path("secrets");
@@ -30,20 +32,28 @@ static int master_key(unsigned char key[crypto_secretbox_KEYBYTES], struct nua_e
 		return nua_error_set(err, NUA_EFAIL, "cannot initialise libsodium");
 	if ((r = mkdir_p(dir, 0700)) < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", dir, strerror(-r));
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		randombytes_buf(key, crypto_secretbox_KEYBYTES);
-		if (write(fd, key, crypto_secretbox_KEYBYTES) != crypto_secretbox_KEYBYTES ||
-		    fsync(fd) < 0) {
-			unlink(path);
-			return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", path,
+	if (access(path, F_OK) < 0) {
+		_cleanup_free_ char *tmp = xasprintf("%s/master.key.%d", dir, (int)getpid());
+		_cleanup_close_ int t = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		unsigned char fresh[crypto_secretbox_KEYBYTES];
+
+		if (t < 0)
+			return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", tmp,
+					     strerror(errno));
+		randombytes_buf(fresh, sizeof(fresh));
+		if (write(t, fresh, sizeof(fresh)) != (ssize_t)sizeof(fresh) || fsync(t) < 0) {
+			unlink(tmp);
+			return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", tmp,
 					     strerror(errno));
 		}
-		return 0;
+		sodium_memzero(fresh, sizeof(fresh));
+		if (link(tmp, path) < 0 && errno != EEXIST) {
+			unlink(tmp);
+			return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", path,
+					     strerror(errno));
+		}
+		unlink(tmp);
 	}
-	if (errno != EEXIST)
-		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", path,
-				     strerror(errno));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot read '%s': %s", path, strerror(errno));
@@ -82,13 +92,15 @@ int secret_seal(const char *plain, char **out, struct nua_error **err)
 int secret_open(const char *sealed, char **out, struct nua_error **err)
 {
 	unsigned char key[crypto_secretbox_KEYBYTES];
-	const char *b64 = sealed + strlen(SEALED_PREFIX);
-	size_t cap = strlen(b64), blen = 0;
 	_cleanup_free_ unsigned char *box = NULL;
+	const char *b64;
+	size_t cap, blen = 0;
 	char *plain;
 
 	if (!secret_is_sealed(sealed))
 		return nua_error_set(err, NUA_EINPUT, "the value is not a sealed secret");
+	b64 = sealed + strlen(SEALED_PREFIX);
+	cap = strlen(b64);
 	box = xmalloc(cap + 1);
 	if (sodium_base642bin(box, cap, b64, strlen(b64), NULL, &blen, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) < 0 ||

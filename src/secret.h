@@ -3,7 +3,7 @@
  * The key is 32 random bytes in $NUA_ROOT/secrets/master.key (mode 0600, its
  * directory 0700), made on first use. A sealed value is the text
  * "nua-secret:v1:" followed by the base64 of a random nonce and the
- * XChaCha20-Poly1305 (libsodium secretbox) ciphertext: tampering or another
+ * XSalsa20-Poly1305 (libsodium secretbox) ciphertext: tampering or another
  * server's key makes opening fail rather than return garbage. */
 #ifndef NUA_SECRET_H
 #define NUA_SECRET_H

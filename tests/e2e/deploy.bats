@@ -81,6 +81,14 @@ setup() {
 	[[ $output == *"listening on port 8080"* ]]
 }
 
+@test "instances reach each other by name" {
+	pid=$("$NUA" status --json py | jq -r .pid)
+	run nsenter -t "$pid" -m -n -- /usr/bin/python3 -c \
+		'import urllib.request; r = urllib.request.urlopen("http://hello-static:8080/", timeout=5); print(r.status)'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$output" = 200 ]
+}
+
 @test "the app is isolated: its own pid namespace, not root, its memory limited" {
 	pid=$("$NUA" status --json py | jq -r .pid)
 	[ "$pid" -gt 1 ]
