@@ -1002,6 +1002,19 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 			      ref);
 		goto out;
 	}
+	{
+		const char *pname;
+		json_t *p;
+
+		json_object_foreach(json_object_get(ii.nua, "port"), pname, p)
+			if (!json_is_null(json_object_get(p, "host"))) {
+				nua_error_set(err, NUA_EINPUT,
+					      "'%s' asks for host port [port.%s] host, and this "
+					      "version of nua publishes web ports through nginx only",
+					      ref, pname);
+				goto out;
+			}
+	}
 	if (initial_env(&ii, name, host, req->env, &env, err) < 0)
 		goto out;
 	if (seal_env(&env, err) < 0)

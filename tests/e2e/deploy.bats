@@ -221,6 +221,47 @@ setup() {
 	[[ $output == "404 "* ]]
 }
 
+@test "a front door port taken by another program fails the deploy, leaving nothing" {
+	port=$(free_port)
+	"$NUA" image export hello-static:1.0.0-1 "$BATS_TEST_TMPDIR/img.tar"
+	export NUA_ROOT2=$BATS_TEST_TMPDIR/root2
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" &
+	holder=$!
+	sleep 0.3
+	NUA_ROOT=$NUA_ROOT2 "$NUA" image import "$BATS_TEST_TMPDIR/img.tar"
+	NUA_ROOT=$NUA_ROOT2 NUA_RUN=$BATS_TEST_TMPDIR/r2 NUA_HTTP_PORT=$port \
+		run "$NUA" deploy hello-static:1.0.0-1 --name taken --domain taken.test
+	kill "$holder"
+	[ "$status" -eq 1 ]
+	[[ $output == *"127.0.0.1:$port"*"Address already in use"* ]]
+	[ ! -e "$NUA_ROOT2/instances/taken" ]
+	NUA_ROOT=$NUA_ROOT2 run "$NUA" ls --json
+	[ "$output" = "[]" ]
+	tag=$(printf '%s' "$NUA_ROOT2" | sha256sum | cut -c1-8)
+	ip link del "nua-$tag" 2>/dev/null || true
+}
+
+@test "a package asking for a host port is refused before anything runs" {
+	pkg=$BATS_TEST_TMPDIR/hostport
+	mkdir -p "$pkg"
+	cat >"$pkg/nua-config.toml" <<-'EOF'
+	[metadata]
+	id = "hostport"
+	version = "1"
+	[run]
+	start = "sleep 1000"
+	[port.dns]
+	container = 53
+	host = 5353
+	protocol = "udp"
+	EOF
+	run "$NUA" deploy "$pkg"
+	[ "$status" -eq 2 ]
+	[[ $output == *"[port.dns] host"* ]]
+	[ ! -e "$NUA_ROOT/instances/hostport" ]
+}
+
 @test "deploy -f deploys every site of a deploy file" {
 	cat >"$BATS_TEST_TMPDIR/deploy.toml" <<-EOF
 	[[site]]
