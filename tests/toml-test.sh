@@ -5,12 +5,18 @@
 set -u
 top=${NUA_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${NUA_BUILD:-$top/build}
-suite=${TOML_TEST_DIR:-$top/../shared/toml-test}
-list=$suite/tests/files-toml-1.0.0
-if [ ! -f "$list" ]; then
-	echo "1..0 # SKIP toml-test suite not found at $suite"
+# The suite sits beside the project (../shared/toml-test), wherever the
+# clone is; TOML_TEST_DIR overrides.
+suite=
+for d in ${TOML_TEST_DIR:+"$TOML_TEST_DIR"} "$top/../shared/toml-test" /work/shared/toml-test; do
+	if [ -f "$d/tests/files-toml-1.0.0" ]; then suite=$d; break; fi
+done
+if [ -z "$suite" ]; then
+	echo "1..1"
+	echo "ok 1 - toml-test # SKIP the conformance suite is not on this machine (looked in ../shared/toml-test and /work/shared/toml-test; set TOML_TEST_DIR)"
 	exit 0
 fi
+list=$suite/tests/files-toml-1.0.0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mapfile -t cases < <(grep -E '^(valid|invalid)/.*\.toml$' "$list")

@@ -262,6 +262,30 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 	[ ! -e "$NUA_ROOT/instances/hostport" ]
 }
 
+@test "an app's log is rotated at its size limit" {
+	pkg=$BATS_TEST_TMPDIR/loud
+	mkdir -p "$pkg"
+	cat >"$pkg/nua-config.toml" <<-'EOF'
+	[metadata]
+	id = "loud"
+	version = "1"
+	[run]
+	start = "i=0; while [ $i -lt 400000 ]; do echo line $i of a chatty app that logs far too much; i=$((i+1)); done; sleep 1000"
+	EOF
+	run "$NUA" deploy "$pkg"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	for _ in $(seq 100); do
+		"$NUA" logs -n 1 loud | grep -q "line 399999" && break
+		sleep 0.2
+	done
+	run "$NUA" logs -n 1 loud
+	[ "$output" = "line 399999 of a chatty app that logs far too much" ]
+	# About 34 MB were written; the file never holds more than 10 MiB.
+	[ "$(stat -c %s "$NUA_ROOT/instances/loud/logs/app.log")" -le $((10 * 1024 * 1024)) ]
+	run "$NUA" rm loud
+	[ "$status" -eq 0 ]
+}
+
 @test "deploy -f deploys every site of a deploy file" {
 	cat >"$BATS_TEST_TMPDIR/deploy.toml" <<-EOF
 	[[site]]
