@@ -564,16 +564,7 @@ static bool valid_rel_path(const char *p)
 	return true;
 }
 
-/* A variable name: letters, digits and '_', not starting with a digit. */
-static bool valid_env_key(const char *s)
-{
-	if (!(isalpha((unsigned char)s[0]) || s[0] == '_'))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '_')
-			return false;
-	return true;
-}
+static bool valid_env_key(const char *s) { return valid_env_name(s, strlen(s)); }
 
 /* A resource name is a host name and a variable prefix (DB_URL). */
 static bool valid_resource_name(const char *s)

@@ -43,18 +43,6 @@ static const char *string_of(const char *file, const struct toml_keyval *kv, str
 	return kv->val.u.s.ptr;
 }
 
-/* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*. */
-static bool valid_env_name(const char *k, size_t len)
-{
-	if (len == 0 || strlen(k) != len || (k[0] >= '0' && k[0] <= '9'))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!(k[i] == '_' || (k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= 'a' && k[i] <= 'z') ||
-		      (k[i] >= '0' && k[i] <= '9')))
-			return false;
-	return true;
-}
-
 static void parse_site(const char *file, const struct toml_table *t, int line,
 		       struct deploy_site *s, struct diag_list *d)
 {
@@ -88,7 +76,7 @@ static void parse_site(const char *file, const struct toml_table *t, int line,
 			for (size_t j = 0; j < env->n; j++) {
 				const struct toml_keyval *e = &env->items[j];
 
-				if (!valid_env_name(e->key, e->key_len)) {
+				if (strlen(e->key) != e->key_len || !valid_env_name(e->key, e->key_len)) {
 					diag_add(d, file, e->key_pos.line, e->key_pos.col,
 						 "env name '%s' must be letters, digits and '_', not "
 						 "starting with a digit",

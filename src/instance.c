@@ -267,17 +267,6 @@ static bool env_list_unset(struct env_list *l, const char *key)
 	return false;
 }
 
-static bool valid_env_key(const char *k, size_t len)
-{
-	if (len == 0 || !(k[0] == '_' || (k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z')))
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (!(k[i] == '_' || (k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= 'a' && k[i] <= 'z') ||
-		      (k[i] >= '0' && k[i] <= '9')))
-			return false;
-	return true;
-}
-
 /* Replace {KEY} by the value of KEY in l (already resolved), leaving
  * unknown names as written. */
 static char *interpolate(const char *text, const struct env_list *l)
@@ -287,7 +276,7 @@ static char *interpolate(const char *text, const struct env_list *l)
 	for (const char *p = text; *p;) {
 		const char *close = *p == '{' ? strchr(p, '}') : NULL;
 
-		if (close && valid_env_key(p + 1, (size_t)(close - p - 1))) {
+		if (close && valid_env_name(p + 1, (size_t)(close - p - 1))) {
 			_cleanup_free_ char *k = xstrndup(p + 1, (size_t)(close - p - 1));
 			const char *v = env_lookup(l->v, l->n, k);
 
@@ -380,7 +369,7 @@ static int initial_env(const struct image_info *ii, const char *name, const char
 		const char *eq = strchr(overrides[i], '=');
 		_cleanup_free_ char *k = NULL;
 
-		if (!eq || !valid_env_key(overrides[i], (size_t)(eq - overrides[i])))
+		if (!eq || !valid_env_name(overrides[i], (size_t)(eq - overrides[i])))
 			return nua_error_set(err, NUA_EINPUT,
 					     "'%s' is not KEY=VALUE with KEY made of letters, "
 					     "digits and '_'",
@@ -1227,7 +1216,7 @@ int instance_set_env(struct nua_ctx *ctx, const char *name, const char *const *s
 		const char *eq = strchr(set[i], '=');
 		_cleanup_free_ char *k = NULL;
 
-		if (!eq || !valid_env_key(set[i], (size_t)(eq - set[i]))) {
+		if (!eq || !valid_env_name(set[i], (size_t)(eq - set[i]))) {
 			nua_error_set(err, NUA_EINPUT,
 				      "'%s' is not KEY=VALUE with KEY made of letters, digits and '_'",
 				      set[i]);

@@ -152,6 +152,17 @@ const char *nearest_word(const char *word, const char *const *candidates)
 	return NULL;
 }
 
+bool valid_env_name(const char *s, size_t len)
+{
+	if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
 bool valid_name(const char *s, size_t max)
 {
 	size_t n = 0;

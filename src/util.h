@@ -79,6 +79,10 @@ const char *nearest_word(const char *word, const char *const *candidates);
  * command line: [a-z0-9][a-z0-9-]*, at most max characters. */
 bool valid_name(const char *s, size_t max);
 
+/* True when the len bytes at s are an environment variable's name: ASCII
+ * letters, digits and '_', not starting with a digit, at least one. */
+bool valid_env_name(const char *s, size_t len);
+
 /* Read a whole file into a NUL-terminated buffer (*len excludes the NUL).
  * Returns 0, or -errno with nothing allocated. */
 int read_file(const char *path, char **out, size_t *len);
