@@ -336,13 +336,6 @@ static int run_debootstrap(const char *target, const char *mirror, const char *c
 	return 0;
 }
 
-static bool is_dir(const char *p)
-{
-	struct stat st;
-
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 int base_rootfs(const struct base_request *req, char **out, struct nua_error **err)
 {
 	_cleanup_free_ char *mirror = NULL, *security = NULL, *key = NULL, *dir = NULL;

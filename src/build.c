@@ -41,27 +41,10 @@ struct build {
 	size_t nkeys, keys_alloc;
 	int step, nsteps;
 	int cached, built;
-	struct timespec t0;
+	long long t0;
 };
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static void hex_of(const unsigned char *h, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[h[i] >> 4];
-		out[2 * i + 1] = digits[h[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+static double seconds_since(long long t0) { return (double)(monotonic_ms() - t0) / 1000.0; }
 
 /* The key of a step: SHA-256 of the key below it and its definition. */
 static char *step_key(const char *parent, const char *definition)
@@ -76,7 +59,7 @@ static char *step_key(const char *parent, const char *definition)
 	crypto_hash_sha256_update(&s, (const unsigned char *)"\n", 1);
 	crypto_hash_sha256_update(&s, (const unsigned char *)definition, strlen(definition));
 	crypto_hash_sha256_final(&s, h);
-	hex_of(h, sizeof(h), hex);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
 	return xstrdup(hex);
 }
 
@@ -249,13 +232,6 @@ static char **lower_dirs(struct build *b)
 	return v;
 }
 
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* Run script with /bin/sh -e as root in a container on the layers so far,
  * with the host's network (to reach the Debian mirror). The upper directory
  * is left in scratch/upper. */
@@ -314,7 +290,7 @@ out:
 	if (mounted && unmount_path(merged, ret == 0 ? err : NULL) < 0)
 		ret = -1;
 	container_spec_release(&spec);
-	free_strv(lowers);
+	strv_free(lowers);
 	return ret;
 }
 
@@ -329,14 +305,13 @@ static int layer_step(struct build *b, const char *label, const char *detail,
 {
 	_cleanup_free_ char *key = step_key(top_key(b), definition);
 	_cleanup_free_ char *scratch = NULL, *upper = NULL;
-	struct timespec t0;
+	long long t0 = monotonic_ms();
 	int ret = -1;
 
 	b->step++;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!b->opt->no_cache && layer_exists(key)) {
 		log_line(b, "==> %s: cached (%s)", label, key);
-		progress(b, label, detail, "cached", seconds_since(&t0));
+		progress(b, label, detail, "cached", seconds_since(t0));
 		push_key(b, key);
 		b->cached++;
 		return 0;
@@ -348,17 +323,14 @@ static int layer_step(struct build *b, const char *label, const char *detail,
 	if (make(b, scratch, arg, err) < 0)
 		goto out;
 	upper = xasprintf("%s/upper", scratch);
-	if (b->opt->no_cache && layer_exists(key)) {
-		/* A forced rebuild replaces the layer only in effect: the old
-		 * one is identical by definition of the key. */
-		ret = 0;
-	} else if (layer_commit(key, upper, NULL, err) < 0) {
+	/* After a forced rebuild the layer may exist already: layer_commit
+	 * keeps it, the key saying both are the same step. */
+	if (layer_commit(key, upper, NULL, err) < 0)
 		goto out;
-	}
 	ret = 0;
 	push_key(b, key);
 	b->built++;
-	progress(b, label, detail, "built", seconds_since(&t0));
+	progress(b, label, detail, "built", seconds_since(t0));
 out:
 	remove_tree(scratch);
 	if (ret < 0 && b->opt->progress && b->opt->tty)
@@ -543,17 +515,16 @@ static int test_step(struct build *b, struct nua_error **err)
 	const struct config_strv *t = &b->cfg->build.test;
 	struct strbuf script = STRBUF_INIT, def = STRBUF_INIT;
 	_cleanup_free_ char *key = NULL, *marker = NULL, *scratch = NULL;
-	struct timespec t0;
+	long long t0 = monotonic_ms();
 	int ret = -1;
 
 	b->step++;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	add_commands(&script, t);
 	strbuf_addf(&def, "test\n%s", script.buf);
 	key = step_key(top_key(b), def.buf);
 	marker = xasprintf("%s/tests/%s", b->layers_dir, key);
 	if (!b->opt->no_cache && access(marker, F_OK) == 0) {
-		progress(b, "test", t->v[0], "passed before", seconds_since(&t0));
+		progress(b, "test", t->v[0], "passed before", seconds_since(t0));
 		b->cached++;
 		ret = 0;
 		goto out;
@@ -570,7 +541,7 @@ static int test_step(struct build *b, struct nua_error **err)
 		mkdir_p(dir, 0700);
 		write_file_atomic(marker, "", 0, 0600);
 	}
-	progress(b, "test", t->v[0], "passed", seconds_since(&t0));
+	progress(b, "test", t->v[0], "passed", seconds_since(t0));
 	b->built++;
 	ret = 0;
 out:
@@ -703,7 +674,7 @@ int build_package(struct state *st, struct runtime *rt, const char *dir,
 	json_t *json;
 	int r, ret = -1;
 
-	clock_gettime(CLOCK_MONOTONIC, &b.t0);
+	b.t0 = monotonic_ms();
 	if (load_config(dir, &b.cfg, err) < 0)
 		return -1;
 	if (check_packages(&b.cfg->run.packages, "[run] packages", err) < 0 ||
@@ -741,20 +712,16 @@ int build_package(struct state *st, struct runtime *rt, const char *dir,
 	if (b.opt->progress)
 		fprintf(b.opt->progress, "building %s\n", ref);
 
-	/* base */
-	b.step++;
-	if (b.opt->tty)
+	/* base: debootstrap's first run takes a while, so a terminal sees the
+	 * step before base_rootfs; layer_step then counts it. */
+	if (b.opt->tty) {
+		b.step++;
 		progress(&b, "base", "debian bookworm", NULL, 0);
-	{
-		struct timespec t0;
-
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (base_rootfs(NULL, &base, err) < 0)
-			goto out;
 		b.step--;
-		if (layer_step(&b, "base", "debian bookworm", base, make_base, base, err) < 0)
-			goto out;
 	}
+	if (base_rootfs(NULL, &base, err) < 0 ||
+	    layer_step(&b, "base", "debian bookworm", base, make_base, base, err) < 0)
+		goto out;
 
 	if (b.cfg->run.packages.n && packages_step(&b, "run packages", &b.cfg->run.packages, err) < 0)
 		goto out;
@@ -773,7 +740,7 @@ int build_package(struct state *st, struct runtime *rt, const char *dir,
 	if (hash_tree(&hs, src, "", err) < 0)
 		goto out;
 	crypto_hash_sha256_final(&hs, h);
-	hex_of(h, sizeof(h), hex);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
 	files_def = xasprintf("files\n%s", hex);
 	{
 		struct files_arg fa = { src, config_json };
@@ -832,7 +799,7 @@ int build_package(struct state *st, struct runtime *rt, const char *dir,
 		goto out;
 	if (b.opt->progress)
 		fprintf(b.opt->progress, "built %s in %.1f s (%d step%s cached, %d run)\n", ref,
-			seconds_since(&b.t0), b.cached, b.cached == 1 ? "" : "s", b.built);
+			seconds_since(b.t0), b.cached, b.cached == 1 ? "" : "s", b.built);
 	log_line(&b, "==> built %s", ref);
 	if (ref_out)
 		*ref_out = TAKE_PTR(ref);

@@ -2151,13 +2151,6 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct nu
 	return 0;
 }
 
-static bool is_dir(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* The package directory of the manifest file: its directory, or DIR for
  * DIR/nua/nua-config.toml. */
 static char *package_dir(const char *file)

@@ -520,14 +520,6 @@ static void http_probe(const char *ip, int port, const char *path, const char *h
 		*code = atoi(buf + 9);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* The app's log without conmon's prefix ("TIME stream F "), last n
  * lines. */
 static char *log_tail(const char *name, int n)
@@ -564,13 +556,11 @@ static int wait_ready(struct nua_ctx *ctx, const char *name, const char *id,
 	json_t *hc_start = nua_get(ii, "healthcheck", "start-period");
 	const char *path = json_is_string(hc_path) ? json_string_value(hc_path) : "/";
 	long limit_ms = (json_is_integer(hc_start) ? json_integer_value(hc_start) : 120) * 1000;
-	struct timespec t0, t;
-	long waited = 0;
+	long long t0 = monotonic_ms(), waited = 0;
 	int code = 0;
 
 	if (limit_ms > READY_MAX_SEC * 1000L)
 		limit_ms = READY_MAX_SEC * 1000L;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int round = 0;; round++) {
 		struct container_state cs;
 
@@ -603,18 +593,17 @@ static int wait_ready(struct nua_ctx *ctx, const char *name, const char *id,
 		} else if (waited >= 1000) {
 			return 0;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		waited = monotonic_ms() - t0;
 		if (waited > limit_ms) {
 			_cleanup_free_ char *tail = log_tail(name, 20);
 
 			if (code)
 				return nua_error_set(err, NUA_EFAIL,
-						     "'%s' answers %d on %s:%d%s after %ld s; its "
+						     "'%s' answers %d on %s:%d%s after %lld s; its "
 						     "last lines:\n%s",
 						     name, code, ip, port, path, waited / 1000, tail);
 			return nua_error_set(err, NUA_EFAIL,
-					     "'%s' does not answer on port %d after %ld s; its last "
+					     "'%s' does not answer on port %d after %lld s; its last "
 					     "lines:\n%s",
 					     name, port, waited / 1000, tail);
 		}
@@ -832,9 +821,7 @@ fail:
 	teardown(ctx, name, NULL);
 	update_hosts_files(ctx);
 out:
-	for (size_t i = 0; lowers && lowers[i]; i++)
-		free(lowers[i]);
-	free(lowers);
+	strv_free(lowers);
 	free(script);
 	env_list_release(&env);
 	image_info_release(&ii);
@@ -873,13 +860,6 @@ static void event(struct nua_ctx *ctx, const char *name, const char *kind, const
 }
 
 /* ---- operations ---- */
-
-static bool is_directory(const char *p)
-{
-	struct stat sb;
-
-	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
 
 /* Split "host/path" into a checked host and a path ("/" when none). */
 static int split_domain(const char *domain, char **host, char **path, struct nua_error **err)
@@ -946,7 +926,7 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 				     req->name, req->name);
 	}
 
-	if (is_directory(req->source) || ends_with(req->source, ".toml")) {
+	if (is_dir(req->source) || ends_with(req->source, ".toml")) {
 		struct build_options bo = { req->no_cache, ctx->progress, ctx->tty };
 
 		if (build_package(ctx->st, &ctx->rt, req->source, &bo, &ref, err) < 0)

@@ -71,20 +71,11 @@ void container_spec_init(struct container_spec *spec)
 	container_spec_setenv(spec, "LANG=C.UTF-8");
 }
 
-static void free_strv(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 void container_spec_release(struct container_spec *spec)
 {
 	free(spec->rootfs);
-	free_strv(spec->argv);
-	free_strv(spec->env);
+	strv_free(spec->argv);
+	strv_free(spec->env);
 	free(spec->cwd);
 	free(spec->gids);
 	free(spec->hostname);
@@ -131,7 +122,7 @@ void container_spec_set_argv(struct container_spec *spec, const char *const *arg
 {
 	size_t n = 0;
 
-	free_strv(spec->argv);
+	strv_free(spec->argv);
 	while (argv[n])
 		n++;
 	spec->argv = xcalloc(n + 1, sizeof(*spec->argv));

@@ -61,22 +61,6 @@ static void route_set_releasep(struct route_set *rs)
 	route_set_release(rs);
 }
 
-static void msleep(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- validation ---- */
 
 bool proxy_valid_domain(const char *domain)
@@ -732,15 +716,15 @@ static int start_nginx(const struct proxy *p, struct nua_error **err)
 	}
 	/* The parent exits once it has forked the master, which then writes
 	 * the pid file. */
-	deadline = now_ms() + START_WAIT_MS;
+	deadline = monotonic_ms() + START_WAIT_MS;
 	while (!master_pid(p)) {
-		if (now_ms() > deadline) {
+		if (monotonic_ms() > deadline) {
 			_cleanup_free_ char *tail = error_log_tail(p);
 
 			return nua_error_set(err, NUA_EFAIL, "nginx did not start within %d s: %s",
 					     START_WAIT_MS / 1000, tail);
 		}
-		msleep(20);
+		sleep_ms(20);
 	}
 	return 0;
 }
@@ -752,7 +736,7 @@ static int reload_nginx(const struct proxy *p, pid_t master, struct nua_error **
 {
 	struct child before[64], now[64];
 	size_t nb = list_children(master, before, ARRAY_SIZE(before));
-	long long deadline = now_ms() + RELOAD_WAIT_MS;
+	long long deadline = monotonic_ms() + RELOAD_WAIT_MS;
 
 	if (kill(master, SIGHUP) < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot signal nginx (pid %d): %s",
@@ -776,13 +760,13 @@ static int reload_nginx(const struct proxy *p, pid_t master, struct nua_error **
 			return 0;
 		if (!pid_alive(master))
 			return nua_error_set(err, NUA_EFAIL, "nginx exited while reloading");
-		if (now_ms() > deadline) {
+		if (monotonic_ms() > deadline) {
 			_cleanup_free_ char *tail = error_log_tail(p);
 
 			return nua_error_set(err, NUA_EFAIL, "nginx did not reload within %d s: %s",
 					     RELOAD_WAIT_MS / 1000, tail);
 		}
-		msleep(10);
+		sleep_ms(10);
 	}
 }
 
@@ -798,14 +782,14 @@ static int apply_running(const struct proxy *p, struct nua_error **err)
 
 static bool wait_gone(pid_t pid, long ms)
 {
-	long long deadline = now_ms() + ms;
+	long long deadline = monotonic_ms() + ms;
 
 	/* Reaps it when it is our child (we are a subreaper, say); ECHILD
 	 * otherwise, and init reaps it. */
 	while (waitpid(pid, NULL, WNOHANG) == 0 || pid_alive(pid)) {
-		if (now_ms() > deadline)
+		if (monotonic_ms() > deadline)
 			return false;
-		msleep(20);
+		sleep_ms(20);
 	}
 	return true;
 }

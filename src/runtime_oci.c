@@ -773,28 +773,12 @@ static int oci_state(struct runtime *rt, const char *id, struct container_state 
 	return 0;
 }
 
-static long ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Wait until the process is gone, up to ms. 1: gone; 0: still there. */
 static int wait_stopped(struct runtime *rt, const char *id, long ms, struct nua_error **err)
 {
-	struct timespec t0;
+	long long t0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = monotonic_ms();
 	for (;;) {
 		struct container_state st;
 
@@ -802,7 +786,7 @@ static int wait_stopped(struct runtime *rt, const char *id, long ms, struct nua_
 			return -1;
 		if (st.status == CONTAINER_STOPPED || st.status == CONTAINER_ABSENT)
 			return 1;
-		if (ms_since(&t0) >= ms)
+		if ((monotonic_ms() - t0) >= ms)
 			return 0;
 		sleep_ms(20);
 	}
@@ -819,7 +803,7 @@ static int oci_kill(struct runtime *rt, const char *id, const char *sig)
 static int oci_stop(struct runtime *rt, const char *id, int timeout_sec, struct nua_error **err)
 {
 	struct container_state st;
-	struct timespec t0;
+	long long t0;
 	int r;
 
 	if (oci_state(rt, id, &st, err) < 0)
@@ -846,9 +830,9 @@ static int oci_stop(struct runtime *rt, const char *id, int timeout_sec, struct 
 					     "container '%s' is still running after SIGKILL", id);
 	}
 	/* conmon reaps the process and then writes the exit status. */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = monotonic_ms();
 	while (read_exit_code(rt, id) < 0) {
-		if (ms_since(&t0) > EXIT_RECORD_MS)
+		if ((monotonic_ms() - t0) > EXIT_RECORD_MS)
 			return nua_error_set(err, NUA_EFAIL,
 					     "container '%s' stopped but conmon recorded no exit status",
 					     id);

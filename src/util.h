@@ -94,4 +94,16 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 /* mkdir -p with mode for created directories. Returns 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
 
+/* Milliseconds on the monotonic clock, for timeouts and durations. */
+long long monotonic_ms(void);
+
+/* Sleep ms milliseconds, whatever signals arrive meanwhile. */
+void sleep_ms(long ms);
+
+/* True when path is a directory (following symlinks). */
+bool is_dir(const char *path);
+
+/* Free a NULL-terminated array of strings and the array; NULL is allowed. */
+void strv_free(char **v);
+
 #endif
