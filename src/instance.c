@@ -125,6 +125,16 @@ static char *inst_path(const char *name, const char *rel)
 
 char *instance_log_path(const char *name) { return inst_path(name, "logs/app.log"); }
 
+const char *instance_log_text(const char *line)
+{
+	int spaces = 0;
+
+	for (const char *p = line; *p && *p != '\n'; p++)
+		if (*p == ' ' && ++spaces == 3)
+			return p + 1;
+	return line;
+}
+
 char *instance_container_id(const char *name)
 {
 	_cleanup_free_ char *tag = nua_root_tag();
@@ -531,12 +541,8 @@ static char *log_tail(const char *name, int n)
 	for (char *line = raw; *line;) {
 		char *nl = strchr(line, '\n');
 		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		const char *text = line;
-		int spaces = 0;
+		const char *text = instance_log_text(line);
 
-		for (size_t i = 0; i < len && spaces < 3; i++)
-			if (line[i] == ' ' && ++spaces == 3)
-				text = line + i + 1;
 		strbuf_addstr(&sb, "  | ");
 		strbuf_add(&sb, text, len - (size_t)(text - line));
 		strbuf_addch(&sb, '\n');
@@ -697,7 +703,7 @@ static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
 	_cleanup_free_ char *hosts = inst_path(name, "hosts");
 	_cleanup_free_ char *ipf = inst_path(name, "ip");
 	_cleanup_free_ char *log = instance_log_path(name);
-	_cleanup_free_ char *netns = NULL, *upstream = NULL, *script = NULL;
+	_cleanup_free_ char *netns = NULL, *upstream = NULL;
 	struct image_info ii = { 0 };
 	struct env_list env = { 0 };
 	struct container_spec spec;
@@ -709,7 +715,6 @@ static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
 	int port, ret = -1;
 	json_t *j;
 	size_t idx;
-	bool started = false;
 
 	container_spec_init(&spec);
 	if (image_info_load(ctx->st, in->image_ref, &ii, err) < 0)
@@ -798,7 +803,6 @@ static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
 
 	if (ctx->rt.driver->start(&ctx->rt, id, bundle, &spec, log, LOG_SIZE_MAX, err) < 0)
 		goto fail;
-	started = true;
 	port = web_port(&ii, env.v, env.n);
 	{
 		_cleanup_free_ char *host = xstrdup(in->domain ? in->domain : name);
@@ -817,12 +821,10 @@ static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
 	ret = 0;
 	goto out;
 fail:
-	(void)started;
 	teardown(ctx, name, NULL);
 	update_hosts_files(ctx);
 out:
 	strv_free(lowers);
-	free(script);
 	env_list_release(&env);
 	image_info_release(&ii);
 	container_spec_release(&spec);
@@ -1062,8 +1064,8 @@ out:
 	return ret;
 }
 
-static int get_instance(struct nua_ctx *ctx, const char *name, struct instance_rec *in,
-			struct nua_error **err)
+int instance_get(struct nua_ctx *ctx, const char *name, struct instance_rec *in,
+		 struct nua_error **err)
 {
 	if (check_instance_name(name, err) < 0)
 		return -1;
@@ -1091,7 +1093,7 @@ static int bring_up(struct nua_ctx *ctx, const char *name, bool restart, struct 
 	struct instance_rec in = { 0 };
 	int ret = -1;
 
-	if (get_instance(ctx, name, &in, err) < 0)
+	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
 	if (state_instance_set_desired(ctx->st, name, "running", err) < 0)
 		goto out;
@@ -1124,7 +1126,7 @@ int instance_stop(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 	struct instance_rec in = { 0 };
 	int ret = -1;
 
-	if (get_instance(ctx, name, &in, err) < 0)
+	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
 	if (state_instance_set_desired(ctx->st, name, "stopped", err) < 0)
 		goto out;
@@ -1151,7 +1153,7 @@ int instance_remove(struct nua_ctx *ctx, const char *name, bool purge, struct nu
 	_cleanup_free_ char *dir = NULL;
 	int ret = -1;
 
-	if (get_instance(ctx, name, &in, err) < 0)
+	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
 	if (teardown(ctx, name, err) < 0 || proxy_remove_route(&ctx->proxy, name, err) < 0) {
 		nua_error_prefix(err, "cannot remove '%s'", name);
@@ -1188,7 +1190,7 @@ int instance_set_env(struct nua_ctx *ctx, const char *name, const char *const *s
 	struct env_list env = { 0 };
 	int ret = -1;
 
-	if (get_instance(ctx, name, &in, err) < 0)
+	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
 	for (size_t i = 0; i < in.n_env; i++)
 		env_list_set(&env, in.env[i].key, in.env[i].value, in.env[i].secret);

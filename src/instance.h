@@ -99,6 +99,16 @@ int instance_status(struct nua_ctx *ctx, const char *name, struct instance_statu
 /* $NUA_ROOT/instances/NAME/logs/app.log (caller frees). */
 char *instance_log_path(const char *name);
 
+/* The app's text in one line of its log: what follows conmon's
+ * "TIME STREAM TAG " prefix, or the whole line when it has none. Points
+ * into line. */
+const char *instance_log_text(const char *line);
+
+/* The record of instance name; an invalid or unknown name is NUA_EINPUT
+ * ("no instance named ..."). Release with instance_rec_release. */
+int instance_get(struct nua_ctx *ctx, const char *name, struct instance_rec *in,
+		 struct nua_error **err);
+
 /* The runtime's id of the instance's container (caller frees). */
 char *instance_container_id(const char *name);
 

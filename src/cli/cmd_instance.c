@@ -367,33 +367,31 @@ int cmd_ls(int argc, char **argv)
 	return finish(&ctx, 0, NULL);
 }
 
-static char *log_text(const char *line)
+/* One line of an app's log as a person reads it: the app's text, after
+ * the time it was written when ts. */
+static void print_log_line(const char *line, bool ts, const char *indent)
 {
-	int spaces = 0;
+	const char *text = instance_log_text(line);
+	const char *sp = strchr(line, ' ');
 
-	for (const char *p = line; *p; p++)
-		if (*p == ' ' && ++spaces == 3)
-			return xstrdup(p + 1);
-	return xstrdup(line);
+	if (ts && sp && sp < text)
+		printf("%s%.*s %s\n", indent, (int)(sp - line), line, text);
+	else
+		printf("%s%s\n", indent, text);
 }
 
-/* The last n lines of the app's log, without conmon's prefixes. */
-static void print_log_tail(const char *name, int n, const char *indent, FILE *out)
+/* Every line of text (modified: lines are cut at their newlines). */
+static void print_log_lines(char *text, bool ts, const char *indent)
 {
-	_cleanup_free_ char *path = instance_log_path(name);
-	_cleanup_free_ char *tail = file_tail(path, n);
-
-	for (char *line = tail, *nl; *line; line = nl + 1) {
-		_cleanup_free_ char *text = NULL;
-
+	for (char *line = text, *nl; *line; line = nl + 1) {
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';
-		text = log_text(line);
-		fprintf(out, "%s%s\n", indent, text);
+		print_log_line(line, ts, indent);
 		if (!nl)
 			break;
 	}
+	fflush(stdout);
 }
 
 int cmd_status(int argc, char **argv)
@@ -419,11 +417,8 @@ int cmd_status(int argc, char **argv)
 		return cli_usage_error(self, "give one instance name");
 	if ((r = open_ctx(&ctx, CTX_STATE | CTX_RUNTIME)))
 		return r;
-	if (state_instance_get(ctx.st, argv[optind], &in, NULL) < 0) {
-		nua_error_set(&err, NUA_EINPUT, "no instance named '%s' ('nua ls' lists them)",
-			      argv[optind]);
+	if (instance_get(&ctx, argv[optind], &in, &err) < 0)
 		return finish(&ctx, -1, err);
-	}
 	o = instance_json(&ctx, &in);
 	if (json) {
 		print_json(o);
@@ -451,7 +446,10 @@ int cmd_status(int argc, char **argv)
 				       : "");
 		printf("env:      %zu variables ('nua env %s')\n", in.n_env, in.name);
 		printf("last lines of the log:\n");
-		print_log_tail(in.name, 10, "  ", stdout);
+		_cleanup_free_ char *path = instance_log_path(in.name);
+		_cleanup_free_ char *tail = file_tail(path, 10);
+
+		print_log_lines(tail, false, "  ");
 		json_decref(o);
 	}
 	instance_rec_release(&in);
@@ -475,18 +473,7 @@ static void print_log_fd(int fd, struct strbuf *partial, bool timestamps)
 				break;
 			*nl = '\0';
 			len = (size_t)(nl - partial->buf) + 1;
-			if (timestamps) {
-				/* "TIME stream F text" -> "TIME text" */
-				char *sp = strchr(partial->buf, ' ');
-				_cleanup_free_ char *text = log_text(partial->buf);
-
-				printf("%.*s %s\n", sp ? (int)(sp - partial->buf) : 0,
-				       partial->buf, text);
-			} else {
-				_cleanup_free_ char *text = log_text(partial->buf);
-
-				printf("%s\n", text);
-			}
+			print_log_line(partial->buf, timestamps, "");
 			memmove(partial->buf, partial->buf + len, partial->len - len);
 			strbuf_setlen(partial, partial->len - len);
 		}
@@ -536,35 +523,15 @@ int cmd_logs(int argc, char **argv)
 		return cli_usage_error(self, "give one instance name");
 	if ((r = open_ctx(&ctx, CTX_STATE)))
 		return r;
-	if (state_instance_get(ctx.st, argv[optind], &in, NULL) < 0) {
-		nua_error_set(&err, NUA_EINPUT, "no instance named '%s' ('nua ls' lists them)",
-			      argv[optind]);
+	if (instance_get(&ctx, argv[optind], &in, &err) < 0)
 		return finish(&ctx, -1, err);
-	}
 	path = instance_log_path(in.name);
 	instance_rec_release(&in);
 	nua_ctx_close(&ctx);
 	{
 		_cleanup_free_ char *tail = lines ? file_tail(path, (int)lines) : xstrdup("");
 
-		for (char *line = tail, *nl; *line; line = nl + 1) {
-			nl = strchr(line, '\n');
-			if (nl)
-				*nl = '\0';
-			if (ts) {
-				char *sp = strchr(line, ' ');
-				_cleanup_free_ char *text = log_text(line);
-
-				printf("%.*s %s\n", sp ? (int)(sp - line) : 0, line, text);
-			} else {
-				_cleanup_free_ char *text = log_text(line);
-
-				printf("%s\n", text);
-			}
-			if (!nl)
-				break;
-		}
-		fflush(stdout);
+		print_log_lines(tail, ts, "");
 	}
 	if (!follow)
 		return 0;
@@ -717,9 +684,7 @@ int cmd_env(int argc, char **argv)
 	}
 	if ((r = open_ctx(&ctx, CTX_STATE)))
 		goto out_args;
-	if (state_instance_get(ctx.st, pos.v[0], &in, NULL) < 0) {
-		nua_error_set(&err, NUA_EINPUT, "no instance named '%s' ('nua ls' lists them)",
-			      pos.v[0]);
+	if (instance_get(&ctx, pos.v[0], &in, &err) < 0) {
 		r = finish(&ctx, -1, err);
 		goto out_args;
 	}
