@@ -725,6 +725,16 @@ static void interpolate(struct checker *c, char **s, struct toml_pos vpos, const
 
 #define CF(f) offsetof(struct nua_config, f)
 
+/* Where the sources come from: keys of [build], also accepted in
+ * [metadata] where older Python Nua packages put them. */
+#define SOURCE_FIELDS                                                                         \
+	{ "src-url", NO_ALIAS, F_STRING, CF(build.src_url), false, NULL },                      \
+	{ "src-checksum", { "checksum", NULL, NULL }, F_STRING, CF(build.src_checksum), false,  \
+	  NULL },                                                                               \
+	{ "git-url", NO_ALIAS, F_STRING, CF(build.git_url), false, NULL },                      \
+	{ "git-branch", NO_ALIAS, F_STRING, CF(build.git_branch), false, NULL },                \
+	{ "base-image", NO_ALIAS, F_STRING, CF(build.base_image), false, NULL }
+
 static const struct field metadata_fields[] = {
 	{ "id", NO_ALIAS, F_STRING, CF(metadata.id), true, NULL },
 	{ "version", NO_ALIAS, F_STRING, CF(metadata.version), true, NULL },
@@ -737,12 +747,7 @@ static const struct field metadata_fields[] = {
 	{ "tags", NO_ALIAS, F_ARRAY, CF(metadata.tags), false, NULL },
 	{ "license", { "licence", NULL, NULL }, F_STRING, CF(metadata.license), false, NULL },
 	{ "profile", NO_ALIAS, F_STRINGS, CF(metadata.profile), false, NULL },
-	/* Older Python Nua packages name their sources in [metadata]. */
-	{ "src-url", NO_ALIAS, F_STRING, CF(build.src_url), false, NULL },
-	{ "src-checksum", { "checksum", NULL, NULL }, F_STRING, CF(build.src_checksum), false, NULL },
-	{ "git-url", NO_ALIAS, F_STRING, CF(build.git_url), false, NULL },
-	{ "git-branch", NO_ALIAS, F_STRING, CF(build.git_branch), false, NULL },
-	{ "base-image", NO_ALIAS, F_STRING, CF(build.base_image), false, NULL },
+	SOURCE_FIELDS,
 	END_FIELDS,
 };
 
@@ -754,11 +759,7 @@ static const struct field build_fields[] = {
 	{ "build", { "build-command", NULL, NULL }, F_STRINGS, CF(build.build), false, NULL },
 	{ "test", NO_ALIAS, F_STRINGS, CF(build.test), false, NULL },
 	{ "project", NO_ALIAS, F_STRING, CF(build.project), false, NULL },
-	{ "src-url", NO_ALIAS, F_STRING, CF(build.src_url), false, NULL },
-	{ "src-checksum", { "checksum", NULL, NULL }, F_STRING, CF(build.src_checksum), false, NULL },
-	{ "git-url", NO_ALIAS, F_STRING, CF(build.git_url), false, NULL },
-	{ "git-branch", NO_ALIAS, F_STRING, CF(build.git_branch), false, NULL },
-	{ "base-image", NO_ALIAS, F_STRING, CF(build.base_image), false, NULL },
+	SOURCE_FIELDS,
 	{ "method", NO_ALIAS, F_STRING, CF(build.method), false, NULL },
 	{ "builder", NO_ALIAS, F_CUSTOM, 0, false, NULL },
 	{ "document-root", NO_ALIAS, F_STRING, CF(build.document_root), false, NULL },
