@@ -335,16 +335,7 @@ static int initial_env(const struct image_info *ii, const char *name, const char
 				_cleanup_free_ char *s = NULL;
 
 				if (type && streq(type, "int")) {
-					unsigned char b[8];
-					unsigned long long x = 0;
-
-					s = secret_random_string(16);
-					for (int i = 0; i < 8; i++) {
-						b[i] = (unsigned char)s[i];
-						x = (x << 8) | b[i];
-					}
-					free(s);
-					s = xasprintf("%llu", x & 0x7fffffffffffffffULL);
+					s = xasprintf("%lld", secret_random_int63());
 				} else {
 					s = secret_random_string(json_is_integer(len)
 									 ? (int)json_integer_value(len)
@@ -901,7 +892,7 @@ static void derive_name(const char *ref, char *out, size_t size)
 int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char **name_out,
 		    struct nua_error **err)
 {
-	_cleanup_free_ char *ref = NULL, *host = NULL, *path = NULL, *domain = NULL;
+	_cleanup_free_ char *ref = NULL, *host = NULL, *path = NULL;
 	_cleanup_free_ char *dir = NULL;
 	struct instance_rec in = { 0 }, existing = { 0 };
 	struct image_info ii = { 0 };
@@ -962,7 +953,6 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 		host = xasprintf("%s.localhost", name);
 		path = xstrdup("/");
 	}
-	domain = xstrdup(host);
 
 	if (image_info_load(ctx->st, ref, &ii, err) < 0)
 		goto out;
@@ -1008,7 +998,7 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 	had_dir = access(dir, F_OK) == 0;
 	in.name = name;
 	in.image_ref = ref;
-	in.domain = domain;
+	in.domain = host;
 	in.path = path;
 	in.desired = (char *)"running";
 	in.actual = (char *)"starting";
@@ -1019,7 +1009,7 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 	if (state_instance_add(ctx->st, &in, err) < 0)
 		goto out;
 	added = true;
-	say(ctx, "starting %s (%s) at http://%s%s", name, ref, domain,
+	say(ctx, "starting %s (%s) at http://%s%s", name, ref, host,
 	    streq(path, "/") ? "/" : path);
 	{
 		struct instance_rec stored = { 0 };
@@ -1033,7 +1023,7 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 			goto undo;
 	}
 	state_instance_set_actual(ctx->st, name, "running", NULL);
-	event(ctx, name, "deploy", "deployed %s at %s%s", ref, domain, path);
+	event(ctx, name, "deploy", "deployed %s at %s%s", ref, host, path);
 	if (name_out)
 		*name_out = xstrdup(name);
 	ret = 0;

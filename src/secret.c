@@ -135,3 +135,13 @@ char *secret_random_string(int len)
 	s[len] = '\0';
 	return s;
 }
+
+long long secret_random_int63(void)
+{
+	unsigned long long x;
+
+	if (sodium_init() < 0)
+		BUG("libsodium cannot initialise");
+	randombytes_buf(&x, sizeof(x));
+	return (long long)(x & 0x7fffffffffffffffULL);
+}

@@ -24,4 +24,7 @@ bool secret_is_sealed(const char *value);
 /* A random string of len characters from [A-Za-z0-9] (caller frees). */
 char *secret_random_string(int len);
 
+/* A random integer in [0, 2^63). */
+long long secret_random_int63(void);
+
 #endif

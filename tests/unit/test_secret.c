@@ -313,3 +313,13 @@ SECRET_TEST(secret_open_refuses_unsealed)
 		err = NULL;
 	}
 }
+
+TEST(secret_random_int63_range)
+{
+	long long a = secret_random_int63(), b = secret_random_int63();
+
+	CHECK(a >= 0);
+	CHECK(b >= 0);
+	/* Two equal draws of 63 random bits would be a broken generator. */
+	CHECK(a != b);
+}
