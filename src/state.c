@@ -95,6 +95,37 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (instance, name)"
 	");"
 	"CREATE INDEX resource_bindings_resource ON resource_bindings(resource);",
+
+	/* 3: the daemon. An instance being removed (the removal is recorded
+	 * first, then carried out), what the supervisor saw (restarts, last
+	 * exit, health, start time), the previous spec of an instance while a
+	 * redeploy is pending (to go back to when the new one never becomes
+	 * healthy), and metrics samples. */
+	"ALTER TABLE instances ADD COLUMN removing INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (removing IN (0, 1, 2));" /* 2: remove and purge */
+	"ALTER TABLE instances ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE instances ADD COLUMN last_exit INTEGER;"
+	"ALTER TABLE instances ADD COLUMN health TEXT NOT NULL DEFAULT 'unknown';"
+	"ALTER TABLE instances ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE revisions ("
+	"  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+	"  generation INTEGER NOT NULL,"
+	"  image_ref TEXT NOT NULL REFERENCES images(ref) ON DELETE RESTRICT,"
+	"  env TEXT NOT NULL," /* JSON [[key, value, secret], ...], values as stored */
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (instance, generation)"
+	");"
+	"CREATE TABLE metrics ("
+	"  instance TEXT NOT NULL," /* no foreign key: kept for the day after removal */
+	"  time INTEGER NOT NULL,"
+	"  cpu_usec INTEGER," /* cumulative CPU time */
+	"  memory INTEGER,"   /* bytes */
+	"  pids INTEGER,"
+	"  restarts INTEGER,"
+	"  health_ms INTEGER," /* latency of the last health check */
+	"  PRIMARY KEY (instance, time)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX metrics_time ON metrics(time);",
 };
 
 int state_latest_version(void) { return (int)ARRAY_SIZE(migrations); }
@@ -456,6 +487,7 @@ void instance_rec_release(struct instance_rec *in)
 	free(in->path);
 	free(in->desired);
 	free(in->actual);
+	free(in->health);
 	for (size_t i = 0; i < in->n_env; i++) {
 		free(in->env[i].key);
 		free(in->env[i].value);
@@ -581,7 +613,8 @@ int state_instance_add(struct state *st, struct instance_rec *in, struct nua_err
 }
 
 #define INSTANCE_COLUMNS                                                                          \
-	"name, image_ref, domain, path, desired, actual, generation, created_at, updated_at"
+	"name, image_ref, domain, path, desired, actual, generation, created_at, updated_at,"     \
+	" removing, restarts, coalesce(last_exit, -1), health, started_at"
 
 static int instance_details(struct state *st, struct instance_rec *in, struct nua_error **err)
 {
@@ -638,6 +671,11 @@ static void instance_from_row(sqlite3_stmt *s, struct instance_rec *in)
 	in->generation = sqlite3_column_int64(s, 6);
 	in->created_at = sqlite3_column_int64(s, 7);
 	in->updated_at = sqlite3_column_int64(s, 8);
+	in->removing = sqlite3_column_int(s, 9);
+	in->restarts = sqlite3_column_int64(s, 10);
+	in->last_exit = sqlite3_column_int64(s, 11);
+	in->health = column_text(s, 12);
+	in->started_at = sqlite3_column_int64(s, 13);
 }
 
 int state_instance_get(struct state *st, const char *name, struct instance_rec *out,
@@ -740,6 +778,8 @@ static int instance_update_tx(struct state *st, void *arg, struct nua_error **er
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	_cleanup_stmt_ sqlite3_stmt *d = NULL;
 
+	_cleanup_stmt_ sqlite3_stmt *r = NULL;
+
 	if (a->image_ref) {
 		struct image_rec img;
 
@@ -747,9 +787,22 @@ static int instance_update_tx(struct state *st, void *arg, struct nua_error **er
 			return -1;
 		image_rec_release(&img);
 	}
+	/* The spec being replaced, to go back to while the new one is not
+	 * serving yet. */
+	if (prepare(st,
+		    "INSERT OR REPLACE INTO revisions (instance, generation, image_ref, env, created_at)"
+		    " SELECT name, generation, image_ref, (SELECT json_group_array(json_array(key,"
+		    "   CAST(value AS TEXT), secret)) FROM instance_env WHERE instance = ?1), ?2"
+		    " FROM instances WHERE name = ?1",
+		    &r, err) < 0)
+		return -1;
+	bind_text(r, 1, a->name);
+	sqlite3_bind_int64(r, 2, now());
+	if (step_done(st, r, err, "cannot record the revision") < 0)
+		return -1;
 	if (prepare(st,
 		    "UPDATE instances SET image_ref = coalesce(?, image_ref),"
-		    " generation = generation + 1, updated_at = ? WHERE name = ?",
+		    " generation = generation + 1, restarts = 0, updated_at = ? WHERE name = ?",
 		    &s, err) < 0)
 		return -1;
 	bind_text(s, 1, a->image_ref);
@@ -775,6 +828,144 @@ int state_instance_update(struct state *st, const char *name, const char *image_
 	struct update_args a = { name, image_ref, env, n_env };
 
 	return state_tx(st, instance_update_tx, &a, err);
+}
+
+struct revert_args {
+	const char *name;
+	int64_t generation;
+};
+
+static int instance_revert_tx(struct state *st, void *arg, struct nua_error **err)
+{
+	struct revert_args *a = arg;
+	_cleanup_stmt_ sqlite3_stmt *u = NULL;
+	_cleanup_stmt_ sqlite3_stmt *d = NULL;
+	_cleanup_stmt_ sqlite3_stmt *e = NULL;
+	_cleanup_stmt_ sqlite3_stmt *r = NULL;
+
+	if (prepare(st,
+		    "UPDATE instances SET (image_ref, generation, updated_at) = (SELECT image_ref,"
+		    " generation, ?3 FROM revisions WHERE instance = ?1 AND generation = ?2)"
+		    " WHERE name = ?1 AND EXISTS (SELECT 1 FROM revisions WHERE instance = ?1"
+		    " AND generation = ?2)",
+		    &u, err) < 0)
+		return -1;
+	bind_text(u, 1, a->name);
+	sqlite3_bind_int64(u, 2, a->generation);
+	sqlite3_bind_int64(u, 3, now());
+	if (step_done(st, u, err, "cannot revert the instance") < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return nua_error_set(err, NUA_EINPUT, "instance '%s' has no revision %lld", a->name,
+				     (long long)a->generation);
+	if (prepare(st, "DELETE FROM instance_env WHERE instance = ?", &d, err) < 0)
+		return -1;
+	bind_text(d, 1, a->name);
+	if (step_done(st, d, err, "cannot revert the environment") < 0)
+		return -1;
+	if (prepare(st,
+		    "INSERT INTO instance_env (instance, key, value, secret)"
+		    " SELECT ?1, json_extract(j.value, '$[0]'),"
+		    "  CAST(json_extract(j.value, '$[1]') AS BLOB), json_extract(j.value, '$[2]')"
+		    " FROM revisions, json_each(revisions.env) AS j"
+		    " WHERE instance = ?1 AND generation = ?2",
+		    &e, err) < 0)
+		return -1;
+	bind_text(e, 1, a->name);
+	sqlite3_bind_int64(e, 2, a->generation);
+	if (step_done(st, e, err, "cannot revert the environment") < 0)
+		return -1;
+	if (prepare(st, "DELETE FROM revisions WHERE instance = ? AND generation >= ?", &r, err) < 0)
+		return -1;
+	bind_text(r, 1, a->name);
+	sqlite3_bind_int64(r, 2, a->generation);
+	return step_done(st, r, err, "cannot drop revisions");
+}
+
+int state_instance_revert(struct state *st, const char *name, int64_t generation,
+			  struct nua_error **err)
+{
+	struct revert_args a = { name, generation };
+
+	return state_tx(st, instance_revert_tx, &a, err);
+}
+
+int state_revision_latest(struct state *st, const char *name, int64_t *generation,
+			  struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	*generation = 0;
+	if (prepare(st,
+		    "SELECT max(r.generation) FROM revisions r JOIN instances i ON i.name = r.instance"
+		    " WHERE r.instance = ? AND r.generation < i.generation",
+		    &s, err) < 0)
+		return -1;
+	bind_text(s, 1, name);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return db_error(st, err, "cannot read revisions");
+	*generation = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+int state_revisions_drop(struct state *st, const char *name, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, "DELETE FROM revisions WHERE instance = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, name);
+	return step_done(st, s, err, "cannot drop revisions");
+}
+
+static int set_int_column(struct state *st, const char *name, const char *sql, int64_t value,
+			  struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, sql, &s, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, value);
+	sqlite3_bind_int64(s, 2, now());
+	bind_text(s, 3, name);
+	if (step_done(st, s, err, "cannot update the instance") < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", name);
+	return 0;
+}
+
+int state_instance_set_removing(struct state *st, const char *name, bool purge,
+				struct nua_error **err)
+{
+	return set_int_column(st, name,
+			      "UPDATE instances SET removing = ?, updated_at = ? WHERE name = ?",
+			      purge ? 2 : 1, err);
+}
+
+int state_instance_record_exit(struct state *st, const char *name, int exit_code,
+			       struct nua_error **err)
+{
+	return set_int_column(st, name,
+			      "UPDATE instances SET last_exit = CASE WHEN ?1 >= 0 THEN ?1 ELSE"
+			      " last_exit END, restarts = restarts + 1,"
+			      " updated_at = ?2 WHERE name = ?3",
+			      exit_code, err);
+}
+
+int state_instance_set_started(struct state *st, const char *name, int64_t started_at,
+			       struct nua_error **err)
+{
+	return set_int_column(st, name,
+			      "UPDATE instances SET started_at = ?, updated_at = ? WHERE name = ?",
+			      started_at, err);
+}
+
+int state_instance_set_health(struct state *st, const char *name, const char *health,
+			      struct nua_error **err)
+{
+	return set_column(st, name, "UPDATE instances SET health = ?, updated_at = ? WHERE name = ?",
+			  health, err);
 }
 
 int state_instance_remove(struct state *st, const char *name, struct nua_error **err)
@@ -926,6 +1117,19 @@ int state_event_add(struct state *st, const char *instance, const char *kind, co
 	return 0;
 }
 
+int state_event_last_id(struct state *st, int64_t *id, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	*id = 0;
+	if (prepare(st, "SELECT coalesce(max(id), 0) FROM events", &s, err) < 0)
+		return -1;
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return db_error(st, err, "cannot read events");
+	*id = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
 int state_event_list(struct state *st, int64_t since_id, size_t limit, struct event_rec **out,
 		     size_t *n, struct nua_error **err)
 {
@@ -976,4 +1180,117 @@ int state_event_prune(struct state *st, int64_t before, int64_t *deleted, struct
 	if (deleted)
 		*deleted = sqlite3_changes(st->db);
 	return 0;
+}
+
+/* ---- metrics ---- */
+
+void metric_rec_list_free(struct metric_rec *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i].instance);
+	free(list);
+}
+
+static void bind_opt_int(sqlite3_stmt *s, int i, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_int64(s, i, v);
+}
+
+struct metrics_args {
+	const struct metric_rec *recs;
+	size_t n;
+};
+
+static int metrics_add_tx(struct state *st, void *arg, struct nua_error **err)
+{
+	struct metrics_args *a = arg;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st,
+		    "INSERT OR REPLACE INTO metrics (instance, time, cpu_usec, memory, pids, restarts,"
+		    " health_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		    &s, err) < 0)
+		return -1;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct metric_rec *m = &a->recs[i];
+
+		sqlite3_reset(s);
+		bind_text(s, 1, m->instance);
+		sqlite3_bind_int64(s, 2, m->time);
+		bind_opt_int(s, 3, m->cpu_usec);
+		bind_opt_int(s, 4, m->memory);
+		bind_opt_int(s, 5, m->pids);
+		bind_opt_int(s, 6, m->restarts);
+		bind_opt_int(s, 7, m->health_ms);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			return db_error(st, err, "cannot record metrics");
+	}
+	return 0;
+}
+
+int state_metrics_add(struct state *st, const struct metric_rec *recs, size_t n,
+		      struct nua_error **err)
+{
+	struct metrics_args a = { recs, n };
+
+	if (n == 0)
+		return 0;
+	return state_tx(st, metrics_add_tx, &a, err);
+}
+
+static int64_t column_opt_int(sqlite3_stmt *s, int i)
+{
+	return sqlite3_column_type(s, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, i);
+}
+
+int state_metrics_list(struct state *st, const char *instance, int64_t since,
+		       struct metric_rec **out, size_t *n, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	struct metric_rec *list = NULL;
+	size_t len = 0, alloc = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (prepare(st,
+		    "SELECT instance, time, cpu_usec, memory, pids, restarts, health_ms FROM metrics"
+		    " WHERE (?1 IS NULL OR instance = ?1) AND time >= ?2 ORDER BY instance, time",
+		    &s, err) < 0)
+		return -1;
+	bind_text(s, 1, instance);
+	sqlite3_bind_int64(s, 2, since);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct metric_rec *m;
+
+		ALLOC_GROW(list, len + 1, alloc);
+		m = &list[len++];
+		m->instance = column_text(s, 0);
+		m->time = sqlite3_column_int64(s, 1);
+		m->cpu_usec = column_opt_int(s, 2);
+		m->memory = column_opt_int(s, 3);
+		m->pids = column_opt_int(s, 4);
+		m->restarts = column_opt_int(s, 5);
+		m->health_ms = column_opt_int(s, 6);
+	}
+	if (r != SQLITE_DONE) {
+		metric_rec_list_free(list, len);
+		return db_error(st, err, "cannot read metrics");
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+int state_metrics_prune(struct state *st, int64_t before, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, "DELETE FROM metrics WHERE time < ?", &s, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, before);
+	return step_done(st, s, err, "cannot prune metrics");
 }

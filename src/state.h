@@ -86,6 +86,11 @@ struct instance_rec {
 	char *actual;  /* last observed: unknown, starting, running, stopped, crashloop, ... */
 	int64_t generation;
 	int64_t created_at, updated_at;
+	int removing;	    /* 0, 1: being removed, 2: being removed with its data */
+	int64_t restarts;   /* restarts by the supervisor since the last deploy */
+	int64_t last_exit;  /* exit code of the last exit seen, -1 none */
+	char *health;	    /* unknown, starting, healthy, unhealthy */
+	int64_t started_at; /* unix seconds the running container started, 0 none */
 	struct env_rec *env;
 	size_t n_env;
 	struct volume_rec *volumes;
@@ -108,10 +113,33 @@ int state_instance_set_desired(struct state *st, const char *name, const char *d
 int state_instance_set_actual(struct state *st, const char *name, const char *actual,
 			      struct nua_error **err);
 /* Point the instance at image_ref (when not NULL) and replace its env with
- * env[0..n_env) (when env is not NULL), bumping its generation, in one
- * transaction. */
+ * env[0..n_env) (when env is not NULL), bumping its generation and
+ * resetting its restarts, in one transaction. The spec it replaces is kept
+ * as a revision (see state_instance_revert). */
 int state_instance_update(struct state *st, const char *name, const char *image_ref,
 			  const struct env_rec *env, size_t n_env, struct nua_error **err);
+/* Go back to the spec that revision generation recorded (state_instance_update
+ * keeps the one it replaces): its image, env and generation number; later
+ * revisions are dropped. No such revision is NUA_EINPUT. */
+int state_instance_revert(struct state *st, const char *name, int64_t generation,
+			  struct nua_error **err);
+/* The newest revision older than the instance's generation (0: none). */
+int state_revision_latest(struct state *st, const char *name, int64_t *generation,
+			  struct nua_error **err);
+/* Forget the instance's revisions (once its new generation serves). */
+int state_revisions_drop(struct state *st, const char *name, struct nua_error **err);
+/* Record that the instance is to be removed (with its data when purge). */
+int state_instance_set_removing(struct state *st, const char *name, bool purge,
+				struct nua_error **err);
+/* The supervisor saw the instance's container exit with exit_code (< 0:
+ * not known, the last one is kept), or restarted it for failing its health
+ * check: count a restart. */
+int state_instance_record_exit(struct state *st, const char *name, int exit_code,
+			       struct nua_error **err);
+int state_instance_set_started(struct state *st, const char *name, int64_t started_at,
+			       struct nua_error **err);
+int state_instance_set_health(struct state *st, const char *name, const char *health,
+			      struct nua_error **err);
 /* Remove the instance; its env, volumes records and resource bindings go
  * with it. */
 int state_instance_remove(struct state *st, const char *name, struct nua_error **err);
@@ -149,11 +177,33 @@ void event_rec_list_free(struct event_rec *list, size_t n);
 /* Append an event; *id (when not NULL) receives its id. */
 int state_event_add(struct state *st, const char *instance, const char *kind, const char *message,
 		    const char *data, int64_t *id, struct nua_error **err);
+/* The id of the newest event, 0 when there is none. */
+int state_event_last_id(struct state *st, int64_t *id, struct nua_error **err);
 /* Events with id > since_id, oldest first, at most limit. */
 int state_event_list(struct state *st, int64_t since_id, size_t limit, struct event_rec **out,
 		     size_t *n, struct nua_error **err);
 /* Delete events older than before (unix seconds); *deleted receives the
  * count when not NULL. */
 int state_event_prune(struct state *st, int64_t before, int64_t *deleted, struct nua_error **err);
+
+/* ---- metrics (schema 3) ---- */
+
+/* One sample of an instance; -1 for a value not known. */
+struct metric_rec {
+	char *instance;
+	int64_t time; /* unix seconds */
+	int64_t cpu_usec, memory, pids, restarts, health_ms;
+};
+
+void metric_rec_list_free(struct metric_rec *list, size_t n);
+/* Record n samples in one transaction (a sample of the same instance and
+ * second replaces the older). */
+int state_metrics_add(struct state *st, const struct metric_rec *recs, size_t n,
+		      struct nua_error **err);
+/* Samples with time >= since, of instance (NULL: all), by instance then
+ * time. */
+int state_metrics_list(struct state *st, const char *instance, int64_t since,
+		       struct metric_rec **out, size_t *n, struct nua_error **err);
+int state_metrics_prune(struct state *st, int64_t before, struct nua_error **err);
 
 #endif

@@ -412,3 +412,112 @@ TEST(state_concurrent_writers_wait)
 	state_close(b);
 	free(path);
 }
+
+TEST(state_revision_revert_restores_image_env_and_generation)
+{
+	struct state *st = open_fresh("rev");
+	struct instance_rec in = make_instance("web", "a.example"), got;
+	struct nua_error *err = NULL;
+	struct env_rec env[] = { { (char *)"B", (char *)"2", false } };
+	int64_t rev = -1;
+
+	CHECK(st);
+	CHECK_INT(add_image(st, "app:1.0-1"), 0);
+	CHECK_INT(add_image(st, "app:2.0-1"), 0);
+	CHECK_INT(state_instance_add(st, &in, &err), 0);
+	CHECK_INT(state_revision_latest(st, "web", &rev, &err), 0);
+	CHECK_INT(rev, 0);
+	CHECK_INT(state_instance_record_exit(st, "web", 3, &err), 0);
+	CHECK_INT(state_instance_update(st, "web", "app:2.0-1", env, 1, &err), 0);
+	CHECK_INT(state_instance_get(st, "web", &got, &err), 0);
+	CHECK_STR(got.image_ref, "app:2.0-1");
+	CHECK_INT(got.generation, 2);
+	CHECK_INT(got.restarts, 0);
+	CHECK_INT(got.last_exit, 3);
+	instance_rec_release(&got);
+	/* The replaced spec is kept, and the image it uses cannot go. */
+	CHECK_INT(state_revision_latest(st, "web", &rev, &err), 0);
+	CHECK_INT(rev, 1);
+	CHECK_INT(state_image_remove(st, "app:1.0-1", &err), -1);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(state_instance_revert(st, "web", 1, &err), 0);
+	CHECK_INT(state_instance_get(st, "web", &got, &err), 0);
+	CHECK_STR(got.image_ref, "app:1.0-1");
+	CHECK_INT(got.generation, 1);
+	CHECK_INT(got.n_env, 2);
+	CHECK_STR(got.env[1].key, "TOKEN");
+	CHECK_STR(got.env[1].value, "s3cret");
+	CHECK(got.env[1].secret);
+	instance_rec_release(&got);
+	CHECK_INT(state_revision_latest(st, "web", &rev, &err), 0);
+	CHECK_INT(rev, 0);
+	CHECK_INT(state_instance_revert(st, "web", 1, &err), -1);
+	CHECK_STR(err->msg, "instance 'web' has no revision 1");
+	nua_error_free(err);
+	err = NULL;
+	/* A success drops them. */
+	CHECK_INT(state_instance_update(st, "web", NULL, NULL, 0, &err), 0);
+	CHECK_INT(state_revisions_drop(st, "web", &err), 0);
+	CHECK_INT(state_revision_latest(st, "web", &rev, &err), 0);
+	CHECK_INT(rev, 0);
+	state_close(st);
+}
+
+TEST(state_supervisor_fields_and_removing)
+{
+	struct state *st = open_fresh("sup");
+	struct instance_rec in = make_instance("web", "a.example"), got;
+	struct nua_error *err = NULL;
+
+	CHECK(st);
+	CHECK_INT(add_image(st, "app:1.0-1"), 0);
+	CHECK_INT(state_instance_add(st, &in, &err), 0);
+	CHECK_INT(state_instance_record_exit(st, "web", 137, &err), 0);
+	CHECK_INT(state_instance_record_exit(st, "web", -1, &err), 0);
+	CHECK_INT(state_instance_set_health(st, "web", "unhealthy", &err), 0);
+	CHECK_INT(state_instance_set_started(st, "web", 1234, &err), 0);
+	CHECK_INT(state_instance_set_removing(st, "web", true, &err), 0);
+	CHECK_INT(state_instance_get(st, "web", &got, &err), 0);
+	CHECK_INT(got.restarts, 2);
+	CHECK_INT(got.last_exit, 137);
+	CHECK_STR(got.health, "unhealthy");
+	CHECK_INT(got.started_at, 1234);
+	CHECK_INT(got.removing, 2);
+	instance_rec_release(&got);
+	state_close(st);
+}
+
+TEST(state_metrics_add_list_prune)
+{
+	struct state *st = open_fresh("metrics");
+	struct nua_error *err = NULL;
+	struct metric_rec recs[] = {
+		{ (char *)"a", 100, 5000, 1 << 20, 3, 0, 2 },
+		{ (char *)"b", 100, -1, -1, -1, 1, -1 },
+		{ (char *)"a", 110, 6000, 2 << 20, 4, 0, 3 },
+	};
+	struct metric_rec *out = NULL;
+	size_t n = 0;
+
+	CHECK(st);
+	CHECK_INT(state_metrics_add(st, recs, 3, &err), 0);
+	CHECK_INT(state_metrics_list(st, "a", 0, &out, &n, &err), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(out[1].time, 110);
+	CHECK_INT(out[1].memory, 2 << 20);
+	metric_rec_list_free(out, n);
+	CHECK_INT(state_metrics_list(st, NULL, 105, &out, &n, &err), 0);
+	CHECK_INT(n, 1);
+	metric_rec_list_free(out, n);
+	CHECK_INT(state_metrics_list(st, "b", 0, &out, &n, &err), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(out[0].cpu_usec, -1);
+	CHECK_INT(out[0].restarts, 1);
+	metric_rec_list_free(out, n);
+	CHECK_INT(state_metrics_prune(st, 105, &err), 0);
+	CHECK_INT(state_metrics_list(st, NULL, 0, &out, &n, &err), 0);
+	CHECK_INT(n, 1);
+	metric_rec_list_free(out, n);
+	state_close(st);
+}
