@@ -17,3 +17,5 @@ const char *nua_run_dir(void) { return env_or("NUA_RUN", "/run/nua"); }
 const char *nua_cache_dir(void) { return env_or("NUA_CACHE", "/var/cache/nua"); }
 
 char *nua_root_path(const char *rel) { return xasprintf("%s/%s", nua_root(), rel); }
+
+char *nua_run_path(const char *rel) { return xasprintf("%s/%s", nua_run_dir(), rel); }

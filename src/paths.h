@@ -13,5 +13,7 @@ const char *nua_cache_dir(void);
 
 /* A path under the root: nua_root_path("nua.db"). Caller frees. */
 char *nua_root_path(const char *rel);
+/* A path under the run directory: nua_run_path("nua.sock"). Caller frees. */
+char *nua_run_path(const char *rel);
 
 #endif

@@ -1106,6 +1106,13 @@ int proxy_set_route(struct proxy *p, const struct proxy_route *r, struct nua_err
 			return nua_error_set(err, NUA_EINPUT, "'%s%s' is already routed to '%s'",
 					     r->domain, streq(path, "/") ? "" : path, rs.v[k].name);
 	i = find_route(&rs, r->name);
+	/* The same route again (a reconcile pass) changes nothing: no
+	 * rewrite, no reload, as long as nginx serves it. */
+	if (i >= 0 && streq(rs.v[i].domain, r->domain) && streq(rs.v[i].path, path) &&
+	    ((!rs.v[i].upstream && !r->upstream) ||
+	     (rs.v[i].upstream && r->upstream && streq(rs.v[i].upstream, r->upstream))) &&
+	    proxy_running(p))
+		return 0;
 	if (i < 0) {
 		ALLOC_GROW(rs.v, rs.n + 1, rs.alloc);
 		i = (ssize_t)rs.n++;
@@ -1144,6 +1151,56 @@ int proxy_remove_route(struct proxy *p, const char *name, struct nua_error **err
 	rs.v[i] = rs.v[--rs.n];
 	domains[0] = domain;
 	return apply(p, &rs, name, domains, 1, "remove", err);
+}
+
+void proxy_drain(const struct proxy *p, int timeout_ms)
+{
+	long long deadline = monotonic_ms() + timeout_ms;
+	pid_t master = master_pid(p);
+
+	while (master && monotonic_ms() < deadline) {
+		struct child kids[64];
+		size_t n = list_children(master, kids, ARRAY_SIZE(kids));
+		bool old = false;
+
+		for (size_t i = 0; i < n; i++)
+			if (!kids[i].serving)
+				old = true;
+		if (!old)
+			return;
+		sleep_ms(10);
+	}
+}
+
+void proxy_route_list_free(struct proxy_route *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)list[i].name);
+		free((char *)list[i].domain);
+		free((char *)list[i].path);
+		free((char *)list[i].upstream);
+	}
+	free(list);
+}
+
+int proxy_list_routes(const struct proxy *p, struct proxy_route **out, size_t *n,
+		      struct nua_error **err)
+{
+	_cleanup_(route_set_releasep) struct route_set rs = {0};
+	struct proxy_route *list;
+
+	*out = NULL;
+	*n = 0;
+	if (load_routes(p, &rs, err) < 0)
+		return -1;
+	list = xcalloc(rs.n ? rs.n : 1, sizeof(*list));
+	for (size_t i = 0; i < rs.n; i++)
+		list[i] = (struct proxy_route){ TAKE_PTR(rs.v[i].name), TAKE_PTR(rs.v[i].domain),
+						TAKE_PTR(rs.v[i].path),
+						TAKE_PTR(rs.v[i].upstream) };
+	*out = list;
+	*n = rs.n;
+	return 0;
 }
 
 int proxy_ensure_running(struct proxy *p, struct nua_error **err)

@@ -22,6 +22,8 @@
  * addresses; tests use 127.0.0.1). An unknown Host gets 404 from a default
  * server; a route without upstream (instance stopped) answers 503.
  *
+ * Setting a route to what it already is does nothing (no reload).
+ *
  * Every change is checked with `nginx -t` on the new configuration before
  * nginx reloads: a configuration that fails the check is rolled back to the
  * previous files and the error says what nginx said, so a bad config never
@@ -85,6 +87,16 @@ int proxy_set_route(struct proxy *p, const struct proxy_route *r, struct nua_err
  * same guarantees as proxy_set_route. The host answers 404 once no route
  * is left on it. */
 int proxy_remove_route(struct proxy *p, const char *name, struct nua_error **err);
+
+/* Wait (at most timeout_ms) until the workers of an earlier configuration
+ * have finished their requests and exited: after it, no request goes to
+ * an upstream that the current routes no longer name. */
+void proxy_drain(const struct proxy *p, int timeout_ms);
+
+/* Every route on disk, as copies (free with proxy_route_list_free). */
+int proxy_list_routes(const struct proxy *p, struct proxy_route **out, size_t *n,
+		      struct nua_error **err);
+void proxy_route_list_free(struct proxy_route *list, size_t n);
 
 /* Check the configuration on disk with nginx -t, then start nginx when it
  * does not run (a stale pid file is ignored: the pid must be a live nginx

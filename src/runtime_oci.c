@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "runtime_oci.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -876,13 +877,105 @@ static int oci_remove(struct runtime *rt, const char *id, struct nua_error **err
 	return 0;
 }
 
+/* Cheap: conmon's exit file says stopped; a live pid from the pid file says
+ * running; only when neither tells, ask the runtime. */
+static int oci_peek(struct runtime *rt, const char *id, struct container_state *st,
+		    struct nua_error **err)
+{
+	_cleanup_free_ char *dir = NULL, *pidfile = NULL, *data = NULL, *oom = NULL;
+	long pid;
+
+	if (check_id(id, err) < 0)
+		return -1;
+	memset(st, 0, sizeof(*st));
+	dir = ctr_dir(rt, id);
+	st->exit_code = read_exit_code(rt, id);
+	if (st->exit_code >= 0) {
+		oom = xasprintf("%s/persist/oom", dir);
+		st->oom_killed = path_exists(oom);
+		st->status = CONTAINER_STOPPED;
+		return 0;
+	}
+	pidfile = xasprintf("%s/pid", dir);
+	if (read_file(pidfile, &data, NULL) == 0 && (pid = strtol(data, NULL, 10)) > 1 &&
+	    kill((pid_t)pid, 0) == 0) {
+		st->status = CONTAINER_RUNNING;
+		st->pid = (pid_t)pid;
+		return 0;
+	}
+	return oci_state(rt, id, st, err);
+}
+
+static int add_ids(const char *dir, char ***ids, size_t *n, size_t *alloc)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d))) {
+		bool seen = false;
+
+		if (!valid_name(de->d_name, ID_MAX))
+			continue;
+		for (size_t i = 0; i < *n && !seen; i++)
+			seen = streq((*ids)[i], de->d_name);
+		if (seen)
+			continue;
+		ALLOC_GROW(*ids, *n + 2, *alloc);
+		(*ids)[(*n)++] = xstrdup(de->d_name);
+		(*ids)[*n] = NULL;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int oci_list(struct runtime *rt, char ***out, struct nua_error **err)
+{
+	_cleanup_free_ char *root = oci_root(rt);
+	_cleanup_free_ char *ctrs = xasprintf("%s/ctr", rt->state_dir);
+	_cleanup_free_ char *exits = xasprintf("%s/exits", rt->state_dir);
+	char **ids = xcalloc(1, sizeof(*ids));
+	size_t n = 0, alloc = 1;
+
+	if (add_ids(root, &ids, &n, &alloc) < 0 || add_ids(ctrs, &ids, &n, &alloc) < 0 ||
+	    add_ids(exits, &ids, &n, &alloc) < 0) {
+		strv_free(ids);
+		return nua_error_set(err, NUA_EFAIL, "cannot list containers in '%s': %s",
+				     rt->state_dir, strerror(errno));
+	}
+	*out = ids;
+	return 0;
+}
+
+static char **oci_exec_argv(struct runtime *rt, const char *id, const char *const *cmd)
+{
+	size_t n = 0, i = 0;
+	char **argv;
+
+	while (cmd[n])
+		n++;
+	argv = xcalloc(n + 6, sizeof(*argv));
+	argv[i++] = xstrdup(rt->oci);
+	argv[i++] = xstrdup("--root");
+	argv[i++] = oci_root(rt);
+	argv[i++] = xstrdup("exec");
+	argv[i++] = xstrdup(id);
+	for (size_t k = 0; k < n; k++)
+		argv[i++] = xstrdup(cmd[k]);
+	return argv;
+}
+
 static const struct runtime_driver oci_driver = {
 	.name = "oci",
 	.run = oci_run,
 	.start = oci_start,
 	.state = oci_state,
+	.peek = oci_peek,
 	.stop = oci_stop,
 	.remove = oci_remove,
+	.list = oci_list,
+	.exec_argv = oci_exec_argv,
 };
 
 int runtime_oci_open(struct runtime *rt, struct nua_error **err)

@@ -69,6 +69,11 @@ struct runtime_driver {
 	 * CONTAINER_ABSENT, not an error. */
 	int (*state)(struct runtime *rt, const char *id, struct container_state *st,
 		     struct nua_error **err);
+	/* As state, but cheap enough to call every second for every
+	 * container: files and a kill(pid, 0) first, the runtime only when
+	 * they do not tell. */
+	int (*peek)(struct runtime *rt, const char *id, struct container_state *st,
+		    struct nua_error **err);
 	/* SIGTERM, then SIGKILL after timeout_sec; returns once the exit
 	 * status is recorded. Stopping a stopped or absent container is
 	 * success. */
@@ -77,6 +82,13 @@ struct runtime_driver {
 	 * cgroup, exit status and conmon files. Absent is success. The bundle
 	 * is the caller's. */
 	int (*remove)(struct runtime *rt, const char *id, struct nua_error **err);
+	/* The ids of every container this driver knows (running, stopped, or
+	 * left half-made by a killed process), NULL-terminated; free with
+	 * strv_free. */
+	int (*list)(struct runtime *rt, char ***ids, struct nua_error **err);
+	/* The argument vector that runs cmd inside running container id
+	 * (argv[0] absolute; free with strv_free), for health checks. */
+	char **(*exec_argv)(struct runtime *rt, const char *id, const char *const *cmd);
 };
 
 struct runtime {

@@ -106,3 +106,11 @@ void strbuf_rtrim(struct strbuf *sb)
 	if (sb->alloc)
 		sb->buf[sb->len] = '\0';
 }
+
+void strbuf_remove(struct strbuf *sb, size_t pos, size_t len)
+{
+	if (pos > sb->len || len > sb->len - pos)
+		BUG("strbuf_remove(%zu, %zu) past the end (%zu)", pos, len, sb->len);
+	memmove(sb->buf + pos, sb->buf + pos + len, sb->len - pos - len);
+	strbuf_setlen(sb, sb->len - len);
+}

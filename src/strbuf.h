@@ -32,6 +32,8 @@ PRINTF(2, 3) void strbuf_addf(struct strbuf *sb, const char *fmt, ...);
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
 /* Remove trailing whitespace. */
 void strbuf_rtrim(struct strbuf *sb);
+/* Cut len bytes at pos out of sb. */
+void strbuf_remove(struct strbuf *sb, size_t pos, size_t len);
 
 static inline void strbuf_releasep(struct strbuf *sb) { strbuf_release(sb); }
 #define _cleanup_strbuf_ _cleanup_(strbuf_releasep)
