@@ -18,7 +18,7 @@ ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 OPT = -O1 -g
 endif
-PKGS = sqlite3 jansson libsodium libarchive
+PKGS = sqlite3 jansson libsodium libarchive libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

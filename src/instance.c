@@ -3,6 +3,7 @@
 #include "instance.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "build.h"
+#include "health.h"
 #include "image.h"
 #include "mount.h"
 #include "oci_spec.h"
@@ -32,6 +34,10 @@
 #define STOP_TIMEOUT_SEC 10
 /* The longest wait for a new app to answer, whatever its start-period. */
 #define READY_MAX_SEC 300
+/* A statically linked init for the containers (Debian's tini). */
+#define INIT_PATH "/usr/bin/tini-static"
+/* The longest wait for nginx's requests on an old container to finish. */
+#define DRAIN_MAX_MS 10000
 
 /* ---- context ---- */
 
@@ -133,13 +139,6 @@ const char *instance_log_text(const char *line)
 		if (*p == ' ' && ++spaces == 3)
 			return p + 1;
 	return line;
-}
-
-char *instance_container_id(const char *name)
-{
-	_cleanup_free_ char *tag = nua_root_tag();
-
-	return tag[0] ? xasprintf("nua-%s-%s", tag, name) : xasprintf("nua-%s", name);
 }
 
 static int check_instance_name(const char *name, struct nua_error **err)
@@ -446,9 +445,146 @@ static int parse_user(const char *user, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* ---- generations ----
+ *
+ * Each deploy, env change or restart of an instance is a new generation
+ * (the state's instance.generation) and runs in a container of its own,
+ * "nua-[TAG-]NAME-gGEN", with its files under instances/NAME/gen/GEN: a new
+ * one starts beside the old, takes the route once healthy, and the old one
+ * is drained and removed. */
+
+static char *gen_path(const char *name, int64_t gen, const char *rel)
+{
+	return rel ? xasprintf("%s/instances/%s/gen/%lld/%s", nua_root(), name, (long long)gen, rel)
+		   : xasprintf("%s/instances/%s/gen/%lld", nua_root(), name, (long long)gen);
+}
+
+char *instance_container_id(const char *name, int64_t gen)
+{
+	_cleanup_free_ char *tag = nua_root_tag();
+
+	return tag[0] ? xasprintf("nua-%s-%s-g%lld", tag, name, (long long)gen)
+		      : xasprintf("nua-%s-g%lld", name, (long long)gen);
+}
+
+bool instance_parse_container_id(const char *id, char *name, size_t size, int64_t *gen)
+{
+	_cleanup_free_ char *tag = nua_root_tag();
+	_cleanup_free_ char *prefix = tag[0] ? xasprintf("nua-%s-", tag) : xstrdup("nua-");
+	const char *rest, *g;
+	char *end;
+	long long v;
+
+	if (!starts_with(id, prefix))
+		return false;
+	rest = id + strlen(prefix);
+	g = strrchr(rest, '-');
+	if (!g || g == rest || g[1] != 'g' || !g[2])
+		return false;
+	errno = 0;
+	v = strtoll(g + 2, &end, 10);
+	if (*end || errno || v <= 0 || (size_t)(g - rest) >= size)
+		return false;
+	memcpy(name, rest, (size_t)(g - rest));
+	name[g - rest] = '\0';
+	if (!valid_name(name, 40))
+		return false;
+	*gen = v;
+	return true;
+}
+
+/* The CNI name (network namespace) of a generation's container. */
+static char *net_name(const char *name, int64_t gen)
+{
+	return xasprintf("%s-g%lld", name, (long long)gen);
+}
+
+static int cmp_gen(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void gens_add(int64_t **v, size_t *n, size_t *alloc, int64_t g)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i] == g)
+			return;
+	ALLOC_GROW(*v, *n + 1, *alloc);
+	(*v)[(*n)++] = g;
+}
+
+/* The generations of name that exist in any form: a container the runtime
+ * knows, or a directory under gen/. Sorted, oldest first. */
+static int list_gens(struct nua_ctx *ctx, const char *name, int64_t **out, size_t *n,
+		     struct nua_error **err)
+{
+	_cleanup_free_ char *dir = inst_path(name, "gen");
+	char **ids = NULL;
+	size_t alloc = 0;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	if (ctx->rt.driver->list(&ctx->rt, &ids, err) < 0)
+		return -1;
+	for (size_t i = 0; ids[i]; i++) {
+		char nm[64];
+		int64_t g;
+
+		if (instance_parse_container_id(ids[i], nm, sizeof(nm), &g) && streq(nm, name))
+			gens_add(out, n, &alloc, g);
+	}
+	strv_free(ids);
+	if ((d = opendir(dir))) {
+		struct dirent *de;
+
+		while ((de = readdir(d))) {
+			char *end;
+			long long g = strtoll(de->d_name, &end, 10);
+
+			if (de->d_name[0] != '.' && !*end && g > 0)
+				gens_add(out, n, &alloc, g);
+		}
+		closedir(d);
+	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_gen);
+	return 0;
+}
+
+static bool gen_running(struct nua_ctx *ctx, const char *name, int64_t gen, pid_t *pid)
+{
+	_cleanup_free_ char *id = instance_container_id(name, gen);
+	struct container_state cs;
+
+	if (ctx->rt.driver->peek(&ctx->rt, id, &cs, NULL) < 0 || cs.status != CONTAINER_RUNNING)
+		return false;
+	if (pid)
+		*pid = cs.pid;
+	return true;
+}
+
+static char *gen_ip(const char *name, int64_t gen)
+{
+	_cleanup_free_ char *path = gen_path(name, gen, "ip");
+	char *ip = NULL;
+	size_t len;
+
+	if (read_file(path, &ip, &len) < 0 || len == 0 || len >= 64) {
+		free(ip);
+		return NULL;
+	}
+	return ip;
+}
+
+/* ---- hosts ---- */
+
 /* The /etc/hosts of every instance: localhost, then each running instance
- * by name. Written in place (not renamed) so that the containers, which
- * bind-mount the file, see the change. */
+ * by name (the address of the generation that serves). Written in place
+ * (not renamed) so that the containers, which bind-mount the file, see the
+ * change. */
 static void update_hosts_files(struct nua_ctx *ctx)
 {
 	struct instance_rec *list = NULL;
@@ -481,44 +617,86 @@ static void update_hosts_files(struct nua_ctx *ctx)
 	strbuf_release(&hosts);
 }
 
-/* One HTTP GET of path on ip:port; *code is the status (0: no answer). */
-static void http_probe(const char *ip, int port, const char *path, const char *host,
-		       int timeout_ms, int *code)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct pollfd pfd;
-	char buf[256];
-	struct strbuf req = STRBUF_INIT;
-	ssize_t got;
-	int soerr = 0;
-	socklen_t sl = sizeof(soerr);
+/* ---- health ---- */
 
-	*code = 0;
-	if (fd < 0 || inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
-		return;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
-		return;
-	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-	if (poll(&pfd, 1, timeout_ms) != 1 ||
-	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr)
-		return;
-	strbuf_addf(&req, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: nua-health\r\n\r\n",
-		    path, host);
-	if (write(fd, req.buf, req.len) != (ssize_t)req.len) {
-		strbuf_release(&req);
-		return;
+void instance_run_release(struct instance_run *r)
+{
+	free(r->hc_path);
+	strv_free(r->hc_command);
+	memset(r, 0, sizeof(*r));
+}
+
+static int json_secs(json_t *o, const char *key, int def)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? (int)json_integer_value(v) : def;
+}
+
+/* The health check of an instance: its image's [healthcheck], or for a
+ * web port, any answer below 500 on "/". */
+static void health_conf(const struct image_info *ii, struct instance_run *r)
+{
+	json_t *hc = json_object_get(ii->nua, "healthcheck");
+	json_t *cmd = json_object_get(hc, "command");
+
+	r->interval = json_secs(hc, "interval", 5);
+	r->timeout = json_secs(hc, "timeout", 30);
+	r->retries = json_secs(hc, "retries", 3);
+	r->start_period = json_secs(hc, "start-period", 120);
+	if (r->interval < 1)
+		r->interval = 1;
+	if (r->timeout < 1)
+		r->timeout = 1;
+	if (r->retries < 1)
+		r->retries = 1;
+	if (json_is_array(cmd) && json_array_size(cmd) > 0) {
+		struct strbuf sb = STRBUF_INIT;
+		size_t i;
+		json_t *c;
+
+		json_array_foreach(cmd, i, c) {
+			if (i)
+				strbuf_addstr(&sb, " && ");
+			strbuf_addstr(&sb, json_string_value(c) ? json_string_value(c) : "false");
+		}
+		r->hc_command = xcalloc(4, sizeof(char *));
+		r->hc_command[0] = xstrdup("/bin/sh");
+		r->hc_command[1] = xstrdup("-c");
+		r->hc_command[2] = strbuf_detach(&sb, NULL);
+		r->hc_explicit = true;
+	} else if (json_is_string(json_object_get(hc, "path"))) {
+		r->hc_path = xstrdup(json_string_value(json_object_get(hc, "path")));
+		r->hc_explicit = true;
+	} else {
+		r->hc_path = xstrdup("/");
 	}
-	strbuf_release(&req);
-	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
-	if (poll(&pfd, 1, timeout_ms) != 1)
-		return;
-	got = read(fd, buf, sizeof(buf) - 1);
-	if (got < 12)
-		return;
-	buf[got] = '\0';
-	if (starts_with(buf, "HTTP/1.") && buf[8] == ' ')
-		*code = atoi(buf + 9);
+}
+
+struct health_probe *instance_health_probe(struct nua_ctx *ctx, const struct instance_run *r,
+					   int timeout_ms)
+{
+	if (r->hc_command) {
+		_cleanup_free_ char *id = instance_container_id(r->name, r->generation);
+		char **argv = ctx->rt.driver->exec_argv(&ctx->rt, id,
+							 (const char *const *)r->hc_command);
+		struct health_probe *p = health_probe_cmd((const char *const *)argv, timeout_ms);
+
+		strv_free(argv);
+		return p;
+	}
+	if (!r->port || !r->ip[0])
+		return NULL;
+	return health_probe_http(r->ip, r->port, r->hc_path, r->host, timeout_ms);
+}
+
+bool instance_health_ok(const struct instance_run *r, const struct health_result *res)
+{
+	if (r->hc_command || r->hc_explicit)
+		return res->ok;
+	/* Without a health check of its own, an app that answers at all
+	 * (a 404 on "/" included) is up. */
+	return res->http_status > 0 && res->http_status < 500;
 }
 
 /* The app's log without conmon's prefix ("TIME stream F "), last n
@@ -542,26 +720,24 @@ static char *log_tail(const char *name, int n)
 	return strbuf_detach(&sb, NULL);
 }
 
-/* Wait until the app answers on its web port (any status below 500 on the
- * health path), or for an app without a port, until it has run a second.
- * An app that exits meanwhile fails, with its last log lines. */
-static int wait_ready(struct nua_ctx *ctx, const char *name, const char *id,
-		      const struct image_info *ii, const char *ip, int port, const char *host,
-		      struct nua_error **err)
+/* Wait until the new container passes its health check, or for an app
+ * without port nor check, until it has run a second. An app that exits
+ * meanwhile, or does not pass within its start period, fails, with the
+ * check's last word and the app's last log lines. */
+static int wait_ready(struct nua_ctx *ctx, const struct instance_run *r, struct nua_error **err)
 {
-	json_t *hc_path = nua_get(ii, "healthcheck", "path");
-	json_t *hc_start = nua_get(ii, "healthcheck", "start-period");
-	const char *path = json_is_string(hc_path) ? json_string_value(hc_path) : "/";
-	long limit_ms = (json_is_integer(hc_start) ? json_integer_value(hc_start) : 120) * 1000;
+	_cleanup_free_ char *id = instance_container_id(r->name, r->generation);
+	long limit_ms = (long)r->start_period * 1000;
 	long long t0 = monotonic_ms(), waited = 0;
-	int code = 0;
+	char last[512] = "";
 
 	if (limit_ms > READY_MAX_SEC * 1000L)
 		limit_ms = READY_MAX_SEC * 1000L;
 	for (int round = 0;; round++) {
 		struct container_state cs;
+		struct health_probe *p;
 
-		if (ctx->rt.driver->state(&ctx->rt, id, &cs, err) < 0)
+		if (ctx->rt.driver->peek(&ctx->rt, id, &cs, err) < 0)
 			return -1;
 		/* conmon writes the exit status a moment after the process
 		 * ends: give it that moment, for the message's sake. */
@@ -571,65 +747,83 @@ static int wait_ready(struct nua_ctx *ctx, const char *name, const char *id,
 				return -1;
 		}
 		if (cs.status != CONTAINER_RUNNING) {
-			_cleanup_free_ char *tail = log_tail(name, 20);
+			_cleanup_free_ char *tail = log_tail(r->name, 20);
 
 			if (cs.oom_killed)
 				return nua_error_set(err, NUA_EFAIL,
 						     "'%s' was killed for using more memory than its "
 						     "limit, right after it started; its last lines:\n%s",
-						     name, tail);
+						     r->name, tail);
 			return nua_error_set(err, NUA_EFAIL,
 					     "'%s' exited right after it started (exit status "
 					     "%d); its last lines:\n%s",
-					     name, cs.exit_code, tail);
+					     r->name, cs.exit_code, tail);
 		}
-		if (port) {
-			http_probe(ip, port, path, host, 1000, &code);
-			if (code > 0 && code < 500)
+		p = instance_health_probe(ctx, r, r->timeout * 1000 < 2000 ? r->timeout * 1000 : 2000);
+		if (p) {
+			const struct health_result *res;
+
+			health_probe_run(p);
+			res = health_probe_result(p);
+			if (instance_health_ok(r, res)) {
+				health_probe_free(p);
 				return 0;
+			}
+			snprintf(last, sizeof(last), "%s", res->detail);
+			health_probe_free(p);
 		} else if (waited >= 1000) {
 			return 0;
 		}
 		waited = monotonic_ms() - t0;
 		if (waited > limit_ms) {
-			_cleanup_free_ char *tail = log_tail(name, 20);
+			_cleanup_free_ char *tail = log_tail(r->name, 20);
 
-			if (code)
+			if (r->hc_command)
 				return nua_error_set(err, NUA_EFAIL,
-						     "'%s' answers %d on %s:%d%s after %lld s; its "
-						     "last lines:\n%s",
-						     name, code, ip, port, path, waited / 1000, tail);
+						     "'%s' did not pass its health check in %lld s: "
+						     "%s; its last lines:\n%s",
+						     r->name, waited / 1000, last, tail);
 			return nua_error_set(err, NUA_EFAIL,
-					     "'%s' does not answer on port %d after %lld s; its last "
-					     "lines:\n%s",
-					     name, port, waited / 1000, tail);
+					     "'%s' did not pass its health check (GET %s on port "
+					     "%d) in %lld s: %s; its last lines:\n%s",
+					     r->name, r->hc_path, r->port, waited / 1000, last, tail);
 		}
 		sleep_ms(round < 20 ? 25 : 200);
 	}
 }
 
-static int make_dirs(const char *name, const struct instance_rec *in, uid_t uid, gid_t gid,
+static int make_dirs(const struct instance_rec *in, int64_t gen, uid_t uid, gid_t gid,
 		     struct nua_error **err)
 {
-	const char *subs[] = { "upper", "work", "rootfs", "bundle", "logs", "volumes", NULL };
+	const char *name = in->name;
+	const char *subs[] = { "upper", "work", "rootfs", "bundle", NULL };
 
 	for (size_t i = 0; subs[i]; i++) {
-		_cleanup_free_ char *p = inst_path(name, subs[i]);
+		_cleanup_free_ char *p = gen_path(name, gen, subs[i]);
 		int r;
 
 		if ((r = mkdir_p(p, 0700)) < 0)
 			return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", p,
 					     strerror(-r));
 	}
-	/* The overlay's root directory must let the app's user in. */
 	{
-		_cleanup_free_ char *root = inst_path(name, "rootfs");
-		_cleanup_free_ char *up = inst_path(name, "upper");
+		_cleanup_free_ char *logs = inst_path(name, "logs");
+		_cleanup_free_ char *vols = inst_path(name, "volumes");
+		_cleanup_free_ char *root = gen_path(name, gen, "rootfs");
+		_cleanup_free_ char *up = gen_path(name, gen, "upper");
+		_cleanup_free_ char *g = gen_path(name, gen, NULL);
+		_cleanup_free_ char *gens = inst_path(name, "gen");
 		_cleanup_free_ char *top = inst_path(name, NULL);
 
-		/* The upper directory is the container's "/". */
+		if (mkdir_p(logs, 0700) < 0 || mkdir_p(vols, 0700) < 0)
+			return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", logs,
+					     strerror(errno));
+		/* The overlay's root directory must let the app's user in; the
+		 * upper directory is the container's "/". */
 		chmod(up, 0755);
 		chmod(root, 0755);
+		chmod(g, 0711);
+		chmod(gens, 0711);
 		chmod(top, 0711);
 	}
 	for (size_t i = 0; i < in->n_volumes; i++) {
@@ -655,24 +849,30 @@ static int make_dirs(const char *name, const struct instance_rec *in, uid_t uid,
 	return 0;
 }
 
-/* Undo what start_container did, in reverse order; every step is tried
- * and is a no-op when there is nothing to undo. */
-static int teardown(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+/* Undo what start_gen did, in reverse order; every step is tried and is a
+ * no-op when there is nothing to undo. drop also deletes the generation's
+ * files (its writable layer). */
+static int teardown_gen(struct nua_ctx *ctx, const char *name, int64_t gen, bool drop,
+			struct nua_error **err)
 {
-	_cleanup_free_ char *id = instance_container_id(name);
-	_cleanup_free_ char *rootfs = inst_path(name, "rootfs");
-	_cleanup_free_ char *ipf = inst_path(name, "ip");
+	_cleanup_free_ char *id = instance_container_id(name, gen);
+	_cleanup_free_ char *net = net_name(name, gen);
+	_cleanup_free_ char *rootfs = gen_path(name, gen, "rootfs");
+	_cleanup_free_ char *ipf = gen_path(name, gen, "ip");
+	_cleanup_free_ char *dir = gen_path(name, gen, NULL);
 	struct nua_error *e = NULL;
 	int ret = 0;
 
 	if (ctx->rt.driver->stop(&ctx->rt, id, STOP_TIMEOUT_SEC, &e) < 0 ||
 	    ctx->rt.driver->remove(&ctx->rt, id, &e) < 0)
 		ret = -1;
-	if (cni_detach(&ctx->net, name, ret < 0 ? NULL : &e) < 0)
+	if (cni_detach(&ctx->net, net, ret < 0 ? NULL : &e) < 0)
 		ret = -1;
 	if (unmount_path(rootfs, ret < 0 ? NULL : &e) < 0)
 		ret = -1;
 	unlink(ipf);
+	if (ret == 0 && drop)
+		remove_tree(dir);
 	if (ret < 0 && err)
 		*err = e;
 	else
@@ -680,22 +880,23 @@ static int teardown(struct nua_ctx *ctx, const char *name, struct nua_error **er
 	return ret;
 }
 
-/* Mount, wire, start the container of in and wait for it to answer, then
- * route its domain to it. On failure everything is undone. */
-static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
-			   struct nua_error **err)
+/* Mount, wire and start generation r->generation of in, and wait for it to
+ * pass its health check. Fills r->ip. On failure everything is undone. */
+static int start_gen(struct nua_ctx *ctx, const struct instance_rec *in, const struct image_info *ii,
+		     struct instance_run *r, struct nua_error **err)
 {
 	const char *name = in->name;
-	_cleanup_free_ char *id = instance_container_id(name);
-	_cleanup_free_ char *rootfs = inst_path(name, "rootfs");
-	_cleanup_free_ char *upper = inst_path(name, "upper");
-	_cleanup_free_ char *work = inst_path(name, "work");
-	_cleanup_free_ char *bundle = inst_path(name, "bundle");
+	int64_t gen = r->generation;
+	_cleanup_free_ char *id = instance_container_id(name, gen);
+	_cleanup_free_ char *net = net_name(name, gen);
+	_cleanup_free_ char *rootfs = gen_path(name, gen, "rootfs");
+	_cleanup_free_ char *upper = gen_path(name, gen, "upper");
+	_cleanup_free_ char *work = gen_path(name, gen, "work");
+	_cleanup_free_ char *bundle = gen_path(name, gen, "bundle");
+	_cleanup_free_ char *ipf = gen_path(name, gen, "ip");
 	_cleanup_free_ char *hosts = inst_path(name, "hosts");
-	_cleanup_free_ char *ipf = inst_path(name, "ip");
 	_cleanup_free_ char *log = instance_log_path(name);
-	_cleanup_free_ char *netns = NULL, *upstream = NULL;
-	struct image_info ii = { 0 };
+	_cleanup_free_ char *netns = NULL;
 	struct env_list env = { 0 };
 	struct container_spec spec;
 	struct cni_result res;
@@ -703,52 +904,62 @@ static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
 	size_t nlowers = 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int port, ret = -1;
+	int ret = -1;
 	json_t *j;
 	size_t idx;
 
 	container_spec_init(&spec);
-	if (image_info_load(ctx->st, in->image_ref, &ii, err) < 0)
-		goto out;
 	if (open_env(in, &env, err) < 0)
 		goto out;
-	if (parse_user(json_string_value(json_object_get(ii.oci, "User")), &uid, &gid) < 0) {
+	if (parse_user(json_string_value(json_object_get(ii->oci, "User")), &uid, &gid) < 0) {
 		nua_error_set(err, NUA_EFAIL, "image '%s' has a user that is not UID[:GID]",
 			      in->image_ref);
 		goto out;
 	}
-	if (make_dirs(name, in, uid, gid, err) < 0)
+	if (make_dirs(in, gen, uid, gid, err) < 0)
 		goto out;
+	if (access(hosts, F_OK) != 0)
+		update_hosts_files(ctx);
 	if (image_layer_dirs(ctx->st, in->image_ref, &lowers, &nlowers, err) < 0)
 		goto out;
 	if (!is_mount_point(rootfs) &&
 	    overlay_mount((const char *const *)lowers, nlowers, upper, work, rootfs, err) < 0)
 		goto out;
-	if (cni_attach(&ctx->net, name, &netns, &res, err) < 0)
+	if (cni_attach(&ctx->net, net, &netns, &res, err) < 0)
 		goto fail;
 	if (write_file_atomic(ipf, res.ip, strlen(res.ip), 0644) < 0) {
 		nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", ipf, strerror(errno));
 		goto fail;
 	}
-	update_hosts_files(ctx);
+	snprintf(r->ip, sizeof(r->ip), "%s", res.ip);
 
 	/* The process: the image's command, env and user. */
-	j = json_object_get(ii.oci, "Cmd");
+	j = json_object_get(ii->oci, "Cmd");
 	if (!json_is_array(j) || json_array_size(j) == 0) {
 		nua_error_set(err, NUA_EINPUT, "image '%s' has no start command ([run] start)",
 			      in->image_ref);
 		goto fail;
 	}
 	{
-		size_t n = json_array_size(j);
-		const char **argv = xcalloc(n + 1, sizeof(*argv));
+		size_t n = json_array_size(j), k = 0;
+		const char **argv = xcalloc(n + 4, sizeof(*argv));
 		json_t *a;
 
-		json_array_foreach(j, idx, a) argv[idx] = json_string_value(a);
+		/* An init as PID 1 (tini, as docker's --init): it passes SIGTERM
+		 * on to the app's process group (PID 1 of a namespace ignores
+		 * signals it has no handler for, so a plain app would only die
+		 * of the SIGKILL after the stop timeout) and reaps orphans. */
+		if (access(INIT_PATH, X_OK) == 0) {
+			container_spec_add_bind(&spec, INIT_PATH, "/.nua-init", true);
+			argv[k++] = "/.nua-init";
+			argv[k++] = "-g";
+			argv[k++] = "--";
+		}
+		json_array_foreach(j, idx, a) argv[k++] = json_string_value(a);
 		container_spec_set_argv(&spec, argv);
 		free(argv);
 	}
-	json_array_foreach(json_object_get(ii.oci, "Env"), idx, j)
+	json_array_foreach(json_object_get(ii->oci, "Env"), idx, j)
 		container_spec_setenv(&spec, json_string_value(j));
 	for (size_t i = 0; i < env.n; i++) {
 		_cleanup_free_ char *kv = xasprintf("%s=%s", env.v[i].key, env.v[i].value);
@@ -761,7 +972,7 @@ static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
 		container_spec_setenv(&spec, kv);
 	}
 	container_spec_set_rootfs(&spec, rootfs);
-	if ((j = json_object_get(ii.oci, "WorkingDir")) && json_string_length(j))
+	if ((j = json_object_get(ii->oci, "WorkingDir")) && json_string_length(j))
 		container_spec_set_cwd(&spec, json_string_value(j));
 	spec.uid = uid;
 	spec.gid = gid;
@@ -771,11 +982,11 @@ static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
 	container_spec_add_bind(&spec, hosts, "/etc/hosts", true);
 	if (access("/etc/resolv.conf", R_OK) == 0)
 		container_spec_add_bind(&spec, "/etc/resolv.conf", "/etc/resolv.conf", true);
-	if ((j = nua_get(&ii, "run", "memory")) && json_is_integer(j))
+	if ((j = nua_get(ii, "run", "memory")) && json_is_integer(j))
 		spec.memory = (unsigned long long)json_integer_value(j);
-	if ((j = nua_get(&ii, "run", "pids")) && json_is_integer(j))
+	if ((j = nua_get(ii, "run", "pids")) && json_is_integer(j))
 		spec.pids = json_integer_value(j);
-	if ((j = nua_get(&ii, "run", "cpus")) && json_is_number(j))
+	if ((j = nua_get(ii, "run", "cpus")) && json_is_number(j))
 		spec.millicpus = (unsigned)(json_number_value(j) * 1000);
 	for (size_t i = 0; i < in->n_volumes; i++) {
 		const struct volume_rec *v = &in->volumes[i];
@@ -794,48 +1005,110 @@ static int start_container(struct nua_ctx *ctx, const struct instance_rec *in,
 
 	if (ctx->rt.driver->start(&ctx->rt, id, bundle, &spec, log, LOG_SIZE_MAX, err) < 0)
 		goto fail;
-	port = web_port(&ii, env.v, env.n);
-	{
-		_cleanup_free_ char *host = xstrdup(in->domain ? in->domain : name);
-
-		if (wait_ready(ctx, name, id, &ii, res.ip, port, host, err) < 0)
-			goto fail;
-	}
-	if (in->domain && port) {
-		struct proxy_route r = { name, in->domain, in->path, NULL };
-
-		upstream = xasprintf("%s:%d", res.ip, port);
-		r.upstream = upstream;
-		if (proxy_set_route(&ctx->proxy, &r, err) < 0)
-			goto fail;
-	}
+	if (wait_ready(ctx, r, err) < 0)
+		goto fail;
 	ret = 0;
 	goto out;
 fail:
-	teardown(ctx, name, NULL);
-	update_hosts_files(ctx);
+	teardown_gen(ctx, name, gen, false, NULL);
 out:
 	strv_free(lowers);
 	env_list_release(&env);
-	image_info_release(&ii);
 	container_spec_release(&spec);
 	return ret;
 }
 
-/* Route the instance's domain to "stopped" (503) and stop everything. */
-static int stop_container(struct nua_ctx *ctx, const struct instance_rec *in,
-			  struct nua_error **err)
+/* What the instance's container of generation gen needs to be reached and
+ * checked. */
+static void run_info_fill(const struct instance_rec *in, const struct image_info *ii, int64_t gen,
+			  struct instance_run *r)
 {
-	if (in->domain) {
-		struct proxy_route r = { in->name, in->domain, in->path, NULL };
+	struct env_list env = { 0 };
 
-		if (proxy_set_route(&ctx->proxy, &r, err) < 0)
-			return -1;
-	}
-	if (teardown(ctx, in->name, err) < 0)
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", in->name);
+	snprintf(r->host, sizeof(r->host), "%s", in->domain ? in->domain : in->name);
+	r->generation = gen;
+	/* The web port may come from the env: only plain values matter. */
+	for (size_t i = 0; i < in->n_env; i++)
+		if (!in->env[i].secret)
+			env_list_set(&env, in->env[i].key, in->env[i].value, false);
+	r->port = web_port(ii, env.v, env.n);
+	env_list_release(&env);
+	health_conf(ii, r);
+}
+
+int instance_run_info(struct nua_ctx *ctx, const char *name, struct instance_run *out,
+		      struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	struct image_info ii = { 0 };
+	_cleanup_free_ char *ip = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
-	update_hosts_files(ctx);
-	return 0;
+	if (image_info_load(ctx->st, in.image_ref, &ii, err) < 0)
+		goto out;
+	run_info_fill(&in, &ii, in.generation, out);
+	if ((ip = gen_ip(name, in.generation)))
+		snprintf(out->ip, sizeof(out->ip), "%s", ip);
+	gen_running(ctx, name, in.generation, &out->pid);
+	ret = 0;
+out:
+	image_info_release(&ii);
+	instance_rec_release(&in);
+	return ret;
+}
+
+/* Point the instance's route at ip:port, or at nothing (503). */
+static int set_route(struct nua_ctx *ctx, const struct instance_rec *in, const char *ip, int port,
+		     struct nua_error **err)
+{
+	_cleanup_free_ char *upstream = ip && port ? xasprintf("%s:%d", ip, port) : NULL;
+	struct proxy_route r = { in->name, in->domain, in->path, upstream };
+
+	if (!in->domain)
+		return 0;
+	return proxy_set_route(&ctx->proxy, &r, err);
+}
+
+/* Established TCP connections from this host to ip:port (IPv4). */
+static int tcp_conns_to(const char *ip, int port)
+{
+	_cleanup_free_ char *data = NULL;
+	struct in_addr a;
+	char want[32];
+	int n = 0;
+
+	if (inet_pton(AF_INET, ip, &a) != 1 || read_file("/proc/net/tcp", &data, NULL) < 0)
+		return 0;
+	/* The kernel prints the address as a host-order word of the
+	 * network-order bytes; states 01 and 02 are ESTABLISHED and
+	 * SYN_SENT. */
+	snprintf(want, sizeof(want), " %08X:%04X 0", (unsigned)a.s_addr, (unsigned)port);
+	for (const char *p = data; (p = strstr(p, want)); p++) {
+		char st = p[strlen(want)];
+
+		if (st == '1' || st == '2')
+			n++;
+	}
+	return n;
+}
+
+/* Let the requests nginx still has on the old container finish: first
+ * the nginx workers of the configuration before the switch (the only ones
+ * that send requests there), then the connections to it. */
+static void drain(struct nua_ctx *ctx, const char *ip, int port)
+{
+	long long t0 = monotonic_ms();
+
+	if (!ip || !port)
+		return;
+	proxy_drain(&ctx->proxy, DRAIN_MAX_MS);
+	while (tcp_conns_to(ip, port) > 0 && monotonic_ms() - t0 < DRAIN_MAX_MS)
+		sleep_ms(20);
 }
 
 static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
@@ -850,6 +1123,305 @@ static void event(struct nua_ctx *ctx, const char *name, const char *kind, const
 	va_end(ap);
 	state_event_add(ctx->st, name, kind, sb.buf, NULL, NULL, NULL);
 	strbuf_release(&sb);
+}
+
+static void set_actual(struct nua_ctx *ctx, const struct instance_rec *in, const char *actual)
+{
+	if (!in->actual || !streq(in->actual, actual))
+		state_instance_set_actual(ctx->st, in->name, actual, NULL);
+}
+
+/* The serving address of the instance, for the other instances' hosts
+ * files. */
+static void set_serving_ip(struct nua_ctx *ctx, const char *name, const char *ip)
+{
+	_cleanup_free_ char *path = inst_path(name, "ip");
+	_cleanup_free_ char *old = NULL;
+	size_t len;
+
+	if (ip && read_file(path, &old, &len) == 0 && streq(old, ip))
+		return;
+	if (!ip && access(path, F_OK) != 0)
+		return;
+	if (ip)
+		write_file_atomic(path, ip, strlen(ip), 0644);
+	else
+		unlink(path);
+	update_hosts_files(ctx);
+}
+
+/* ---- convergence ---- */
+
+/* Everything of an instance the state does not know (its removal was
+ * interrupted before, or a failed first deploy): containers, networks,
+ * mounts, route; its volumes stay. */
+static int clean_unknown(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	int64_t *gens = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (!valid_name(name, 40))
+		return 0;
+	if (list_gens(ctx, name, &gens, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (teardown_gen(ctx, name, gens[i], true, ret < 0 ? NULL : err) < 0)
+			ret = -1;
+	free(gens);
+	if (proxy_remove_route(&ctx->proxy, name, ret < 0 ? NULL : err) < 0)
+		ret = -1;
+	if (ret == 0) {
+		_cleanup_free_ char *g = inst_path(name, "gen");
+		_cleanup_free_ char *ip = inst_path(name, "ip");
+
+		remove_tree(g);
+		unlink(ip);
+	}
+	return ret;
+}
+
+static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in, const int64_t *gens,
+			 size_t n, struct nua_error **err)
+{
+	const char *name = in->name;
+	bool purge = in->removing == 2;
+	_cleanup_free_ char *dir = inst_path(name, NULL);
+
+	for (size_t i = 0; i < n; i++)
+		if (teardown_gen(ctx, name, gens[i], true, err) < 0)
+			return -1;
+	if (proxy_remove_route(&ctx->proxy, name, err) < 0)
+		return -1;
+	if (state_instance_remove(ctx->st, name, err) < 0)
+		return -1;
+	set_serving_ip(ctx, name, NULL);
+	update_hosts_files(ctx);
+	if (purge) {
+		remove_tree(dir);
+	} else {
+		const char *subs[] = { "gen", "hosts", "ip", "logs", NULL };
+
+		for (size_t i = 0; subs[i]; i++) {
+			_cleanup_free_ char *p = inst_path(name, subs[i]);
+
+			remove_tree(p);
+		}
+		rmdir(dir);
+	}
+	event(ctx, name, "remove", purge ? "removed with its data" : "removed");
+	return 0;
+}
+
+int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	struct image_info ii = { 0 };
+	struct instance_run run = { 0 };
+	int64_t *gens = NULL, gen, serving = 0;
+	size_t n = 0;
+	int ret = -1;
+
+	if (state_instance_get(ctx->st, name, &in, NULL) < 0)
+		return clean_unknown(ctx, name, err);
+	if (list_gens(ctx, name, &gens, &n, err) < 0)
+		goto out;
+	if (in.removing) {
+		ret = finish_remove(ctx, &in, gens, n, err);
+		goto out;
+	}
+	gen = in.generation;
+	if (streq(in.desired, "stopped")) {
+		if (set_route(ctx, &in, NULL, 0, err) < 0)
+			goto out;
+		for (size_t i = 0; i < n; i++)
+			if (teardown_gen(ctx, name, gens[i], gens[i] != gen, err) < 0)
+				goto out;
+		set_serving_ip(ctx, name, NULL);
+		if (!streq(in.actual, "stopped")) {
+			set_actual(ctx, &in, "stopped");
+			state_instance_set_started(ctx->st, name, 0, NULL);
+			state_instance_set_health(ctx->st, name, "unknown", NULL);
+			event(ctx, name, "stop", "stopped");
+		}
+		ret = 0;
+		goto out;
+	}
+	if (image_info_load(ctx->st, in.image_ref, &ii, err) < 0)
+		goto out;
+	run_info_fill(&in, &ii, gen, &run);
+
+	if (gen_running(ctx, name, gen, &run.pid)) {
+		_cleanup_free_ char *ip = gen_ip(name, gen);
+
+		/* It runs: make sure it is what nginx serves and nothing else
+		 * of the instance is left. */
+		if (ip && set_route(ctx, &in, ip, run.port, err) < 0)
+			goto out;
+		set_serving_ip(ctx, name, ip);
+		for (size_t i = 0; i < n; i++) {
+			_cleanup_free_ char *old = NULL;
+
+			if (gens[i] == gen)
+				continue;
+			old = gen_ip(name, gens[i]);
+			drain(ctx, old, run.port);
+			if (teardown_gen(ctx, name, gens[i], true, err) < 0)
+				goto out;
+		}
+		if (!streq(in.actual, "running") && !streq(in.actual, "unhealthy"))
+			set_actual(ctx, &in, "running");
+		if (!in.started_at)
+			state_instance_set_started(ctx->st, name, (int64_t)time(NULL), NULL);
+		ret = 0;
+		goto out;
+	}
+
+	/* Start generation gen, beside an older one that may still serve. */
+	for (size_t i = n; i-- > 0;)
+		if (gens[i] != gen && gen_running(ctx, name, gens[i], NULL)) {
+			serving = gens[i];
+			break;
+		}
+	if (teardown_gen(ctx, name, gen, false, err) < 0)
+		goto out;
+	set_actual(ctx, &in, serving ? "deploying" : "starting");
+	state_instance_set_health(ctx->st, name, "starting", NULL);
+	if (serving)
+		say(ctx, "starting generation %lld of %s beside generation %lld", (long long)gen,
+		    name, (long long)serving);
+	if (start_gen(ctx, &in, &ii, &run, err) < 0) {
+		int64_t rev = 0;
+
+		teardown_gen(ctx, name, gen, serving != 0, NULL);
+		if (serving && state_revision_latest(ctx->st, name, &rev, NULL) == 0 && rev > 0 &&
+		    state_instance_revert(ctx->st, name, rev, NULL) == 0) {
+			state_instance_set_actual(ctx->st, name, "running", NULL);
+			state_instance_set_health(ctx->st, name, "healthy", NULL);
+			event(ctx, name, "deploy-failed",
+			      "generation %lld did not become healthy; generation %lld still serves",
+			      (long long)gen, (long long)rev);
+			nua_error_prefix(err, "the new version of '%s' did not become healthy, and "
+					      "the previous one still serves",
+					 name);
+		} else {
+			state_instance_set_actual(ctx->st, name, "failed", NULL);
+			state_instance_set_health(ctx->st, name, "unhealthy", NULL);
+			state_instance_set_started(ctx->st, name, 0, NULL);
+			event(ctx, name, "start-failed", "generation %lld did not start",
+			      (long long)gen);
+			nua_error_prefix(err, "cannot start '%s'", name);
+		}
+		goto out;
+	}
+	if (set_route(ctx, &in, run.ip, run.port, err) < 0) {
+		teardown_gen(ctx, name, gen, false, NULL);
+		goto out;
+	}
+	set_serving_ip(ctx, name, run.ip);
+	state_instance_set_started(ctx->st, name, (int64_t)time(NULL), NULL);
+	state_instance_set_actual(ctx->st, name, "running", NULL);
+	state_instance_set_health(ctx->st, name, "healthy", NULL);
+	state_revisions_drop(ctx->st, name, NULL);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *old = NULL;
+
+		if (gens[i] == gen)
+			continue;
+		old = gen_ip(name, gens[i]);
+		drain(ctx, old, run.port);
+		teardown_gen(ctx, name, gens[i], true, NULL);
+	}
+	if (serving)
+		event(ctx, name, "switch", "generation %lld serves %s%s (was %lld)", (long long)gen,
+		      in.domain ? in.domain : name, in.path, (long long)serving);
+	else
+		event(ctx, name, "start", "generation %lld started", (long long)gen);
+	ret = 0;
+out:
+	free(gens);
+	instance_run_release(&run);
+	image_info_release(&ii);
+	instance_rec_release(&in);
+	return ret;
+}
+
+int instance_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	int ret;
+
+	if (instance_get(ctx, name, &in, err) < 0)
+		return -1;
+	/* From the image again: whatever broke it in its writable layer goes
+	 * (its data is in volumes). */
+	ret = teardown_gen(ctx, name, in.generation, true, err);
+	instance_rec_release(&in);
+	if (ret < 0)
+		return -1;
+	return instance_converge(ctx, name, err);
+}
+
+int instance_known_names(struct nua_ctx *ctx, char ***out, struct nua_error **err)
+{
+	struct instance_rec *list = NULL;
+	struct proxy_route *routes = NULL;
+	size_t n = 0, nr = 0, len = 0, alloc = 0;
+	char **names = NULL, **ids = NULL;
+	_cleanup_free_ char *dir = xasprintf("%s/instances", nua_root());
+	DIR *d;
+
+#define ADD_NAME(s)                                                                               \
+	do {                                                                                      \
+		bool seen_ = false;                                                               \
+		for (size_t k_ = 0; k_ < len && !seen_; k_++)                                     \
+			seen_ = streq(names[k_], (s));                                            \
+		if (!seen_) {                                                                     \
+			ALLOC_GROW(names, len + 2, alloc);                                        \
+			names[len++] = xstrdup(s);                                                \
+			names[len] = NULL;                                                        \
+		}                                                                                 \
+	} while (0)
+
+	if (state_instance_list(ctx->st, &list, &n, err) < 0)
+		return -1;
+	ALLOC_GROW(names, 1, alloc);
+	names[0] = NULL;
+	for (size_t i = 0; i < n; i++)
+		ADD_NAME(list[i].name);
+	instance_rec_list_free(list, n);
+	if (proxy_list_routes(&ctx->proxy, &routes, &nr, NULL) == 0) {
+		for (size_t i = 0; i < nr; i++)
+			ADD_NAME(routes[i].name);
+		proxy_route_list_free(routes, nr);
+	}
+	if (ctx->rt.driver->list(&ctx->rt, &ids, NULL) == 0) {
+		for (size_t i = 0; ids[i]; i++) {
+			char nm[64];
+			int64_t g;
+
+			if (instance_parse_container_id(ids[i], nm, sizeof(nm), &g))
+				ADD_NAME(nm);
+		}
+		strv_free(ids);
+	}
+	if ((d = opendir(dir))) {
+		struct dirent *de;
+
+		while ((de = readdir(d))) {
+			_cleanup_free_ char *g = NULL;
+
+			if (!valid_name(de->d_name, 40))
+				continue;
+			g = inst_path(de->d_name, "gen");
+			if (is_dir(g))
+				ADD_NAME(de->d_name);
+		}
+		closedir(d);
+	}
+#undef ADD_NAME
+	*out = names;
+	return 0;
 }
 
 /* ---- operations ---- */
@@ -889,6 +1461,128 @@ static void derive_name(const char *ref, char *out, size_t size)
 	out[i] = '\0';
 }
 
+int instance_get(struct nua_ctx *ctx, const char *name, struct instance_rec *in,
+		 struct nua_error **err)
+{
+	if (check_instance_name(name, err) < 0)
+		return -1;
+	if (state_instance_get(ctx->st, name, in, NULL) < 0 || in->removing) {
+		if (in->name)
+			instance_rec_release(in);
+		return nua_error_set(err, NUA_EINPUT, "no instance named '%s' ('nua ls' lists them)",
+				     name);
+	}
+	return 0;
+}
+
+/* Check what an image asks for that this nua cannot give. */
+static int check_image_needs(const struct image_info *ii, const char *ref, struct nua_error **err)
+{
+	const char *pname;
+	json_t *p;
+
+	if (json_array_size(json_object_get(ii->nua, "resource")) > 0)
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' needs resources ([[resource]]), which this version of nua "
+				     "does not provision yet",
+				     ref);
+	json_object_foreach(json_object_get(ii->nua, "port"), pname, p)
+		if (!json_is_null(json_object_get(p, "host")))
+			return nua_error_set(err, NUA_EINPUT,
+					     "'%s' asks for host port [port.%s] host, and this "
+					     "version of nua publishes web ports through nginx only",
+					     ref, pname);
+	return 0;
+}
+
+/* Build or find the image of a deploy request; *ref is its reference. */
+static int resolve_image(struct nua_ctx *ctx, const struct deploy_request *req, char **ref,
+			 struct nua_error **err)
+{
+	if (is_dir(req->source) || ends_with(req->source, ".toml")) {
+		struct build_options bo = { req->no_cache, ctx->progress, ctx->tty };
+
+		return build_package(ctx->st, &ctx->rt, req->source, &bo, ref, err);
+	} else {
+		struct image_rec img = { 0 };
+
+		if (state_image_get(ctx->st, req->source, &img, NULL) < 0)
+			return nua_error_set(err, NUA_EINPUT,
+					     "'%s' is neither a package directory nor an image "
+					     "('nua images' lists them)",
+					     req->source);
+		*ref = xstrdup(img.ref);
+		image_rec_release(&img);
+	}
+	return 0;
+}
+
+static int parse_override(const char *kv, char **key, struct nua_error **err)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || !valid_env_name(kv, (size_t)(eq - kv)))
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is not KEY=VALUE with KEY made of letters, digits and '_'",
+				     kv);
+	*key = xstrndup(kv, (size_t)(eq - kv));
+	return 0;
+}
+
+/* A new version (image, env overrides) of an existing instance: recorded
+ * as its next generation, then started beside the one that serves. */
+static int redeploy(struct nua_ctx *ctx, const struct deploy_request *req, const char *host,
+		    const char *path, struct instance_rec *cur, struct nua_error **err)
+{
+	_cleanup_free_ char *ref = NULL;
+	struct image_info ii = { 0 };
+	struct env_list env = { 0 }, fresh = { 0 };
+	int ret = -1;
+
+	if (host && (!cur->domain || !streq(host, cur->domain) || !streq(path, cur->path)))
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is served at %s%s; a redeploy keeps its domain (remove "
+				     "it and deploy it again to move it)",
+				     cur->name, cur->domain ? cur->domain : "", cur->path);
+	if (resolve_image(ctx, req, &ref, err) < 0)
+		return -1;
+	if (image_info_load(ctx->st, ref, &ii, err) < 0)
+		return -1;
+	if (check_image_needs(&ii, ref, err) < 0)
+		goto out;
+	/* The env it has (generated secrets are kept), plus what the new
+	 * version's [env] adds, plus the request's overrides. */
+	for (size_t i = 0; i < cur->n_env; i++)
+		env_list_set(&env, cur->env[i].key, cur->env[i].value, cur->env[i].secret);
+	if (initial_env(&ii, cur->name, cur->domain ? cur->domain : cur->name, NULL, &fresh, err) < 0)
+		goto out;
+	for (size_t i = 0; i < fresh.n; i++)
+		if (!env_lookup(env.v, env.n, fresh.v[i].key))
+			env_list_set(&env, fresh.v[i].key, fresh.v[i].value, fresh.v[i].secret);
+	for (size_t i = 0; req->env && req->env[i]; i++) {
+		_cleanup_free_ char *k = NULL;
+
+		if (parse_override(req->env[i], &k, err) < 0)
+			goto out;
+		env_list_set(&env, k, strchr(req->env[i], '=') + 1, false);
+	}
+	if (seal_env(&env, err) < 0)
+		goto out;
+	if (state_instance_update(ctx->st, cur->name, ref, env.v, env.n, err) < 0 ||
+	    state_instance_set_desired(ctx->st, cur->name, "running", err) < 0)
+		goto out;
+	event(ctx, cur->name, "deploy", "deploying %s", ref);
+	say(ctx, "deploying %s to %s beside the running version", ref, cur->name);
+	if (instance_converge(ctx, cur->name, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	env_list_release(&env);
+	env_list_release(&fresh);
+	image_info_release(&ii);
+	return ret;
+}
+
 int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char **name_out,
 		    struct nua_error **err)
 {
@@ -911,30 +1605,15 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 		return -1;
 	if (req->domain && split_domain(req->domain, &host, &path, err) < 0)
 		return -1;
-	if (req->name && state_instance_get(ctx->st, req->name, &existing, NULL) == 0) {
+	if (req->name && instance_get(ctx, req->name, &existing, NULL) == 0) {
+		ret = redeploy(ctx, req, host, path, &existing, err);
+		if (ret == 0 && name_out)
+			*name_out = xstrdup(req->name);
 		instance_rec_release(&existing);
-		return nua_error_set(err, NUA_EINPUT,
-				     "an instance named '%s' exists already; choose another --name, "
-				     "or remove it first with 'nua rm %s'",
-				     req->name, req->name);
+		return ret;
 	}
-
-	if (is_dir(req->source) || ends_with(req->source, ".toml")) {
-		struct build_options bo = { req->no_cache, ctx->progress, ctx->tty };
-
-		if (build_package(ctx->st, &ctx->rt, req->source, &bo, &ref, err) < 0)
-			return -1;
-	} else {
-		struct image_rec img = { 0 };
-
-		if (state_image_get(ctx->st, req->source, &img, NULL) < 0)
-			return nua_error_set(err, NUA_EINPUT,
-					     "'%s' is neither a package directory nor an image "
-					     "('nua images' lists them)",
-					     req->source);
-		ref = xstrdup(img.ref);
-		image_rec_release(&img);
-	}
+	if (resolve_image(ctx, req, &ref, err) < 0)
+		return -1;
 	if (req->name) {
 		snprintf(name, sizeof(name), "%s", req->name);
 	} else {
@@ -946,8 +1625,8 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 		instance_rec_release(&existing);
 		return nua_error_set(err, NUA_EINPUT,
 				     "an instance named '%s' exists already; give the new one "
-				     "another --name",
-				     name);
+				     "another --name, or --name %s to deploy a new version of it",
+				     name, name);
 	}
 	if (!host) {
 		host = xasprintf("%s.localhost", name);
@@ -956,26 +1635,8 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 
 	if (image_info_load(ctx->st, ref, &ii, err) < 0)
 		goto out;
-	if (json_array_size(json_object_get(ii.nua, "resource")) > 0) {
-		nua_error_set(err, NUA_EINPUT,
-			      "'%s' needs resources ([[resource]]), which this version of nua does "
-			      "not provision yet",
-			      ref);
+	if (check_image_needs(&ii, ref, err) < 0)
 		goto out;
-	}
-	{
-		const char *pname;
-		json_t *p;
-
-		json_object_foreach(json_object_get(ii.nua, "port"), pname, p)
-			if (!json_is_null(json_object_get(p, "host"))) {
-				nua_error_set(err, NUA_EINPUT,
-					      "'%s' asks for host port [port.%s] host, and this "
-					      "version of nua publishes web ports through nginx only",
-					      ref, pname);
-				goto out;
-			}
-	}
 	if (initial_env(&ii, name, host, req->env, &env, err) < 0)
 		goto out;
 	if (seal_env(&env, err) < 0)
@@ -1011,18 +1672,8 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 	added = true;
 	say(ctx, "starting %s (%s) at http://%s%s", name, ref, host,
 	    streq(path, "/") ? "/" : path);
-	{
-		struct instance_rec stored = { 0 };
-		int r;
-
-		if (state_instance_get(ctx->st, name, &stored, err) < 0)
-			goto undo;
-		r = start_container(ctx, &stored, err);
-		instance_rec_release(&stored);
-		if (r < 0)
-			goto undo;
-	}
-	state_instance_set_actual(ctx->st, name, "running", NULL);
+	if (instance_converge(ctx, name, err) < 0)
+		goto undo;
 	event(ctx, name, "deploy", "deployed %s at %s%s", ref, host, path);
 	if (name_out)
 		*name_out = xstrdup(name);
@@ -1033,13 +1684,14 @@ undo:
 	if (added) {
 		proxy_remove_route(&ctx->proxy, name, NULL);
 		state_instance_remove(ctx->st, name, NULL);
+		clean_unknown(ctx, name, NULL);
 	}
 	/* Nothing of the new instance stays, but data a removed instance of
 	 * the same name left behind (kept volumes) does. */
 	if (!had_dir) {
 		remove_tree(dir);
 	} else {
-		const char *subs[] = { "upper", "work", "rootfs", "bundle", "hosts", "ip", NULL };
+		const char *subs[] = { "gen", "hosts", "ip", NULL };
 
 		for (size_t i = 0; subs[i]; i++) {
 			_cleanup_free_ char *p = inst_path(name, subs[i]);
@@ -1054,61 +1706,20 @@ out:
 	return ret;
 }
 
-int instance_get(struct nua_ctx *ctx, const char *name, struct instance_rec *in,
-		 struct nua_error **err)
+int instance_start(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 {
-	if (check_instance_name(name, err) < 0)
-		return -1;
-	if (state_instance_get(ctx->st, name, in, NULL) < 0)
-		return nua_error_set(err, NUA_EINPUT, "no instance named '%s' ('nua ls' lists them)",
-				     name);
-	return 0;
-}
-
-static bool container_running(struct nua_ctx *ctx, const char *name)
-{
-	_cleanup_free_ char *id = instance_container_id(name);
-	struct container_state cs;
-
-	return ctx->rt.driver->state(&ctx->rt, id, &cs, NULL) == 0 &&
-	       cs.status == CONTAINER_RUNNING;
-}
-
-/* Start the instance, or restart it when restart is set: what a previous
- * container left (one that exited on its own, or the running one when
- * restarting) is taken down first. */
-static int bring_up(struct nua_ctx *ctx, const char *name, bool restart, struct nua_error **err)
-{
-	const char *verb = restart ? "restart" : "start";
 	struct instance_rec in = { 0 };
 	int ret = -1;
 
 	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
-	if (state_instance_set_desired(ctx->st, name, "running", err) < 0)
+	if (!streq(in.desired, "running") &&
+	    state_instance_set_desired(ctx->st, name, "running", err) < 0)
 		goto out;
-	if (!restart && container_running(ctx, name)) {
-		ret = 0;
-		goto out;
-	}
-	if (teardown(ctx, name, restart ? err : NULL) < 0 ||
-	    start_container(ctx, &in, err) < 0) {
-		state_instance_set_actual(ctx->st, name, "failed", NULL);
-		event(ctx, name, "start-failed", "could not %s", verb);
-		nua_error_prefix(err, "cannot %s '%s'", verb, name);
-		goto out;
-	}
-	state_instance_set_actual(ctx->st, name, "running", NULL);
-	event(ctx, name, verb, restart ? "restarted" : "started");
-	ret = 0;
+	ret = instance_converge(ctx, name, err);
 out:
 	instance_rec_release(&in);
 	return ret;
-}
-
-int instance_start(struct nua_ctx *ctx, const char *name, struct nua_error **err)
-{
-	return bring_up(ctx, name, false, err);
 }
 
 int instance_stop(struct nua_ctx *ctx, const char *name, struct nua_error **err)
@@ -1120,13 +1731,8 @@ int instance_stop(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 		return -1;
 	if (state_instance_set_desired(ctx->st, name, "stopped", err) < 0)
 		goto out;
-	if (stop_container(ctx, &in, err) < 0) {
+	if ((ret = instance_converge(ctx, name, err)) < 0)
 		nua_error_prefix(err, "cannot stop '%s'", name);
-		goto out;
-	}
-	state_instance_set_actual(ctx->st, name, "stopped", NULL);
-	event(ctx, name, "stop", "stopped");
-	ret = 0;
 out:
 	instance_rec_release(&in);
 	return ret;
@@ -1134,40 +1740,34 @@ out:
 
 int instance_restart(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 {
-	return bring_up(ctx, name, true, err);
+	struct instance_rec in = { 0 };
+	int ret = -1;
+
+	if (instance_get(ctx, name, &in, err) < 0)
+		return -1;
+	/* A new generation of the same spec: it starts beside the one that
+	 * serves, which keeps serving until the new one is healthy. */
+	if (state_instance_update(ctx->st, name, NULL, NULL, 0, err) < 0 ||
+	    state_instance_set_desired(ctx->st, name, "running", err) < 0)
+		goto out;
+	event(ctx, name, "restart", "restart requested");
+	ret = instance_converge(ctx, name, err);
+out:
+	instance_rec_release(&in);
+	return ret;
 }
 
 int instance_remove(struct nua_ctx *ctx, const char *name, bool purge, struct nua_error **err)
 {
 	struct instance_rec in = { 0 };
-	_cleanup_free_ char *dir = NULL;
 	int ret = -1;
 
 	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
-	if (teardown(ctx, name, err) < 0 || proxy_remove_route(&ctx->proxy, name, err) < 0) {
+	if (state_instance_set_removing(ctx->st, name, purge, err) < 0)
+		goto out;
+	if ((ret = instance_converge(ctx, name, err)) < 0)
 		nua_error_prefix(err, "cannot remove '%s'", name);
-		goto out;
-	}
-	if (state_instance_remove(ctx->st, name, err) < 0)
-		goto out;
-	update_hosts_files(ctx);
-	dir = inst_path(name, NULL);
-	if (purge) {
-		remove_tree(dir);
-	} else {
-		const char *subs[] = { "upper", "work", "rootfs", "bundle", "hosts", "ip", "logs",
-				       NULL };
-
-		for (size_t i = 0; subs[i]; i++) {
-			_cleanup_free_ char *p = inst_path(name, subs[i]);
-
-			remove_tree(p);
-		}
-		rmdir(dir);
-	}
-	event(ctx, name, "remove", purge ? "removed with its data" : "removed");
-	ret = 0;
 out:
 	instance_rec_release(&in);
 	return ret;
@@ -1185,17 +1785,11 @@ int instance_set_env(struct nua_ctx *ctx, const char *name, const char *const *s
 	for (size_t i = 0; i < in.n_env; i++)
 		env_list_set(&env, in.env[i].key, in.env[i].value, in.env[i].secret);
 	for (size_t i = 0; set && set[i]; i++) {
-		const char *eq = strchr(set[i], '=');
 		_cleanup_free_ char *k = NULL;
 
-		if (!eq || !valid_env_name(set[i], (size_t)(eq - set[i]))) {
-			nua_error_set(err, NUA_EINPUT,
-				      "'%s' is not KEY=VALUE with KEY made of letters, digits and '_'",
-				      set[i]);
+		if (parse_override(set[i], &k, err) < 0)
 			goto out;
-		}
-		k = xstrndup(set[i], (size_t)(eq - set[i]));
-		env_list_set(&env, k, eq + 1, false);
+		env_list_set(&env, k, strchr(set[i], '=') + 1, false);
 	}
 	for (size_t i = 0; unset && unset[i]; i++)
 		if (!env_list_unset(&env, unset[i])) {
@@ -1206,8 +1800,8 @@ int instance_set_env(struct nua_ctx *ctx, const char *name, const char *const *s
 		goto out;
 	event(ctx, name, "env", "environment changed");
 	if (streq(in.desired, "running")) {
-		say(ctx, "restarting %s with its new environment", name);
-		if (instance_restart(ctx, name, err) < 0)
+		say(ctx, "starting %s with its new environment", name);
+		if (instance_converge(ctx, name, err) < 0)
 			goto out;
 	}
 	ret = 0;
@@ -1248,15 +1842,30 @@ static long long process_start_time(pid_t pid)
 int instance_status(struct nua_ctx *ctx, const char *name, struct instance_status *out,
 		    struct nua_error **err)
 {
-	_cleanup_free_ char *id = instance_container_id(name);
-	_cleanup_free_ char *ipf = inst_path(name, "ip");
-	_cleanup_free_ char *ip = NULL;
-	size_t len;
+	struct instance_rec in = { 0 };
+	_cleanup_free_ char *id = NULL, *ip = NULL;
+	int64_t *gens = NULL, gen;
+	size_t n = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (ctx->rt.driver->state(&ctx->rt, id, &out->ctr, err) < 0)
+	if (state_instance_get(ctx->st, name, &in, err) < 0)
 		return -1;
-	if (out->ctr.status == CONTAINER_RUNNING && read_file(ipf, &ip, &len) == 0)
+	gen = in.generation;
+	instance_rec_release(&in);
+	/* The current generation; while it starts, the one that serves. */
+	if (!gen_running(ctx, name, gen, NULL) && list_gens(ctx, name, &gens, &n, NULL) == 0) {
+		for (size_t i = n; i-- > 0;)
+			if (gen_running(ctx, name, gens[i], NULL)) {
+				gen = gens[i];
+				break;
+			}
+		free(gens);
+	}
+	out->generation = gen;
+	id = instance_container_id(name, gen);
+	if (ctx->rt.driver->peek(&ctx->rt, id, &out->ctr, err) < 0)
+		return -1;
+	if (out->ctr.status == CONTAINER_RUNNING && (ip = gen_ip(name, gen)))
 		snprintf(out->ip, sizeof(out->ip), "%s", ip);
 	if (out->ctr.status == CONTAINER_RUNNING && out->ctr.pid > 0)
 		out->started_at = process_start_time(out->ctr.pid);

@@ -6,6 +6,10 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <jansson.h>
 
 #include "error.h"
 
@@ -14,9 +18,11 @@
  * reports with cli_error or by returning nua_error_report(err). */
 typedef int (*cmd_fn)(int argc, char **argv);
 
+/* No verb but `nua daemon` opens the state: the daemon owns it (and its
+ * lock), every other verb that reads or changes it asks the daemon. */
 enum cmd_flags {
-	CMD_NEED_STATE = 1 << 0,  /* opens the state store */
-	CMD_NEED_DAEMON = 1 << 1, /* talks to the daemon */
+	CMD_NEED_DAEMON = 1 << 1, /* a client of the daemon's API (client.h): main sets
+				     the client up around it */
 	CMD_HIDDEN = 1 << 2,      /* not listed in `nua help` */
 };
 
@@ -52,6 +58,43 @@ int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2,
 int cli_getopt(const struct cmd_struct *cmd, int argc, char **argv, const char *shortopts,
 	       const struct option *longopts);
 
+/* The positional arguments cli_getopt_args collects (borrowed from argv). */
+struct cli_args {
+	char **v;
+	size_t n, alloc;
+};
+
+/* cli_getopt for verbs whose options may come before and after their
+ * positional arguments (nua deploy DIR --name x): the positional ones are
+ * appended to pos as getopt stops at them, and every argument after "--"
+ * too. The caller frees pos->v. */
+int cli_getopt_args(const struct cmd_struct *cmd, int argc, char **argv, const char *shortopts,
+		    const struct option *longopts, struct cli_args *pos);
+static inline void cli_args_release(struct cli_args *a) { free(a->v); }
+#define _cleanup_args_ _cleanup_(cli_args_release)
+
+/* ---- output shared by the verbs (format.c) ---- */
+
+/* Print j indented, keys in their order, and drop the reference to j. */
+void cli_print_json(json_t *j);
+
+/* "12.3 MB", in powers of 1000 as docker prints sizes. */
+void cli_human_size(int64_t n, char *buf, size_t len);
+
+/* A duration as "42s", "5m", "3h" or "2d"; "-" for a negative one. */
+void cli_duration(long long secs, char *buf, size_t len);
+
+/* The members of an API object: the string at key, or dflt when it is
+ * missing or not a string; true with *v when the integer at key is there
+ * (a real is rounded down). */
+const char *cli_json_str(const json_t *o, const char *key, const char *dflt);
+bool cli_json_int(const json_t *o, const char *key, long long *v);
+
+/* path made absolute against the current directory (symbolic links and
+ * "." resolved when path exists), for the daemon, whose current directory
+ * is not ours. Caller frees. */
+char *cli_absolute_path(const char *path);
+
 #define DECLARE_CMD(n) int cmd_##n(int argc, char **argv)
 DECLARE_CMD(help);
 DECLARE_CMD(version);
@@ -69,5 +112,7 @@ DECLARE_CMD(rm);
 DECLARE_CMD(env);
 DECLARE_CMD(images);
 DECLARE_CMD(image);
+DECLARE_CMD(events);
+DECLARE_CMD(stats);
 
 #endif

@@ -1,44 +1,14 @@
 /* nua images [--json]; nua image rm REF | export REF FILE | import FILE
- * [--name REF]: the local image store. */
+ * [--name REF]: the daemon's image store, through its API. */
 #define _GNU_SOURCE
 #include <jansson.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "cli.h"
-#include "image.h"
-#include "paths.h"
-#include "state.h"
-#include "strbuf.h"
+#include "client.h"
 #include "util.h"
 #include "banned.h"
-
-static int open_state(struct state **st)
-{
-	_cleanup_error_ struct nua_error *err = NULL;
-	_cleanup_free_ char *db = nua_root_path("nua.db");
-
-	if (state_open(db, st, &err) < 0)
-		return nua_error_report(err);
-	return 0;
-}
-
-/* "12.3 MB", in powers of 1000 as docker prints sizes. */
-static void human_size(int64_t n, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
-	double v = (double)n;
-	size_t u = 0;
-
-	while (v >= 1000 && u + 1 < ARRAY_SIZE(units)) {
-		v /= 1000;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%lld B", (long long)n);
-	else
-		snprintf(buf, len, "%.*f %s", v < 10 ? 1 : 0, v, units[u]);
-}
 
 /* "3 minutes ago". */
 static void human_age(int64_t then, char *buf, size_t len)
@@ -67,19 +37,39 @@ static void human_age(int64_t then, char *buf, size_t len)
 	snprintf(buf, len, "%lld second%s ago", (long long)d, d == 1 ? "" : "s");
 }
 
+/* An image object of the API as `nua images --json` has always printed
+ * it: ref, id, version, release, digest, size and created (the API's
+ * created_at) first, then what else the daemon says. */
+static json_t *image_json(json_t *img)
+{
+	static const char *const first[] = { "ref", "id", "version", "release", "digest", "size" };
+	json_t *o = json_object(), *v;
+	const char *key;
+
+	for (size_t i = 0; i < ARRAY_SIZE(first); i++)
+		if ((v = json_object_get(img, first[i])))
+			json_object_set(o, first[i], v);
+	if ((v = json_object_get(img, "created_at")))
+		json_object_set(o, "created", v);
+	json_object_foreach(img, key, v) {
+		if (!json_object_get(o, key))
+			json_object_set(o, key, v);
+	}
+	return o;
+}
+
 int cmd_images(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0},
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("images");
 	_cleanup_error_ struct nua_error *err = NULL;
-	struct image_rec *list = NULL;
-	struct state *st = NULL;
+	json_t *list = NULL, *img;
 	bool json = false;
-	size_t n = 0;
-	int c, r;
+	size_t i, w = 3;
+	int c;
 
 	while ((c = cli_getopt(self, argc, argv, "", longopts)) != -1) {
 		if (c == '?')
@@ -89,64 +79,56 @@ int cmd_images(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
-	r = open_state(&st);
-	if (r)
-		return r;
-	if (state_image_list(st, &list, &n, &err) < 0) {
-		state_close(st);
+	if (client_call("GET", "/v1/images", NULL, &list, &err) < 0)
 		return nua_error_report(err);
+	if (!json_is_array(list)) {
+		json_decref(list);
+		return cli_error(NUA_EFAIL,
+				 "the nua daemon did not answer 'GET /v1/images' with a list");
 	}
 	if (json) {
 		json_t *arr = json_array();
 
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I}",
-							     "ref", list[i].ref, "id", list[i].id,
-							     "version", list[i].version, "release",
-							     (json_int_t)list[i].release, "digest",
-							     list[i].digest, "size",
-							     (json_int_t)list[i].size, "created",
-							     (json_int_t)list[i].created_at));
-		json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(arr);
-	} else {
-		size_t w = 3;
-
-		for (size_t i = 0; i < n; i++)
-			if (strlen(list[i].ref) > w)
-				w = strlen(list[i].ref);
-		printf("%-*s  %-12s  %-8s  %s\n", (int)w, "REF", "DIGEST", "SIZE", "CREATED");
-		for (size_t i = 0; i < n; i++) {
-			const char *d = list[i].digest;
-			char size[32], age[64];
-
-			if (starts_with(d, "sha256:"))
-				d += 7;
-			human_size(list[i].size, size, sizeof(size));
-			human_age(list[i].created_at, age, sizeof(age));
-			printf("%-*s  %-12.12s  %-8s  %s\n", (int)w, list[i].ref, d, size, age);
+		json_array_foreach(list, i, img) {
+			json_array_append_new(arr, image_json(img));
 		}
+		cli_print_json(arr);
+		json_decref(list);
+		return 0;
 	}
-	image_rec_list_free(list, n);
-	state_close(st);
+	json_array_foreach(list, i, img) {
+		if (strlen(cli_json_str(img, "ref", "")) > w)
+			w = strlen(cli_json_str(img, "ref", ""));
+	}
+	printf("%-*s  %-12s  %-8s  %s\n", (int)w, "REF", "DIGEST", "SIZE", "CREATED");
+	json_array_foreach(list, i, img) {
+		const char *d = cli_json_str(img, "digest", "-");
+		long long size = 0, created = 0;
+		char hsize[32] = "-", age[64] = "-";
+
+		if (starts_with(d, "sha256:"))
+			d += 7;
+		if (cli_json_int(img, "size", &size))
+			cli_human_size(size, hsize, sizeof(hsize));
+		if (cli_json_int(img, "created_at", &created))
+			human_age(created, age, sizeof(age));
+		printf("%-*s  %-12.12s  %-8s  %s\n", (int)w, cli_json_str(img, "ref", "-"), d,
+		       hsize, age);
+	}
+	json_decref(list);
 	return 0;
 }
 
 static int image_rm(const struct cmd_struct *self, int argc, char **argv)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
-	struct state *st = NULL;
-	int r;
+	_cleanup_free_ char *ref = NULL, *path = NULL;
 
 	if (argc != 2)
 		return cli_usage_error(self, "'image rm' takes one REF");
-	r = open_state(&st);
-	if (r)
-		return r;
-	r = image_remove(st, argv[1], &err);
-	state_close(st);
-	if (r < 0)
+	ref = client_escape(argv[1]);
+	path = xasprintf("/v1/images/%s", ref);
+	if (client_call("DELETE", path, NULL, NULL, &err) < 0)
 		return nua_error_report(err);
 	printf("removed %s\n", argv[1]);
 	return 0;
@@ -155,16 +137,18 @@ static int image_rm(const struct cmd_struct *self, int argc, char **argv)
 static int image_export_cmd(const struct cmd_struct *self, int argc, char **argv)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
-	struct state *st = NULL;
+	_cleanup_free_ char *ref = NULL, *path = NULL, *file = NULL;
+	json_t *body;
 	int r;
 
 	if (argc != 3)
 		return cli_usage_error(self, "'image export' takes a REF and a FILE");
-	r = open_state(&st);
-	if (r)
-		return r;
-	r = image_export(st, argv[1], argv[2], &err);
-	state_close(st);
+	ref = client_escape(argv[1]);
+	path = xasprintf("/v1/images/%s/export", ref);
+	file = cli_absolute_path(argv[2]);
+	body = json_pack("{s:s}", "path", file);
+	r = client_call("POST", path, body, NULL, &err);
+	json_decref(body);
 	if (r < 0)
 		return nua_error_report(err);
 	printf("exported %s to %s\n", argv[1], argv[2]);
@@ -174,13 +158,13 @@ static int image_export_cmd(const struct cmd_struct *self, int argc, char **argv
 static int image_import_cmd(const struct cmd_struct *self, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"name", required_argument, NULL, 'n'},
-	    {NULL, 0, NULL, 0},
+		{ "name", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
 	};
 	_cleanup_error_ struct nua_error *err = NULL;
-	_cleanup_free_ char *ref = NULL;
+	_cleanup_free_ char *abs = NULL;
 	const char *name = NULL, *file = NULL;
-	struct state *st = NULL;
+	json_t *body, *img = NULL;
 	int c, r;
 
 	/* Options may follow the FILE: getopt stops at it, so take it and go
@@ -202,14 +186,14 @@ static int image_import_cmd(const struct cmd_struct *self, int argc, char **argv
 	}
 	if (!file)
 		return cli_usage_error(self, "'image import' takes a FILE");
-	r = open_state(&st);
-	if (r)
-		return r;
-	r = image_import(st, file, name, &ref, &err);
-	state_close(st);
+	abs = cli_absolute_path(file);
+	body = json_pack("{s:s, s:s?}", "path", abs, "ref", name);
+	r = client_call("POST", "/v1/images/import", body, &img, &err);
+	json_decref(body);
 	if (r < 0)
 		return nua_error_report(err);
-	printf("imported %s\n", ref);
+	printf("imported %s\n", cli_json_str(img, "ref", name ? name : file));
+	json_decref(img);
 	return 0;
 }
 

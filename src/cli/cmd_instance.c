@@ -1,84 +1,38 @@
 /* The verbs that build, deploy and drive instances: build, deploy, ls,
- * status, logs, start, stop, restart, rm, env. Until the daemon takes
- * them over, they do the work themselves under the server-wide lock. */
+ * status, logs, start, stop, restart, rm, env. Each is one or a few
+ * requests to the daemon's API (docs/api.md); the daemon does the work and
+ * owns the state. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "build.h"
 #include "cli.h"
+#include "client.h"
 #include "deploy_file.h"
 #include "instance.h"
-#include "secret.h"
 #include "strbuf.h"
-#include "toml.h"
 #include "util.h"
 #include "banned.h"
 
-static int open_ctx(struct nua_ctx *ctx, unsigned needs)
+/* The API path of instance name, then suffix ("", "/start", "/logs?..."). */
+static char *instance_path(const char *name, const char *suffix)
 {
-	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *esc = client_escape(name);
 
-	memset(ctx, 0, sizeof(*ctx));
-	ctx->lock_fd = -1;
-	ctx->progress = stderr;
-	ctx->tty = isatty(STDERR_FILENO);
-	if (nua_ctx_open(ctx, needs, &err) < 0) {
-		nua_ctx_close(ctx);
-		return nua_error_report(err);
-	}
-	return 0;
+	return xasprintf("/v1/instances/%s%s", esc, suffix);
 }
 
-static int finish(struct nua_ctx *ctx, int r, struct nua_error *err)
+/* An instance's URL: the daemon's, or one made of its domain and path. */
+static char *instance_url(const json_t *in)
 {
-	int status = 0;
+	const char *url = cli_json_str(in, "url", NULL);
 
-	if (r < 0)
-		status = nua_error_report(err);
-	nua_error_free(err);
-	nua_ctx_close(ctx);
-	return status;
-}
-
-/* Options may come before and after the positional arguments (nua deploy
- * DIR --name x): collect the positional ones as getopt stops at them. */
-struct args {
-	char **v;
-	size_t n, alloc;
-};
-
-static int next_opt(const struct cmd_struct *self, int argc, char **argv, const char *shortopts,
-		    const struct option *longopts, struct args *pos)
-{
-	for (;;) {
-		int c;
-
-		if (optind >= argc)
-			return -1;
-		c = cli_getopt(self, argc, argv, shortopts, longopts);
-		if (c != -1)
-			return c;
-		if (optind >= argc)
-			return -1;
-		if (streq(argv[optind - 1], "--")) {
-			while (optind < argc) {
-				ALLOC_GROW(pos->v, pos->n + 1, pos->alloc);
-				pos->v[pos->n++] = argv[optind++];
-			}
-			return -1;
-		}
-		ALLOC_GROW(pos->v, pos->n + 1, pos->alloc);
-		pos->v[pos->n++] = argv[optind++];
-	}
+	if (url)
+		return xstrdup(url);
+	return xasprintf("http://%s%s", cli_json_str(in, "domain", "-"),
+			 cli_json_str(in, "path", "/"));
 }
 
 /* ---- build ---- */
@@ -90,16 +44,18 @@ int cmd_build(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("build");
-	struct nua_error *err = NULL;
-	struct args pos = { 0 };
-	struct nua_ctx ctx;
-	_cleanup_free_ char *ref = NULL;
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *dir = NULL;
+	struct cli_args pos = { 0 };
 	bool no_cache = false;
+	json_t *body, *img = NULL;
 	int c, r;
 
-	while ((c = next_opt(self, argc, argv, "", longopts, &pos)) != -1) {
-		if (c == '?')
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
+		if (c == '?') {
+			free(pos.v);
 			return NUA_EINPUT;
+		}
 		if (c == 'N')
 			no_cache = true;
 	}
@@ -107,37 +63,61 @@ int cmd_build(int argc, char **argv)
 		free(pos.v);
 		return cli_usage_error(self, "too many arguments");
 	}
-	if ((r = open_ctx(&ctx, CTX_STATE | CTX_RUNTIME | CTX_LOCK))) {
-		free(pos.v);
-		return r;
-	}
-	struct build_options bo = { no_cache, stderr, ctx.tty };
-
-	r = build_package(ctx.st, &ctx.rt, pos.n ? pos.v[0] : ".", &bo, &ref, &err);
-	if (r == 0)
-		printf("%s\n", ref);
+	dir = cli_absolute_path(pos.n ? pos.v[0] : ".");
 	free(pos.v);
-	return finish(&ctx, r, err);
+	body = json_pack("{s:s, s:b}", "path", dir, "no_cache", no_cache);
+	r = client_call_progress("POST", "/v1/images", body, &img, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	printf("%s\n", cli_json_str(img, "ref", "?"));
+	json_decref(img);
+	return 0;
 }
 
 /* ---- deploy ---- */
 
-static void print_url(struct nua_ctx *ctx, const char *name)
+/* What to send as a deploy's source: a package directory as an absolute
+ * path (the daemon does not share our current directory), an image
+ * reference as it is. */
+static char *deploy_source(const char *s)
 {
-	struct instance_rec in = { 0 };
+	if (strchr(s, '/') || streq(s, ".") || streq(s, "..") || is_dir(s))
+		return cli_absolute_path(s);
+	return xstrdup(s);
+}
 
-	if (state_instance_get(ctx->st, name, &in, NULL) < 0)
-		return;
-	if (ctx->proxy.port == 80)
-		printf("http://%s%s\n", in.domain, in.path);
-	else
-		printf("http://%s:%d%s\n", in.domain, ctx->proxy.port, in.path);
-	instance_rec_release(&in);
+/* POST one deploy and print the instance's URL. */
+static int deploy_one(const char *source, const char *name, const char *domain,
+		      char *const *env, bool no_cache, struct nua_error **err)
+{
+	_cleanup_free_ char *src = deploy_source(source);
+	_cleanup_free_ char *url = NULL;
+	json_t *body, *vars = json_array(), *in = NULL;
+	int r;
+
+	for (size_t i = 0; env && env[i]; i++)
+		json_array_append_new(vars, json_string(env[i]));
+	body = json_pack("{s:s, s:o, s:b}", "source", src, "env", vars, "no_cache", no_cache);
+	/* Left out when not given: the daemon's defaults apply. */
+	if (name)
+		json_object_set_new(body, "name", json_string(name));
+	if (domain)
+		json_object_set_new(body, "domain", json_string(domain));
+	r = client_call_progress("POST", "/v1/instances", body, &in, err);
+	json_decref(body);
+	if (r < 0)
+		return -1;
+	url = instance_url(in);
+	printf("%s\n", url);
+	fflush(stdout);
+	json_decref(in);
+	return 0;
 }
 
 /* deploy -f FILE: each [[site]] an instance, in order; the first failure
  * stops there (the sites deployed before it stay). */
-static int deploy_file(struct nua_ctx *ctx, const char *file, bool no_cache)
+static int deploy_file(const char *file, bool no_cache)
 {
 	_cleanup_free_ char *data = NULL;
 	struct diag_list diags = DIAG_LIST_INIT;
@@ -145,32 +125,26 @@ static int deploy_file(struct nua_ctx *ctx, const char *file, bool no_cache)
 	size_t len;
 	int r;
 
-	if ((r = read_file(file, &data, &len)) < 0) {
-		nua_ctx_close(ctx);
+	if ((r = read_file(file, &data, &len)) < 0)
 		return cli_error(NUA_EINPUT, "cannot read '%s': %s", file, strerror(-r));
-	}
 	if (deploy_file_parse(file, data, len, &df, &diags) < 0) {
 		diag_list_print(&diags, stderr);
 		diag_list_release(&diags);
-		nua_ctx_close(ctx);
 		return NUA_EINPUT;
 	}
 	for (size_t i = 0; i < df.n; i++) {
 		const struct deploy_site *s = &df.sites[i];
-		struct deploy_request req = { s->image, s->label, s->domain,
-					      (const char *const *)s->env, no_cache };
-		struct nua_error *err = NULL;
-		_cleanup_free_ char *name = NULL;
+		_cleanup_error_ struct nua_error *err = NULL;
 
-		if (instance_deploy(ctx, &req, &name, &err) < 0) {
-			nua_error_prefix(&err, "%s:%d: site %zu of %zu", file, s->line, i + 1, df.n);
+		if (deploy_one(s->image, s->label, s->domain, s->env, no_cache, &err) < 0) {
+			nua_error_prefix(&err, "%s:%d: site %zu of %zu", file, s->line, i + 1,
+					 df.n);
 			deploy_file_release(&df);
-			return finish(ctx, -1, err);
+			return nua_error_report(err);
 		}
-		print_url(ctx, name);
 	}
 	deploy_file_release(&df);
-	return finish(ctx, 0, NULL);
+	return 0;
 }
 
 int cmd_deploy(int argc, char **argv)
@@ -184,25 +158,22 @@ int cmd_deploy(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("deploy");
-	struct deploy_request req = { 0 };
-	struct nua_error *err = NULL;
-	struct args pos = { 0 }, env = { 0 };
-	struct nua_ctx ctx;
-	_cleanup_free_ char *name = NULL;
-	const char *file = NULL;
+	_cleanup_error_ struct nua_error *err = NULL;
+	struct cli_args pos = { 0 }, env = { 0 };
+	const char *file = NULL, *name = NULL, *domain = NULL;
+	bool no_cache = false;
 	int c, r;
 
-	while ((c = next_opt(self, argc, argv, "n:d:e:f:", longopts, &pos)) != -1) {
+	while ((c = cli_getopt_args(self, argc, argv, "n:d:e:f:", longopts, &pos)) != -1) {
 		switch (c) {
 		case '?':
-			free(pos.v);
-			free(env.v);
-			return NUA_EINPUT;
+			r = NUA_EINPUT;
+			goto out;
 		case 'n':
-			req.name = optarg;
+			name = optarg;
 			break;
 		case 'd':
-			req.domain = optarg;
+			domain = optarg;
 			break;
 		case 'e':
 			ALLOC_GROW(env.v, env.n + 2, env.alloc);
@@ -213,158 +184,86 @@ int cmd_deploy(int argc, char **argv)
 			file = optarg;
 			break;
 		case 'N':
-			req.no_cache = true;
+			no_cache = true;
 			break;
 		}
 	}
 	if (file ? pos.n != 0 : pos.n != 1) {
-		free(pos.v);
-		free(env.v);
-		return cli_usage_error(self, file ? "give either -f FILE or a package or image"
-						  : "give one package directory or image");
+		r = cli_usage_error(self, file ? "give either -f FILE or a package or image"
+					       : "give one package directory or image");
+		goto out;
 	}
-	if ((r = open_ctx(&ctx, CTX_ALL))) {
-		free(pos.v);
-		free(env.v);
-		return r;
-	}
-	if (file) {
-		r = deploy_file(&ctx, file, req.no_cache);
-		free(pos.v);
-		free(env.v);
-		return r;
-	}
-	req.source = pos.v[0];
-	req.env = (const char *const *)env.v;
-	r = instance_deploy(&ctx, &req, &name, &err);
-	if (r == 0)
-		print_url(&ctx, name);
+	if (file)
+		r = deploy_file(file, no_cache);
+	else if (deploy_one(pos.v[0], name, domain, env.v, no_cache, &err) < 0)
+		r = nua_error_report(err);
+	else
+		r = 0;
+out:
 	free(pos.v);
 	free(env.v);
-	return finish(&ctx, r, err);
+	return r;
 }
 
 /* ---- ls, status ---- */
-
-static const char *observed_state(struct nua_ctx *ctx, const struct instance_rec *in,
-				  struct instance_status *is)
-{
-	if (instance_status(ctx, in->name, is, NULL) < 0)
-		return "unknown";
-	switch (is->ctr.status) {
-	case CONTAINER_RUNNING:
-		return "running";
-	case CONTAINER_STOPPED:
-		return streq(in->desired, "running") ? "exited" : "stopped";
-	case CONTAINER_ABSENT:
-		return streq(in->desired, "running") ? (streq(in->actual, "failed") ? "failed"
-										      : "down")
-						     : "stopped";
-	default:
-		return container_status_name(is->ctr.status);
-	}
-}
-
-static void format_age(long long since, char *buf, size_t n)
-{
-	long long s = (long long)time(NULL) - since;
-
-	if (since <= 0)
-		snprintf(buf, n, "-");
-	else if (s < 60)
-		snprintf(buf, n, "%llds", s);
-	else if (s < 3600)
-		snprintf(buf, n, "%lldm", s / 60);
-	else if (s < 86400)
-		snprintf(buf, n, "%lldh", s / 3600);
-	else
-		snprintf(buf, n, "%lldd", s / 86400);
-}
-
-static json_t *instance_json(struct nua_ctx *ctx, const struct instance_rec *in)
-{
-	struct instance_status is;
-	const char *state = observed_state(ctx, in, &is);
-	json_t *o = json_object();
-
-	json_object_set_new(o, "name", json_string(in->name));
-	json_object_set_new(o, "image", json_string(in->image_ref));
-	json_object_set_new(o, "domain", in->domain ? json_string(in->domain) : json_null());
-	json_object_set_new(o, "path", json_string(in->path ? in->path : "/"));
-	json_object_set_new(o, "desired", json_string(in->desired));
-	json_object_set_new(o, "state", json_string(state));
-	json_object_set_new(o, "ip", is.ip[0] ? json_string(is.ip) : json_null());
-	json_object_set_new(o, "pid", is.ctr.pid > 0 ? json_integer(is.ctr.pid) : json_null());
-	json_object_set_new(o, "started_at",
-			    is.started_at ? json_integer(is.started_at) : json_null());
-	json_object_set_new(o, "exit_code",
-			    is.ctr.status == CONTAINER_STOPPED && is.ctr.exit_code >= 0
-				    ? json_integer(is.ctr.exit_code)
-				    : json_null());
-	json_object_set_new(o, "oom_killed", json_boolean(is.ctr.oom_killed));
-	json_object_set_new(o, "generation", json_integer(in->generation));
-	json_object_set_new(o, "created_at", json_integer(in->created_at));
-	return o;
-}
-
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	printf("%s\n", s);
-	free(s);
-	json_decref(j);
-}
 
 int cmd_ls(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "names", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("ls");
-	struct nua_error *err = NULL;
-	struct instance_rec *list = NULL;
-	struct nua_ctx ctx;
-	size_t n = 0;
-	bool json = false;
-	int c, r;
+	_cleanup_error_ struct nua_error *err = NULL;
+	bool json = false, names = false;
+	json_t *list = NULL, *in;
+	size_t i;
+	int c;
 
 	while ((c = cli_getopt(self, argc, argv, "", longopts)) != -1) {
 		if (c == '?')
 			return NUA_EINPUT;
-		json = true;
+		if (c == 'j')
+			json = true;
+		if (c == 'N')
+			names = true;
 	}
 	if (optind < argc)
 		return cli_usage_error(self, "too many arguments");
-	if ((r = open_ctx(&ctx, CTX_STATE | CTX_RUNTIME)))
-		return r;
-	if (state_instance_list(ctx.st, &list, &n, &err) < 0)
-		return finish(&ctx, -1, err);
+	if (client_call("GET", "/v1/instances", NULL, &list, &err) < 0)
+		return nua_error_report(err);
+	if (!json_is_array(list)) {
+		json_decref(list);
+		return cli_error(NUA_EFAIL,
+				 "the nua daemon did not answer 'GET /v1/instances' with a list");
+	}
 	if (json) {
-		json_t *a = json_array();
-
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(a, instance_json(&ctx, &list[i]));
-		print_json(a);
-	} else if (n == 0) {
+		cli_print_json(list);
+		return 0;
+	}
+	if (names) {
+		json_array_foreach(list, i, in) {
+			printf("%s\n", cli_json_str(in, "name", "?"));
+		}
+	} else if (json_array_size(list) == 0) {
 		fprintf(stderr, "no instances; deploy one with 'nua deploy DIR --domain DOMAIN'\n");
 	} else {
 		printf("%-20s %-28s %-10s %-8s %s\n", "NAME", "IMAGE", "STATE", "UPTIME", "URL");
-		for (size_t i = 0; i < n; i++) {
-			struct instance_status is;
-			const char *state = observed_state(&ctx, &list[i], &is);
+		json_array_foreach(list, i, in) {
+			_cleanup_free_ char *url = instance_url(in);
+			long long up = -1;
 			char age[32];
-			_cleanup_free_ char *url = xasprintf("http://%s%s", list[i].domain,
-							     list[i].path);
 
-			format_age(is.started_at, age, sizeof(age));
-			printf("%-20s %-28s %-10s %-8s %s\n", list[i].name, list[i].image_ref, state,
+			cli_json_int(in, "uptime", &up);
+			cli_duration(up, age, sizeof(age));
+			printf("%-20s %-28s %-10s %-8s %s\n", cli_json_str(in, "name", "?"),
+			       cli_json_str(in, "image", "-"), cli_json_str(in, "state", "unknown"),
 			       age, url);
 		}
 	}
-	instance_rec_list_free(list, n);
-	return finish(&ctx, 0, NULL);
+	json_decref(list);
+	return 0;
 }
 
 /* One line of an app's log as a person reads it: the app's text, after
@@ -394,6 +293,49 @@ static void print_log_lines(char *text, bool ts, const char *indent)
 	fflush(stdout);
 }
 
+static void print_status(const json_t *in)
+{
+	const char *name = cli_json_str(in, "name", "?");
+	_cleanup_free_ char *url = instance_url(in);
+	long long v, gen, up = -1, n_env = 0;
+	const json_t *log = json_object_get(in, "log"), *line;
+	char age[32];
+	size_t i;
+
+	printf("name:     %s\n", name);
+	printf("image:    %s", cli_json_str(in, "image", "-"));
+	if (cli_json_int(in, "generation", &gen))
+		printf(" (generation %lld)", gen);
+	printf("\nurl:      %s\n", url);
+	printf("state:    %s (wanted: %s)\n", cli_json_str(in, "state", "unknown"),
+	       cli_json_str(in, "desired", "-"));
+	printf("health:   %s\n", cli_json_str(in, "health", "unknown"));
+	if (cli_json_int(in, "pid", &v))
+		printf("pid:      %lld\n", v);
+	if (cli_json_str(in, "ip", NULL))
+		printf("address:  %s\n", cli_json_str(in, "ip", NULL));
+	cli_json_int(in, "uptime", &up);
+	cli_duration(up, age, sizeof(age));
+	printf("uptime:   %s\n", age);
+	if (cli_json_int(in, "restarts", &v)) {
+		printf("restarts: %lld", v);
+		if (cli_json_int(in, "last_exit", &v))
+			printf(" (last exit status %lld)", v);
+		fputc('\n', stdout);
+	}
+	if (cli_json_int(in, "exit_code", &v))
+		printf("exit:     %lld%s\n", v,
+		       json_is_true(json_object_get(in, "oom_killed")) ? " (killed: out of memory)"
+								       : "");
+	cli_json_int(in, "env_count", &n_env);
+	printf("env:      %lld variables ('nua env %s')\n", n_env, name);
+	printf("last lines of the log:\n");
+	json_array_foreach(log, i, line) {
+		if (json_is_string(line))
+			print_log_line(json_string_value(line), false, "  ");
+	}
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -401,84 +343,43 @@ int cmd_status(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("status");
-	struct nua_error *err = NULL;
-	struct instance_rec in = { 0 };
-	struct nua_ctx ctx;
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_args_ struct cli_args pos = { 0 };
+	_cleanup_free_ char *path = NULL;
 	bool json = false;
-	json_t *o;
-	int c, r;
+	json_t *in = NULL;
+	int c;
 
-	while ((c = cli_getopt(self, argc, argv, "", longopts)) != -1) {
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
 		if (c == '?')
 			return NUA_EINPUT;
 		json = true;
 	}
-	if (argc - optind != 1)
+	if (pos.n != 1)
 		return cli_usage_error(self, "give one instance name");
-	if ((r = open_ctx(&ctx, CTX_STATE | CTX_RUNTIME)))
-		return r;
-	if (instance_get(&ctx, argv[optind], &in, &err) < 0)
-		return finish(&ctx, -1, err);
-	o = instance_json(&ctx, &in);
+	path = instance_path(pos.v[0], "");
+	if (client_call("GET", path, NULL, &in, &err) < 0)
+		return nua_error_report(err);
 	if (json) {
-		print_json(o);
-	} else {
-		char age[32];
-		json_t *started = json_object_get(o, "started_at");
-		json_t *code = json_object_get(o, "exit_code");
-
-		format_age(json_is_integer(started) ? json_integer_value(started) : 0, age,
-			   sizeof(age));
-		printf("name:     %s\n", in.name);
-		printf("image:    %s\n", in.image_ref);
-		printf("url:      http://%s%s\n", in.domain, in.path);
-		printf("state:    %s (wanted: %s)\n", json_string_value(json_object_get(o, "state")),
-		       in.desired);
-		if (json_is_integer(json_object_get(o, "pid")))
-			printf("pid:      %lld\n", json_integer_value(json_object_get(o, "pid")));
-		if (json_is_string(json_object_get(o, "ip")))
-			printf("address:  %s\n", json_string_value(json_object_get(o, "ip")));
-		printf("uptime:   %s\n", age);
-		if (json_is_integer(code))
-			printf("exit:     %lld%s\n", json_integer_value(code),
-			       json_is_true(json_object_get(o, "oom_killed"))
-				       ? " (killed: out of memory)"
-				       : "");
-		printf("env:      %zu variables ('nua env %s')\n", in.n_env, in.name);
-		printf("last lines of the log:\n");
-		_cleanup_free_ char *path = instance_log_path(in.name);
-		_cleanup_free_ char *tail = file_tail(path, 10);
-
-		print_log_lines(tail, false, "  ");
-		json_decref(o);
+		cli_print_json(in);
+		return 0;
 	}
-	instance_rec_release(&in);
-	return finish(&ctx, 0, NULL);
+	print_status(in);
+	json_decref(in);
+	return 0;
 }
 
 /* ---- logs ---- */
 
-static void print_log_fd(int fd, struct strbuf *partial, bool timestamps)
+static int on_log_event(const struct client_event *ev, void *arg)
 {
-	char buf[65536];
-	ssize_t got;
+	const bool *ts = arg;
 
-	while ((got = read(fd, buf, sizeof(buf))) > 0) {
-		strbuf_add(partial, buf, (size_t)got);
-		for (;;) {
-			char *nl = memchr(partial->buf, '\n', partial->len);
-			size_t len;
-
-			if (!nl)
-				break;
-			*nl = '\0';
-			len = (size_t)(nl - partial->buf) + 1;
-			print_log_line(partial->buf, timestamps, "");
-			memmove(partial->buf, partial->buf + len, partial->len - len);
-			strbuf_setlen(partial, partial->len - len);
-		}
+	if (!*ev->event || streq(ev->event, "log")) {
+		print_log_line(ev->data, *ts, "");
+		fflush(stdout);
 	}
-	fflush(stdout);
+	return 0;
 }
 
 int cmd_logs(int argc, char **argv)
@@ -490,18 +391,15 @@ int cmd_logs(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("logs");
-	struct nua_error *err = NULL;
-	struct instance_rec in = { 0 };
-	struct nua_ctx ctx;
-	struct strbuf partial = STRBUF_INIT;
-	_cleanup_free_ char *path = NULL;
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_args_ struct cli_args pos = { 0 };
+	_cleanup_free_ char *path = NULL, *query = NULL, *text = NULL;
 	bool follow = false, ts = false;
 	long lines = 100;
-	int c, r, fd;
-	struct stat sb;
 	char *end;
+	int c;
 
-	while ((c = cli_getopt(self, argc, argv, "fn:t", longopts)) != -1) {
+	while ((c = cli_getopt_args(self, argc, argv, "fn:t", longopts, &pos)) != -1) {
 		switch (c) {
 		case '?':
 			return NUA_EINPUT;
@@ -513,87 +411,62 @@ int cmd_logs(int argc, char **argv)
 			break;
 		case 'n':
 			lines = strtol(optarg, &end, 10);
-			if (*end || lines < 0)
+			if (*end || lines < 0 || end == optarg)
 				return cli_usage_error(self, "-n takes a number of lines, not '%s'",
 						       optarg);
 			break;
 		}
 	}
-	if (argc - optind != 1)
+	if (pos.n != 1)
 		return cli_usage_error(self, "give one instance name");
-	if ((r = open_ctx(&ctx, CTX_STATE)))
-		return r;
-	if (instance_get(&ctx, argv[optind], &in, &err) < 0)
-		return finish(&ctx, -1, err);
-	path = instance_log_path(in.name);
-	instance_rec_release(&in);
-	nua_ctx_close(&ctx);
-	{
-		_cleanup_free_ char *tail = lines ? file_tail(path, (int)lines) : xstrdup("");
-
-		print_log_lines(tail, ts, "");
-	}
-	if (!follow)
+	query = xasprintf("/logs?tail=%ld%s", lines, follow ? "&follow=1" : "");
+	path = instance_path(pos.v[0], query);
+	if (follow) {
+		if (client_events(path, on_log_event, &ts, &err) < 0)
+			return nua_error_report(err);
 		return 0;
-	/* Follow: read what is appended; a log rotated away (a new inode or a
-	 * shorter file) is read again from its start. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		lseek(fd, 0, SEEK_END);
-	for (;;) {
-		struct stat now;
-
-		if (fd >= 0)
-			print_log_fd(fd, &partial, ts);
-		if (stat(path, &now) == 0 &&
-		    (fd < 0 || (fstat(fd, &sb) == 0 &&
-				(now.st_ino != sb.st_ino || now.st_size < lseek(fd, 0, SEEK_CUR))))) {
-			if (fd >= 0)
-				close(fd);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-		}
-		poll(NULL, 0, 200);
 	}
+	if (client_get_text(path, &text, NULL, &err) < 0)
+		return nua_error_report(err);
+	print_log_lines(text, ts, "");
 	return 0;
 }
 
 /* ---- start, stop, restart, rm ---- */
 
-static int one_instance_verb(const char *verb, int argc, char **argv,
-			     int (*op)(struct nua_ctx *, const char *, struct nua_error **),
-			     const char *done)
+static int one_instance_verb(const char *verb, int argc, char **argv, const char *done)
 {
 	const struct cmd_struct *self = cli_find_command(verb);
-	struct nua_error *err = NULL;
-	struct nua_ctx ctx;
-	int c, r;
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *suffix = NULL, *path = NULL;
+	int c;
 
 	while ((c = cli_getopt(self, argc, argv, "", NULL)) != -1)
 		if (c == '?')
 			return NUA_EINPUT;
 	if (argc - optind != 1)
 		return cli_usage_error(self, "give one instance name");
-	if ((r = open_ctx(&ctx, CTX_ALL)))
-		return r;
-	r = op(&ctx, argv[optind], &err);
-	if (r == 0)
-		fprintf(stderr, "%s %s\n", argv[optind], done);
-	return finish(&ctx, r, err);
+	suffix = xasprintf("/%s", verb);
+	path = instance_path(argv[optind], suffix);
+	if (client_call("POST", path, NULL, NULL, &err) < 0)
+		return nua_error_report(err);
+	fprintf(stderr, "%s %s\n", argv[optind], done);
+	return 0;
 }
 
 int cmd_start(int argc, char **argv)
 {
-	return one_instance_verb("start", argc, argv, instance_start, "started");
+	return one_instance_verb("start", argc, argv, "started");
 }
 
 int cmd_stop(int argc, char **argv)
 {
-	return one_instance_verb("stop", argc, argv, instance_stop, "stopped");
+	return one_instance_verb("stop", argc, argv, "stopped");
 }
 
 int cmd_restart(int argc, char **argv)
 {
-	return one_instance_verb("restart", argc, argv, instance_restart, "restarted");
+	return one_instance_verb("restart", argc, argv, "restarted");
 }
 
 int cmd_rm(int argc, char **argv)
@@ -603,28 +476,81 @@ int cmd_rm(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("rm");
-	struct nua_error *err = NULL;
-	struct nua_ctx ctx;
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_args_ struct cli_args pos = { 0 };
+	_cleanup_free_ char *path = NULL;
 	bool purge = false;
-	int c, r;
+	int c;
 
-	while ((c = cli_getopt(self, argc, argv, "", longopts)) != -1) {
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
 		if (c == '?')
 			return NUA_EINPUT;
 		purge = true;
 	}
-	if (argc - optind != 1)
+	if (pos.n != 1)
 		return cli_usage_error(self, "give one instance name");
-	if ((r = open_ctx(&ctx, CTX_ALL)))
-		return r;
-	r = instance_remove(&ctx, argv[optind], purge, &err);
-	if (r == 0)
-		fprintf(stderr, "%s removed%s\n", argv[optind],
-			purge ? " with its volumes" : "; its volumes are kept (--purge removes them)");
-	return finish(&ctx, r, err);
+	path = instance_path(pos.v[0], purge ? "?purge=1" : "");
+	if (client_call("DELETE", path, NULL, NULL, &err) < 0)
+		return nua_error_report(err);
+	fprintf(stderr, "%s removed%s\n", pos.v[0],
+		purge ? " with its volumes" : "; its volumes are kept (--purge removes them)");
+	return 0;
 }
 
 /* ---- env ---- */
+
+/* PATCH the instance's env with set ("KEY=VALUE") and unset (keys). */
+static int env_change(const char *name, struct cli_args *set, struct cli_args *unset)
+{
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *path = instance_path(name, "/env");
+	json_t *s = json_object(), *u = json_array(), *body, *in = NULL;
+	long long gen;
+	int r;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const char *eq = strchr(set->v[i], '=');
+		_cleanup_free_ char *key = xstrndup(set->v[i], (size_t)(eq - set->v[i]));
+
+		json_object_set_new(s, key, json_string(eq + 1));
+	}
+	for (size_t i = 0; i < unset->n; i++)
+		json_array_append_new(u, json_string(unset->v[i]));
+	body = json_pack("{s:o, s:o}", "set", s, "unset", u);
+	r = client_call("PATCH", path, body, &in, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (streq(cli_json_str(in, "desired", ""), "running") &&
+	    cli_json_int(in, "generation", &gen))
+		fprintf(stderr, "%s runs with its new environment (generation %lld)\n", name, gen);
+	json_decref(in);
+	return 0;
+}
+
+/* Print the env as KEY=VALUE lines or as a JSON object of strings, the
+ * secrets' values hidden unless the daemon gave them. */
+static void env_print(json_t *env, bool json)
+{
+	json_t *out = json_object(), *e;
+	const char *key;
+
+	json_object_foreach(env, key, e) {
+		const json_t *v = json_object_get(e, "value");
+		const char *value = json_is_string(v) ? json_string_value(v) : "";
+
+		if (json_is_true(json_object_get(e, "secret")) && !json_is_string(v))
+			value = "(secret; --show-secrets shows it)";
+		if (json)
+			json_object_set_new(out, key, json_string(value));
+		else
+			printf("%s=%s\n", key, value);
+	}
+	if (json)
+		cli_print_json(out);
+	else
+		json_decref(out);
+}
 
 int cmd_env(int argc, char **argv)
 {
@@ -635,22 +561,20 @@ int cmd_env(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("env");
-	struct nua_error *err = NULL;
-	struct args pos = { 0 }, set = { 0 }, unset = { 0 };
-	struct instance_rec in = { 0 };
-	struct nua_ctx ctx;
+	_cleanup_error_ struct nua_error *err = NULL;
+	struct cli_args pos = { 0 }, set = { 0 }, unset = { 0 };
 	bool show = false, json = false;
+	json_t *env = NULL;
 	int c, r;
 
-	while ((c = next_opt(self, argc, argv, "u:", longopts, &pos)) != -1) {
+	while ((c = cli_getopt_args(self, argc, argv, "u:", longopts, &pos)) != -1) {
 		switch (c) {
 		case '?':
 			r = NUA_EINPUT;
-			goto out_args;
+			goto out;
 		case 'u':
-			ALLOC_GROW(unset.v, unset.n + 2, unset.alloc);
+			ALLOC_GROW(unset.v, unset.n + 1, unset.alloc);
 			unset.v[unset.n++] = optarg;
-			unset.v[unset.n] = NULL;
 			break;
 		case 's':
 			show = true;
@@ -662,66 +586,32 @@ int cmd_env(int argc, char **argv)
 	}
 	if (pos.n < 1) {
 		r = cli_usage_error(self, "give an instance name");
-		goto out_args;
+		goto out;
 	}
 	for (size_t i = 1; i < pos.n; i++) {
 		if (!strchr(pos.v[i], '=')) {
 			r = cli_usage_error(self, "'%s' is not KEY=VALUE (use -u KEY to unset)",
 					    pos.v[i]);
-			goto out_args;
+			goto out;
 		}
-		ALLOC_GROW(set.v, set.n + 2, set.alloc);
+		ALLOC_GROW(set.v, set.n + 1, set.alloc);
 		set.v[set.n++] = pos.v[i];
-		set.v[set.n] = NULL;
 	}
 	if (set.n || unset.n) {
-		if ((r = open_ctx(&ctx, CTX_ALL)))
-			goto out_args;
-		r = instance_set_env(&ctx, pos.v[0], (const char *const *)set.v,
-				     (const char *const *)unset.v, &err);
-		r = finish(&ctx, r, err);
-		goto out_args;
-	}
-	if ((r = open_ctx(&ctx, CTX_STATE)))
-		goto out_args;
-	if (instance_get(&ctx, pos.v[0], &in, &err) < 0) {
-		r = finish(&ctx, -1, err);
-		goto out_args;
-	}
-	{
-		json_t *o = json_object();
+		r = env_change(pos.v[0], &set, &unset);
+	} else {
+		_cleanup_free_ char *path =
+			instance_path(pos.v[0], show ? "/env?show_secrets=1" : "/env");
 
-		for (size_t i = 0; i < in.n_env; i++) {
-			const struct env_rec *e = &in.env[i];
-			_cleanup_free_ char *plain = NULL;
-			const char *v = e->value;
-
-			if (e->secret) {
-				if (!show) {
-					v = "(secret; --show-secrets shows it)";
-				} else if (secret_is_sealed(e->value)) {
-					if (secret_open(e->value, &plain, &err) < 0) {
-						instance_rec_release(&in);
-						r = finish(&ctx, -1, err);
-						json_decref(o);
-						goto out_args;
-					}
-					v = plain;
-				}
-			}
-			if (json)
-				json_object_set_new(o, e->key, json_string(v));
-			else
-				printf("%s=%s\n", e->key, v);
+		if (client_call("GET", path, NULL, &env, &err) < 0) {
+			r = nua_error_report(err);
+			goto out;
 		}
-		if (json)
-			print_json(o);
-		else
-			json_decref(o);
+		env_print(env, json);
+		json_decref(env);
+		r = 0;
 	}
-	instance_rec_release(&in);
-	r = finish(&ctx, 0, NULL);
-out_args:
+out:
 	free(pos.v);
 	free(set.v);
 	free(unset.v);

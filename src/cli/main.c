@@ -7,6 +7,8 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "client.h"
+#include "daemon/daemon.h"
 #include "strbuf.h"
 #include "banned.h"
 
@@ -41,6 +43,19 @@ static const struct cmd_option json_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option ls_options[] = {
+	{ "--json", "print JSON" },
+	{ "--names", "print only the names, one a line" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option events_options[] = {
+	{ "--since ID", "the events after the one with this id (default: the last 100)" },
+	{ "-f, --follow", "keep printing events as they happen" },
+	{ "--json", "print each event as one line of JSON" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option logs_options[] = {
 	{ "-f, --follow", "keep printing what the app writes" },
 	{ "-n, --lines N", "print the last N lines first (default 100)" },
@@ -70,55 +85,64 @@ static const struct cmd_option image_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option daemon_options[] = {
+	{ "--detach", "run in the background once it serves" },
+	{ NULL, NULL },
+};
+
 const struct cmd_struct nua_commands[] = {
-	{ "build", cmd_build, CMD_NEED_STATE, "nua build [--no-cache] [DIR]",
+	{ "build", cmd_build, CMD_NEED_DAEMON, "nua build [--no-cache] [DIR]",
 	  "build a package into an image",
 	  "Build the package in DIR (the current directory by default) into an image of the\n"
 	  "local store, named ID:VERSION-RELEASE. Each step makes a layer that is reused while\n"
 	  "the step and what it reads are unchanged. Prints the image's name.",
 	  build_options, "dir" },
-	{ "deploy", cmd_deploy, CMD_NEED_STATE,
+	{ "deploy", cmd_deploy, CMD_NEED_DAEMON,
 	  "nua deploy DIR|IMAGE [--name NAME] [--domain DOMAIN] [--env KEY=VALUE]...\n"
 	  "       nua deploy -f deploy.toml",
-	  "deploy a package or an image as a new instance",
+	  "deploy a package or an image as a new instance or a new version",
 	  "Build DIR when it is a package, start the image as a new instance in its own\n"
 	  "container, wait for it to answer, and route DOMAIN to it through nginx. Prints\n"
-	  "the instance's URL. A failed deploy leaves nothing behind.",
+	  "the instance's URL. A failed deploy leaves nothing behind. When NAME is an\n"
+	  "existing instance, the image becomes its new version: started beside the running\n"
+	  "one and switched to once it answers; if it never does, the old one keeps serving.",
 	  deploy_options, "dir" },
-	{ "ls", cmd_ls, CMD_NEED_STATE, "nua ls [--json]", "list instances",
-	  "List the instances with their image, state, uptime and URL.", json_options, NULL },
-	{ "status", cmd_status, CMD_NEED_STATE, "nua status [--json] NAME",
+	{ "ls", cmd_ls, CMD_NEED_DAEMON, "nua ls [--json|--names]", "list instances",
+	  "List the instances with their image, state, uptime and URL.", ls_options, NULL },
+	{ "status", cmd_status, CMD_NEED_DAEMON, "nua status [--json] NAME",
 	  "show an instance's state and last log lines",
-	  "Show the instance's image, URL, state, process, address, uptime, last exit status\n"
-	  "and the last lines of its log.",
+	  "Show the instance's image and generation, URL, state, health, process, address,\n"
+	  "uptime, restarts and last exit status, and the last lines of its log.",
 	  json_options, "instance" },
-	{ "logs", cmd_logs, CMD_NEED_STATE, "nua logs [-f] [-n N] [-t] NAME",
+	{ "logs", cmd_logs, CMD_NEED_DAEMON, "nua logs [-f] [-n N] [-t] NAME",
 	  "print an instance's log",
 	  "Print what the instance's app wrote on its standard output and error.", logs_options,
 	  "instance" },
-	{ "start", cmd_start, CMD_NEED_STATE, "nua start NAME", "start a stopped instance",
+	{ "start", cmd_start, CMD_NEED_DAEMON, "nua start NAME", "start a stopped instance",
 	  "Start the instance's container and route its domain to it again.", NULL, "instance" },
-	{ "stop", cmd_stop, CMD_NEED_STATE, "nua stop NAME", "stop an instance",
+	{ "stop", cmd_stop, CMD_NEED_DAEMON, "nua stop NAME", "stop an instance",
 	  "Stop the instance's app (SIGTERM, then SIGKILL after 10 s); its domain answers 503\n"
 	  "until it starts again.",
 	  NULL, "instance" },
-	{ "restart", cmd_restart, CMD_NEED_STATE, "nua restart NAME", "restart an instance",
-	  "Stop the instance's app and start it again.", NULL, "instance" },
-	{ "rm", cmd_rm, CMD_NEED_STATE, "nua rm [--purge] NAME", "remove an instance",
+	{ "restart", cmd_restart, CMD_NEED_DAEMON, "nua restart NAME", "restart an instance",
+	  "Start the instance's app again as a new generation beside the running one, and\n"
+	  "switch to it once it answers.",
+	  NULL, "instance" },
+	{ "rm", cmd_rm, CMD_NEED_DAEMON, "nua rm [--purge] NAME", "remove an instance",
 	  "Stop and remove the instance and its route. Its volumes are kept, and found again\n"
 	  "by a new instance of the same name, unless --purge is given.",
 	  rm_options, "instance" },
-	{ "env", cmd_env, CMD_NEED_STATE,
+	{ "env", cmd_env, CMD_NEED_DAEMON,
 	  "nua env NAME [KEY=VALUE]... [-u KEY]... [--show-secrets] [--json]",
 	  "show or change an instance's environment",
 	  "Without changes, print the instance's variables (generated secrets hidden). With\n"
 	  "KEY=VALUE or -u KEY, change them and restart the instance when it runs.",
 	  env_options, "instance" },
-	{ "images", cmd_images, CMD_NEED_STATE, "nua images [--json]", "list the local images",
+	{ "images", cmd_images, CMD_NEED_DAEMON, "nua images [--json]", "list the local images",
 	  "List the images of the local store: REF (ID:VERSION-RELEASE), the manifest's\n"
 	  "DIGEST, the SIZE of their layers and when they were CREATED.",
 	  images_options, NULL },
-	{ "image", cmd_image, CMD_NEED_STATE,
+	{ "image", cmd_image, CMD_NEED_DAEMON,
 	  "nua image rm REF | export REF FILE | import FILE [--name REF]",
 	  "remove, export or import an image",
 	  "rm removes an image no instance uses, and the layers nothing else needs. export\n"
@@ -126,6 +150,24 @@ const struct cmd_struct nua_commands[] = {
 	  "docker-archive). import reads such an archive, 'docker save' output or an OCI\n"
 	  "layout tar, checking every digest; --name names the image.",
 	  image_options, "file" },
+	{ "events", cmd_events, CMD_NEED_DAEMON, "nua events [--since ID] [-f] [--json]",
+	  "show what happened to the instances",
+	  "Print the server's events, oldest first, one a line: TIME  INSTANCE  KIND  MESSAGE.\n"
+	  "Kinds: deploy, deploy-failed, start, start-failed, switch, stop, restart, env,\n"
+	  "remove, crash, unhealthy, healthy, crashloop and daemon. With -f, keep printing\n"
+	  "them as they happen.",
+	  events_options, NULL },
+	{ "stats", cmd_stats, CMD_NEED_DAEMON, "nua stats [--json] [NAME]",
+	  "show what the instances use",
+	  "Print, for every instance (or NAME), its CPU use in percent of one core, memory,\n"
+	  "processes, restarts and health check latency over the last five minutes.",
+	  json_options, "instance" },
+	{ "daemon", cmd_daemon, 0, "nua daemon [--detach]", "run the orchestrator",
+	  "Run the daemon that owns this server's state: it serves the API on\n"
+	  "$NUA_RUN/nua.sock (which every other command talks to), converges what runs on\n"
+	  "what the state says, restarts crashed apps and samples their metrics. --detach\n"
+	  "returns once it serves, logging to $NUA_ROOT/daemon.log.",
+	  daemon_options, NULL },
 	{ "check", cmd_check, 0, "nua check [--json] [DIR|FILE]",
 	  "validate a package's nua-config.toml",
 	  "Read DIR/nua-config.toml (or FILE; the current directory by default), check every\n"
@@ -229,6 +271,31 @@ int cli_getopt(const struct cmd_struct *cmd, int argc, char **argv, const char *
 		return '?';
 	}
 	return c;
+}
+
+int cli_getopt_args(const struct cmd_struct *cmd, int argc, char **argv, const char *shortopts,
+		    const struct option *longopts, struct cli_args *pos)
+{
+	for (;;) {
+		int c;
+
+		if (optind >= argc)
+			return -1;
+		c = cli_getopt(cmd, argc, argv, shortopts, longopts);
+		if (c != -1)
+			return c;
+		if (optind >= argc)
+			return -1;
+		if (streq(argv[optind - 1], "--")) {
+			while (optind < argc) {
+				ALLOC_GROW(pos->v, pos->n + 1, pos->alloc);
+				pos->v[pos->n++] = argv[optind++];
+			}
+			return -1;
+		}
+		ALLOC_GROW(pos->v, pos->n + 1, pos->alloc);
+		pos->v[pos->n++] = argv[optind++];
+	}
 }
 
 /* The visible command nearest to a mistyped name, or NULL. */
@@ -416,5 +483,21 @@ int main(int argc, char **argv)
 		return cli_error(NUA_EINPUT, "'%s' is not a nua command; see 'nua help'", argv[1]);
 	}
 	optind = 1;
+	if (cmd->flags & CMD_NEED_DAEMON) {
+		int status;
+
+		/* What goes to the daemon goes as JSON, which holds UTF-8 only. */
+		for (int i = 2; i < argc; i++) {
+			json_t *t = json_string(argv[i]);
+
+			if (!t)
+				return cli_error(NUA_EINPUT, "argument %d is not valid UTF-8", i - 1);
+			json_decref(t);
+		}
+		client_init();
+		status = cmd->fn(argc - 1, argv + 1);
+		client_cleanup();
+		return status;
+	}
 	return cmd->fn(argc - 1, argv + 1);
 }

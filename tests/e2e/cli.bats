@@ -3,7 +3,11 @@
 
 load helpers
 
-setup() { nua_setup_root; }
+setup() {
+	nua_setup_root
+	nua_start_daemon
+}
+teardown() { nua_stop_daemon; }
 
 @test "nua --version prints the version" {
 	run "$NUA" --version

@@ -92,10 +92,11 @@ setup() {
 @test "the app is isolated: its own pid namespace, not root, its memory limited" {
 	pid=$("$NUA" status --json py | jq -r .pid)
 	[ "$pid" -gt 1 ]
-	# In its namespace the app is process 1, and it sees only its own.
+	# In its namespace the init (tini) is process 1, and the namespace holds
+	# only it, the app and what nsenter runs (sh, ls, grep).
 	[ "$(awk '/^NSpid:/ {print $NF}' /proc/$pid/status)" = 1 ]
 	count=$(nsenter -t "$pid" -m -p -- /bin/sh -c 'ls /proc | grep -c "^[0-9]"')
-	[ "$count" -le 4 ]
+	[ "$count" -le 5 ]
 	# Its user is the image's unprivileged one.
 	[ "$(awk '/^Uid:/ {print $2}' /proc/$pid/status)" = 1000 ]
 	# Another network namespace than the host's.
@@ -114,7 +115,8 @@ setup() {
 	[[ $output =~ SECRET_KEY=[A-Za-z0-9]{32} ]]
 	# Stored sealed, never in clear in the database.
 	secret=$("$NUA" env py --json --show-secrets | jq -r .SECRET_KEY)
-	! grep -q "$secret" "$NUA_ROOT/nua.db"
+	run grep -q "$secret" "$NUA_ROOT/nua.db"
+	[ "$status" -eq 1 ]
 	run "$NUA" env py -u NOPE
 	[ "$status" -eq 2 ]
 }
@@ -157,10 +159,11 @@ setup() {
 }
 
 @test "bad deploys fail clearly and change nothing" {
-	# A taken name, a taken domain, a bad domain, a bad name, an unknown image.
+	# Another domain for an existing name (a redeploy keeps its domain), a
+	# taken domain, a bad domain, a bad name, an unknown image.
 	run "$NUA" deploy hello-python:1.0.0-1 --name py --domain other.test
 	[ "$status" -eq 2 ]
-	[[ $output == *"'py' exists already"* ]]
+	[[ $output == *"a redeploy keeps its domain"* ]]
 	run "$NUA" deploy hello-python:1.0.0-1 --name py2 --domain py.test
 	[ "$status" -eq 2 ]
 	[[ $output == *"py.test"* ]]
@@ -224,21 +227,24 @@ setup() {
 @test "a front door port taken by another program fails the deploy, leaving nothing" {
 	port=$(free_port)
 	"$NUA" image export hello-static:1.0.0-1 "$BATS_TEST_TMPDIR/img.tar"
-	export NUA_ROOT2=$BATS_TEST_TMPDIR/root2
 	python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" &
 	holder=$!
 	sleep 0.3
-	NUA_ROOT=$NUA_ROOT2 "$NUA" image import "$BATS_TEST_TMPDIR/img.tar"
-	NUA_ROOT=$NUA_ROOT2 NUA_RUN=$BATS_TEST_TMPDIR/r2 NUA_HTTP_PORT=$port \
-		run "$NUA" deploy hello-static:1.0.0-1 --name taken --domain taken.test
+	# A second server, whose nginx port is the one taken.
+	export NUA_ROOT=$BATS_TEST_TMPDIR/root2 NUA_RUN=$BATS_TEST_TMPDIR/r2 NUA_HTTP_PORT=$port
+	mkdir -p "$NUA_ROOT" "$NUA_RUN"
+	nua_start_daemon
+	"$NUA" image import "$BATS_TEST_TMPDIR/img.tar"
+	run "$NUA" deploy hello-static:1.0.0-1 --name taken --domain taken.test
 	kill "$holder"
 	[ "$status" -eq 1 ]
 	[[ $output == *"127.0.0.1:$port"*"Address already in use"* ]]
-	[ ! -e "$NUA_ROOT2/instances/taken" ]
-	NUA_ROOT=$NUA_ROOT2 run "$NUA" ls --json
+	[ ! -e "$NUA_ROOT/instances/taken" ]
+	run "$NUA" ls --json
 	[ "$output" = "[]" ]
-	tag=$(printf '%s' "$NUA_ROOT2" | sha256sum | cut -c1-8)
+	nua_stop_daemon
+	tag=$(printf '%s' "$NUA_ROOT" | sha256sum | cut -c1-8)
 	ip link del "nua-$tag" 2>/dev/null || true
 }
 

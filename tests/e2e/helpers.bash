@@ -10,6 +10,36 @@ nua_setup_root() {
 	mkdir -p "$NUA_ROOT" "$NUA_RUN"
 }
 
+# The daemon of the current root (every command but check, help and version
+# talks to it). nginx, which it starts, listens on a free loopback port
+# unless the test chose one.
+nua_start_daemon() {
+	export NUA_HTTP_ADDR=${NUA_HTTP_ADDR:-127.0.0.1}
+	export NUA_HTTP_PORT=${NUA_HTTP_PORT:-$(free_port)}
+	"$NUA" daemon --detach || {
+		cat "$NUA_ROOT/daemon.log" >&2
+		return 1
+	}
+}
+
+# Stop the daemon (SIGTERM; SIGKILL after 5 s) and nginx. Containers are
+# not the daemon's: remove instances first.
+nua_stop_daemon() {
+	local pid i
+	pid=$(cat "$NUA_RUN/nua.pid" 2>/dev/null) || pid=
+	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+		for i in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	if [ -f "$NUA_ROOT/nginx/nginx.pid" ]; then
+		kill "$(cat "$NUA_ROOT/nginx/nginx.pid")" 2>/dev/null || true
+		sleep 0.2
+	fi
+}
+
 # ---- a whole server (runtime, network, nginx) for the tests that deploy ----
 
 # Set NUA_SKIP when this machine cannot run containers, saying what it
@@ -42,6 +72,7 @@ nua_setup_server() {
 	NUA_HTTP_PORT=$(free_port)
 	NUA_HTTP_ADDR=127.0.0.1
 	export NUA_ROOT NUA_RUN NUA_HTTP_PORT NUA_HTTP_ADDR
+	nua_start_daemon
 }
 
 # Remove every instance, stop nginx, and leave no mount, bridge or file.
@@ -51,10 +82,8 @@ nua_teardown_server() {
 	for name in $("$NUA" ls --json 2>/dev/null | jq -r '.[].name' 2>/dev/null); do
 		"$NUA" rm --purge "$name" >/dev/null 2>&1 || true
 	done
-	if [ -f "$NUA_ROOT/nginx/nginx.pid" ]; then
-		kill "$(cat "$NUA_ROOT/nginx/nginx.pid")" 2>/dev/null || true
-		sleep 0.2
-	fi
+	nua_stop_daemon
+	nua_clean_runtime
 	grep -o " $NUA_ROOT/[^ ]*\| $NUA_RUN/[^ ]*" /proc/mounts | sort -r |
 		while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	local tag
@@ -69,4 +98,15 @@ http_get() {
 	local body
 	body=$(curl -s -m 10 -o - -w '\n%{http_code}' -H "Host: $1" "http://127.0.0.1:$NUA_HTTP_PORT$2")
 	echo "${body##*$'\n'} ${body%$'\n'*}"
+}
+
+# What a killed daemon or a failed test may leave of containers: runc's
+# containers of this run directory and their conmon processes.
+nua_clean_runtime() {
+	local id
+	[ -d "$NUA_RUN/oci/runc" ] || return 0
+	for id in $(ls "$NUA_RUN/oci/runc" 2>/dev/null); do
+		runc --root "$NUA_RUN/oci/runc" kill "$id" KILL 2>/dev/null || true
+		runc --root "$NUA_RUN/oci/runc" delete --force "$id" 2>/dev/null || true
+	done
 }

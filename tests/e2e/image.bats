@@ -5,7 +5,10 @@
 
 load helpers
 
-setup() { nua_setup_root; }
+setup() {
+	nua_setup_root
+	nua_start_daemon
+}
 
 # An OCI image layout archive at $1, named $2 (ref.name), of one layer:
 # /bin/busybox (Debian's busybox-static) and /bin/sh linking to it.
@@ -161,7 +164,10 @@ stop_dockerd() {
 	rm -rf "$DOCKER_T"
 }
 
-teardown() { stop_dockerd; }
+teardown() {
+	stop_dockerd
+	nua_stop_daemon
+}
 
 @test "docker load accepts an export and runs it" {
 	[ "$(id -u)" -eq 0 ] || skip "dockerd needs root"

@@ -1,0 +1,1434 @@
+/* The HTTP API of the daemon (docs/api.md), served by libmicrohttpd with a
+ * thread per connection: a handler may block (a deploy waits for the new
+ * container's health check; a followed log waits for lines). */
+#define _GNU_SOURCE
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "build.h"
+#include "config.h"
+#include "image.h"
+#include "metrics.h"
+#include "paths.h"
+#include "secret.h"
+#include "state.h"
+#include "strbuf.h"
+#include "util.h"
+#include "banned.h"
+
+#define BODY_MAX (1024 * 1024)
+#define KEEPALIVE_MS 15000
+#define API_THREAD_STACK (1024 * 1024)
+
+struct request {
+	struct strbuf body;
+	bool too_big;
+};
+
+/* ---- responses ---- */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
+				 const char *text, size_t len)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Send j (taken) as the body. */
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	enum MHD_Result ret;
+
+	json_decref(j);
+	ret = send_text(c, status, "application/json", s, strlen(s));
+	free(s);
+	return ret;
+}
+
+/* The HTTP status of an error from the library. */
+static unsigned error_status(const struct nua_error *e)
+{
+	if (e->status != NUA_EINPUT)
+		return 500;
+	if (starts_with(e->msg, "no instance named") || starts_with(e->msg, "no image"))
+		return 404;
+	if (strstr(e->msg, "exists already") || strstr(e->msg, "is already routed") ||
+	    strstr(e->msg, "is used by"))
+		return 409;
+	return 400;
+}
+
+static json_t *error_json(unsigned status, const char *msg)
+{
+	return json_pack("{s:{s:i, s:s}}", "error", "status", (int)status, "message", msg);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+	PRINTF(3, 4);
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	enum MHD_Result r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	r = send_json(c, status, error_json(status, sb.buf));
+	strbuf_release(&sb);
+	return r;
+}
+
+/* Send err (freed) as an error response. */
+static enum MHD_Result send_nua_error(struct MHD_Connection *c, struct nua_error *err)
+{
+	unsigned status = err ? error_status(err) : 500;
+	enum MHD_Result r = send_json(c, status, error_json(status, err ? err->msg : "failed"));
+
+	nua_error_free(err);
+	return r;
+}
+
+static const char *arg(struct MHD_Connection *c, const char *key)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool arg_true(struct MHD_Connection *c, const char *key)
+{
+	const char *v = arg(c, key);
+
+	return v && (streq(v, "1") || streq(v, "true") || streq(v, "yes"));
+}
+
+static long long arg_int(struct MHD_Connection *c, const char *key, long long def)
+{
+	const char *v = arg(c, key);
+	char *end;
+	long long x;
+
+	if (!v || !*v)
+		return def;
+	x = strtoll(v, &end, 10);
+	return *end || x < 0 ? def : x;
+}
+
+/* ---- objects ---- */
+
+static const char *shown_state(const struct instance_rec *in, const struct instance_status *is)
+{
+	if (streq(in->desired, "stopped"))
+		return "stopped";
+	if (is->ctr.status == CONTAINER_RUNNING) {
+		if (streq(in->actual, "deploying") || streq(in->actual, "unhealthy"))
+			return in->actual;
+		if (in->health && streq(in->health, "unhealthy"))
+			return "unhealthy";
+		return "running";
+	}
+	if (streq(in->actual, "restarting") || streq(in->actual, "crashloop") ||
+	    streq(in->actual, "failed") || streq(in->actual, "starting"))
+		return in->actual;
+	if (is->ctr.status == CONTAINER_STOPPED)
+		return "exited";
+	return "down";
+}
+
+static json_t *int_or_null(int64_t v, bool known)
+{
+	return known ? json_integer(v) : json_null();
+}
+
+static json_t *instance_object(struct daemon *d, struct nua_ctx *ctx, const struct instance_rec *in)
+{
+	struct instance_status is;
+	long long latency;
+	int64_t now = (int64_t)time(NULL);
+	json_t *o = json_object();
+	bool running;
+
+	if (instance_status(ctx, in->name, &is, NULL) < 0)
+		memset(&is, 0, sizeof(is));
+	running = is.ctr.status == CONTAINER_RUNNING;
+	sup_health_info(d, in->name, &latency, NULL, 0);
+	json_object_set_new(o, "name", json_string(in->name));
+	json_object_set_new(o, "image", json_string(in->image_ref));
+	json_object_set_new(o, "domain", in->domain ? json_string(in->domain) : json_null());
+	json_object_set_new(o, "path", json_string(in->path ? in->path : "/"));
+	if (d->proxy.port == 80)
+		json_object_set_new(o, "url",
+				    json_sprintf("http://%s%s", in->domain ? in->domain : "",
+						 in->path ? in->path : "/"));
+	else
+		json_object_set_new(o, "url",
+				    json_sprintf("http://%s:%d%s", in->domain ? in->domain : "",
+						 d->proxy.port, in->path ? in->path : "/"));
+	json_object_set_new(o, "desired", json_string(in->desired));
+	json_object_set_new(o, "state", json_string(shown_state(in, &is)));
+	json_object_set_new(o, "health",
+			    json_string(running && in->health ? in->health : "unknown"));
+	json_object_set_new(o, "generation", json_integer(in->generation));
+	json_object_set_new(o, "restarts", json_integer(in->restarts));
+	json_object_set_new(o, "last_exit", int_or_null(in->last_exit, in->last_exit >= 0));
+	json_object_set_new(o, "ip", is.ip[0] ? json_string(is.ip) : json_null());
+	json_object_set_new(o, "pid", int_or_null(is.ctr.pid, running && is.ctr.pid > 0));
+	json_object_set_new(o, "started_at", int_or_null(is.started_at, running && is.started_at));
+	json_object_set_new(o, "uptime",
+			    int_or_null(now - is.started_at, running && is.started_at));
+	json_object_set_new(o, "exit_code",
+			    int_or_null(is.ctr.exit_code,
+					is.ctr.status == CONTAINER_STOPPED && is.ctr.exit_code >= 0));
+	json_object_set_new(o, "oom_killed", json_boolean(is.ctr.oom_killed));
+	json_object_set_new(o, "health_ms", int_or_null(latency, latency >= 0));
+	json_object_set_new(o, "env_count", json_integer((json_int_t)in->n_env));
+	json_object_set_new(o, "created_at", json_integer(in->created_at));
+	json_object_set_new(o, "updated_at", json_integer(in->updated_at));
+	return o;
+}
+
+/* The instance object of name, or NULL with *err. */
+static json_t *instance_object_named(struct daemon *d, struct nua_ctx *ctx, const char *name,
+				     struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	json_t *o;
+
+	if (instance_get(ctx, name, &in, err) < 0)
+		return NULL;
+	o = instance_object(d, ctx, &in);
+	instance_rec_release(&in);
+	return o;
+}
+
+static json_t *log_lines(const char *name, int n)
+{
+	_cleanup_free_ char *path = instance_log_path(name);
+	_cleanup_free_ char *tail = file_tail(path, n);
+	json_t *a = json_array();
+
+	for (char *line = tail, *nl; line && *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		json_array_append_new(a, json_string(line));
+		if (!nl)
+			break;
+	}
+	return a;
+}
+
+static json_t *image_object(const struct image_rec *img, const struct instance_rec *ins, size_t n)
+{
+	json_t *used = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		if (streq(ins[i].image_ref, img->ref))
+			json_array_append_new(used, json_string(ins[i].name));
+	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o}", "ref", img->ref, "id", img->id,
+			 "version", img->version, "release", (json_int_t)img->release, "digest",
+			 img->digest ? img->digest : "", "size", (json_int_t)img->size,
+			 "created_at", (json_int_t)img->created_at, "used_by", used);
+}
+
+static json_t *image_object_named(struct nua_ctx *ctx, const char *ref, struct nua_error **err)
+{
+	struct image_rec img = { 0 };
+	struct instance_rec *ins = NULL;
+	size_t n = 0;
+	json_t *o;
+
+	if (state_image_get(ctx->st, ref, &img, err) < 0)
+		return NULL;
+	state_instance_list(ctx->st, &ins, &n, NULL);
+	o = image_object(&img, ins, n);
+	instance_rec_list_free(ins, n);
+	image_rec_release(&img);
+	return o;
+}
+
+static json_t *event_object(const struct event_rec *e)
+{
+	json_t *o = json_pack("{s:I, s:I, s:o, s:s, s:s}", "id", (json_int_t)e->id, "time",
+			      (json_int_t)e->time, "instance",
+			      e->instance ? json_string(e->instance) : json_null(), "kind", e->kind,
+			      "message", e->message);
+	json_t *data = e->data ? json_loads(e->data, 0, NULL) : NULL;
+
+	if (data)
+		json_object_set_new(o, "data", data);
+	return o;
+}
+
+/* ---- long operations, with progress ---- */
+
+enum op_kind { OP_DEPLOY, OP_BUILD };
+
+struct op {
+	struct daemon *d;
+	enum op_kind kind;
+	json_t *body;
+	/* Streaming: progress and the final line go to fd; else NULL. */
+	int fd;
+	struct strbuf line; /* progress text not yet ended by a newline */
+	/* Result, when not streaming. */
+	unsigned status;
+	json_t *result;
+};
+
+static void op_write(struct op *op, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	size_t len = strlen(s);
+
+	json_decref(j);
+	s = xrealloc(s, len + 2);
+	s[len++] = '\n';
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(op->fd, s + off, len - off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* the client is gone; the operation goes on */
+		}
+		off += (size_t)w;
+	}
+	free(s);
+}
+
+/* A FILE* whose lines become {"progress": LINE} in the stream. */
+static ssize_t progress_write(void *cookie, const char *buf, size_t size)
+{
+	struct op *op = cookie;
+
+	strbuf_add(&op->line, buf, size);
+	for (;;) {
+		char *nl = memchr(op->line.buf, '\n', op->line.len);
+		size_t len;
+
+		if (!nl)
+			break;
+		len = (size_t)(nl - op->line.buf);
+		op_write(op, json_pack("{s:s%}", "progress", op->line.buf, len));
+		strbuf_remove(&op->line, 0, len + 1);
+	}
+	return (ssize_t)size;
+}
+
+/* The instance name a deploy is about, for its lock: the request's, or
+ * the image's id. */
+static char *deploy_target(const char *source, const char *name)
+{
+	if (name)
+		return xstrdup(name);
+	if (is_dir(source)) {
+		struct nua_config *cfg = NULL;
+		struct diag_list diags = DIAG_LIST_INIT;
+		struct nua_error *err = NULL;
+		char *id = NULL;
+
+		/* A config that does not load fails the deploy later, with
+		 * its problems. */
+		if (config_load(source, &cfg, &diags, &err) == 0 && cfg && cfg->metadata.id)
+			id = xstrdup(cfg->metadata.id);
+		config_free(cfg);
+		diag_list_release(&diags);
+		nua_error_free(err);
+		return id;
+	}
+	{
+		const char *colon = strchr(source, ':');
+
+		return colon ? xstrndup(source, (size_t)(colon - source)) : xstrdup(source);
+	}
+}
+
+static void op_run(struct op *op)
+{
+	struct daemon *d = op->d;
+	struct nua_ctx ctx;
+	struct nua_error *err = NULL;
+	FILE *progress = NULL;
+	json_t *res = NULL;
+	unsigned status = 200;
+
+	if (op->fd >= 0) {
+		cookie_io_functions_t io = { .write = progress_write };
+
+		progress = fopencookie(op, "w", io);
+		setvbuf(progress, NULL, _IOLBF, 0);
+	}
+	if (daemon_ctx(d, &ctx, &err) < 0)
+		goto done;
+	ctx.progress = progress;
+	if (op->kind == OP_DEPLOY) {
+		const char *source = NULL, *name = NULL, *domain = NULL;
+		json_t *env = NULL;
+		int no_cache = 0;
+		json_error_t jerr;
+		_cleanup_free_ char *target = NULL;
+		const char **envv = NULL;
+		char *made = NULL;
+		struct instance_rec cur = { 0 };
+		bool exists, dir;
+
+		if (json_unpack_ex(op->body, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?o, s?b}",
+				   "source", &source, "name", &name, "domain", &domain, "env", &env,
+				   "no_cache", &no_cache) < 0) {
+			nua_error_set(&err, NUA_EINPUT, "bad deploy request: %s", jerr.text);
+			goto done_ctx;
+		}
+		if (env && !json_is_null(env)) {
+			size_t i;
+			json_t *v;
+
+			if (!json_is_array(env)) {
+				nua_error_set(&err, NUA_EINPUT, "bad deploy request: 'env' must be "
+								"an array of \"KEY=VALUE\"");
+				goto done_ctx;
+			}
+			envv = xcalloc(json_array_size(env) + 1, sizeof(*envv));
+			json_array_foreach(env, i, v) {
+				if (!json_is_string(v)) {
+					free(envv);
+					nua_error_set(&err, NUA_EINPUT,
+						      "bad deploy request: 'env' must be an array of "
+						      "\"KEY=VALUE\"");
+					goto done_ctx;
+				}
+				envv[i] = json_string_value(v);
+			}
+		}
+		dir = is_dir(source) || ends_with(source, ".toml");
+		if (dir && source[0] != '/') {
+			free(envv);
+			nua_error_set(&err, NUA_EINPUT,
+				      "'%s' is a relative path: give the package's absolute path",
+				      source);
+			goto done_ctx;
+		}
+		target = deploy_target(source, name);
+		if (target && !valid_name(target, 40))
+			TAKE_PTR(target), free(target), target = NULL;
+		if (target)
+			daemon_lock(d, target);
+		if (dir)
+			pthread_mutex_lock(&d->build_mu);
+		exists = target && state_instance_get(ctx.st, target, &cur, NULL) == 0 &&
+			 !cur.removing;
+		if (cur.name)
+			instance_rec_release(&cur);
+		{
+			struct deploy_request req = { source, name, domain,
+						      (const char *const *)envv, no_cache };
+
+			if (instance_deploy(&ctx, &req, &made, &err) == 0) {
+				res = instance_object_named(d, &ctx, made, &err);
+				status = exists ? 200 : 201;
+			}
+		}
+		if (dir)
+			pthread_mutex_unlock(&d->build_mu);
+		if (target)
+			daemon_unlock(d, target);
+		free(made);
+		free(envv);
+	} else {
+		const char *path = NULL;
+		int no_cache = 0;
+		json_error_t jerr;
+		char *ref = NULL;
+
+		if (json_unpack_ex(op->body, &jerr, JSON_STRICT, "{s:s, s?b}", "path", &path,
+				   "no_cache", &no_cache) < 0) {
+			nua_error_set(&err, NUA_EINPUT, "bad build request: %s", jerr.text);
+			goto done_ctx;
+		}
+		if (path[0] != '/') {
+			nua_error_set(&err, NUA_EINPUT,
+				      "'%s' is a relative path: give the package's absolute path",
+				      path);
+			goto done_ctx;
+		}
+		pthread_mutex_lock(&d->build_mu);
+		{
+			struct build_options bo = { no_cache, progress, false };
+
+			if (build_package(ctx.st, &ctx.rt, path, &bo, &ref, &err) == 0) {
+				res = image_object_named(&ctx, ref, &err);
+				status = 201;
+			}
+		}
+		pthread_mutex_unlock(&d->build_mu);
+		free(ref);
+	}
+done_ctx:
+	daemon_ctx_close(&ctx);
+done:
+	if (progress)
+		fclose(progress);
+	if (!res) {
+		status = err ? error_status(err) : 500;
+		res = error_json(status, err ? err->msg : "failed");
+		nua_error_free(err);
+	} else {
+		daemon_changed(d);
+	}
+	if (op->fd >= 0) {
+		if (status >= 400)
+			op_write(op, res);
+		else
+			op_write(op, json_pack("{s:o}", "result", res));
+		close(op->fd);
+		op->fd = -1;
+		json_decref(op->body);
+		strbuf_release(&op->line);
+		free(op);
+		return;
+	}
+	op->status = status;
+	op->result = res;
+}
+
+static void *op_thread(void *arg)
+{
+	op_run(arg);
+	return NULL;
+}
+
+/* Reads the pipe an operation's thread writes its lines to. */
+static ssize_t pipe_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	int fd = (int)(intptr_t)cls;
+	ssize_t got;
+
+	(void)pos;
+	do
+		got = read(fd, buf, max);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return got;
+}
+
+static void pipe_free(void *cls) { close((int)(intptr_t)cls); }
+
+static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum op_kind kind,
+			      const struct request *req)
+{
+	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+	json_error_t jerr;
+	json_t *body = json_loadb(req->body.buf, req->body.len, 0, &jerr);
+	struct op *op;
+
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return send_error(c, 400, "the request's body is not a JSON object: %s",
+				  jerr.text);
+	}
+	op = xcalloc(1, sizeof(*op));
+	op->d = d;
+	op->kind = kind;
+	op->body = body;
+	strbuf_init(&op->line, 0);
+	if (accept && strstr(accept, "application/x-ndjson")) {
+		int fds[2];
+		pthread_t t;
+		pthread_attr_t attr;
+		struct MHD_Response *r;
+		enum MHD_Result ret;
+
+		if (pipe2(fds, O_CLOEXEC) < 0) {
+			json_decref(body);
+			free(op);
+			return send_error(c, 500, "cannot make a pipe: %s", strerror(errno));
+		}
+		op->fd = fds[1];
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, op_thread, op) != 0)
+			BUG("cannot start a thread");
+		pthread_attr_destroy(&attr);
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, pipe_reader,
+						      (void *)(intptr_t)fds[0], pipe_free);
+		MHD_add_response_header(r, "Content-Type", "application/x-ndjson");
+		ret = MHD_queue_response(c, 200, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	op->fd = -1;
+	op_run(op);
+	{
+		enum MHD_Result ret = send_json(c, op->status, op->result);
+
+		json_decref(op->body);
+		strbuf_release(&op->line);
+		free(op);
+		return ret;
+	}
+}
+
+/* ---- server-sent events ---- */
+
+enum stream_kind { STREAM_LOG, STREAM_EVENTS };
+
+struct stream {
+	struct daemon *d;
+	enum stream_kind kind;
+	char name[64];	  /* log: the instance; events: filter or "" */
+	struct strbuf out; /* bytes not sent yet */
+	/* log */
+	char *path;
+	int fd;
+	ino_t ino;
+	off_t off;
+	struct strbuf partial;
+	/* events */
+	struct state *st;
+	int64_t last_id;
+	long long last_sent_ms;
+};
+
+static void sse_add(struct strbuf *out, int64_t id, const char *event, const char *data)
+{
+	if (id > 0)
+		strbuf_addf(out, "id: %lld\n", (long long)id);
+	strbuf_addf(out, "event: %s\n", event);
+	for (const char *p = data;;) {
+		const char *nl = strchr(p, '\n');
+
+		strbuf_addstr(out, "data: ");
+		strbuf_add(out, p, nl ? (size_t)(nl - p) : strlen(p));
+		strbuf_addch(out, '\n');
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	strbuf_addch(out, '\n');
+}
+
+/* New lines of the log file (reopened when conmon rotates it). */
+static void stream_log_poll(struct stream *s)
+{
+	struct stat st;
+	char buf[65536];
+	ssize_t got;
+
+	if (stat(s->path, &st) == 0 && (s->fd < 0 || st.st_ino != s->ino || st.st_size < s->off)) {
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+		s->ino = st.st_ino;
+		s->off = 0;
+	}
+	if (s->fd < 0)
+		return;
+	while ((got = pread(s->fd, buf, sizeof(buf), s->off)) > 0) {
+		s->off += got;
+		strbuf_add(&s->partial, buf, (size_t)got);
+	}
+	for (;;) {
+		char *nl = memchr(s->partial.buf, '\n', s->partial.len);
+		size_t len;
+
+		if (!nl)
+			break;
+		len = (size_t)(nl - s->partial.buf);
+		*nl = '\0';
+		sse_add(&s->out, 0, "log", s->partial.buf);
+		strbuf_remove(&s->partial, 0, len + 1);
+	}
+}
+
+static void stream_events_poll(struct stream *s)
+{
+	struct event_rec *list = NULL;
+	size_t n = 0;
+
+	if (state_event_list(s->st, s->last_id, 500, &list, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		s->last_id = list[i].id;
+		if (s->name[0] && (!list[i].instance || !streq(list[i].instance, s->name)))
+			continue;
+		{
+			json_t *o = event_object(&list[i]);
+			char *data = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+			sse_add(&s->out, list[i].id, list[i].kind, data);
+			free(data);
+			json_decref(o);
+		}
+	}
+	event_rec_list_free(list, n);
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	size_t n;
+
+	(void)pos;
+	while (s->out.len == 0) {
+		long long now = monotonic_ms();
+
+		if (s->d->stopping)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (s->kind == STREAM_LOG)
+			stream_log_poll(s);
+		else
+			stream_events_poll(s);
+		if (s->out.len)
+			break;
+		if (now - s->last_sent_ms >= KEEPALIVE_MS) {
+			strbuf_addstr(&s->out, ": keep-alive\n\n");
+			break;
+		}
+		sleep_ms(s->kind == STREAM_LOG ? 100 : 250);
+	}
+	n = s->out.len < max ? s->out.len : max;
+	memcpy(buf, s->out.buf, n);
+	strbuf_remove(&s->out, 0, n);
+	s->last_sent_ms = monotonic_ms();
+	return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	strbuf_release(&s->out);
+	strbuf_release(&s->partial);
+	free(s->path);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->st)
+		state_close(s->st);
+	free(s);
+}
+
+static enum MHD_Result send_stream(struct MHD_Connection *c, struct stream *s)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	s->last_sent_ms = monotonic_ms();
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, s,
+					      stream_free);
+	MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static struct stream *stream_new(struct daemon *d, enum stream_kind kind, const char *name)
+{
+	struct stream *s = xcalloc(1, sizeof(*s));
+
+	s->d = d;
+	s->kind = kind;
+	s->fd = -1;
+	snprintf(s->name, sizeof(s->name), "%s", name ? name : "");
+	strbuf_init(&s->out, 0);
+	strbuf_init(&s->partial, 0);
+	return s;
+}
+
+/* ---- handlers ---- */
+
+static enum MHD_Result h_instances(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	struct instance_rec *list = NULL;
+	struct nua_error *err = NULL;
+	size_t n = 0;
+	json_t *a;
+
+	if (state_instance_list(ctx->st, &list, &n, &err) < 0)
+		return send_nua_error(c, err);
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (!list[i].removing)
+			json_array_append_new(a, instance_object(d, ctx, &list[i]));
+	instance_rec_list_free(list, n);
+	return send_json(c, 200, a);
+}
+
+typedef int (*instance_verb)(struct nua_ctx *ctx, const char *name, struct nua_error **err);
+
+static enum MHD_Result h_verb(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+			      const char *name, instance_verb fn)
+{
+	struct nua_error *err = NULL;
+	json_t *o = NULL;
+	int r;
+
+	daemon_lock(d, name);
+	r = fn(ctx, name, &err);
+	if (r == 0)
+		o = instance_object_named(d, ctx, name, &err);
+	daemon_unlock(d, name);
+	if (!o)
+		return send_nua_error(c, err);
+	return send_json(c, 200, o);
+}
+
+static enum MHD_Result h_remove(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+				const char *name)
+{
+	struct nua_error *err = NULL;
+	bool purge = arg_true(c, "purge");
+	int r;
+
+	daemon_lock(d, name);
+	r = instance_remove(ctx, name, purge, &err);
+	daemon_unlock(d, name);
+	if (r < 0)
+		return send_nua_error(c, err);
+	return send_json(c, 200, json_pack("{s:s, s:b}", "removed", name, "purged", purge));
+}
+
+static enum MHD_Result h_env_get(struct MHD_Connection *c, struct nua_ctx *ctx, const char *name)
+{
+	struct instance_rec in = { 0 };
+	struct nua_error *err = NULL;
+	bool show = arg_true(c, "show_secrets") || arg_true(c, "show-secrets");
+	json_t *o;
+
+	if (instance_get(ctx, name, &in, &err) < 0)
+		return send_nua_error(c, err);
+	o = json_object();
+	for (size_t i = 0; i < in.n_env; i++) {
+		const struct env_rec *e = &in.env[i];
+		json_t *v;
+
+		if (!e->secret) {
+			v = json_string(e->value);
+		} else if (!show) {
+			v = json_null();
+		} else if (secret_is_sealed(e->value)) {
+			char *plain = NULL;
+
+			if (secret_open(e->value, &plain, &err) < 0) {
+				json_decref(o);
+				instance_rec_release(&in);
+				return send_nua_error(c, err);
+			}
+			v = json_string(plain);
+			free(plain);
+		} else {
+			v = json_string(e->value);
+		}
+		json_object_set_new(o, e->key, json_pack("{s:o, s:b}", "value", v, "secret",
+							 e->secret));
+	}
+	instance_rec_release(&in);
+	return send_json(c, 200, o);
+}
+
+static enum MHD_Result h_env_patch(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+				   const char *name, const struct request *req)
+{
+	json_error_t jerr;
+	json_t *body = json_loadb(req->body.buf, req->body.len, 0, &jerr);
+	json_t *set = NULL, *unset = NULL, *v, *o = NULL;
+	struct nua_error *err = NULL;
+	char **setv = NULL;
+	const char **unsetv = NULL;
+	const char *key;
+	size_t i = 0, idx;
+	int r;
+
+	if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o, s?o}", "set", &set, "unset",
+				    &unset) < 0 ||
+	    (set && !json_is_object(set)) || (unset && !json_is_array(unset))) {
+		json_decref(body);
+		return send_error(c, 400,
+				  "the body must be {\"set\": {\"KEY\": \"VALUE\"}, \"unset\": "
+				  "[\"KEY\"]}");
+	}
+	setv = xcalloc(json_object_size(set) + 1, sizeof(*setv));
+	json_object_foreach(set, key, v) {
+		if (!json_is_string(v)) {
+			strv_free(setv);
+			json_decref(body);
+			return send_error(c, 400, "the value of '%s' must be a string", key);
+		}
+		setv[i++] = xasprintf("%s=%s", key, json_string_value(v));
+	}
+	unsetv = xcalloc(json_array_size(unset) + 1, sizeof(*unsetv));
+	json_array_foreach(unset, idx, v) {
+		if (!json_is_string(v)) {
+			strv_free(setv);
+			free(unsetv);
+			json_decref(body);
+			return send_error(c, 400, "'unset' must be an array of names");
+		}
+		unsetv[idx] = json_string_value(v);
+	}
+	daemon_lock(d, name);
+	r = instance_set_env(ctx, name, (const char *const *)setv, unsetv, &err);
+	if (r == 0)
+		o = instance_object_named(d, ctx, name, &err);
+	daemon_unlock(d, name);
+	strv_free(setv);
+	free(unsetv);
+	json_decref(body);
+	if (!o)
+		return send_nua_error(c, err);
+	return send_json(c, 200, o);
+}
+
+static enum MHD_Result h_logs(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+			      const char *name)
+{
+	struct instance_rec in = { 0 };
+	struct nua_error *err = NULL;
+	const char *tail_arg = arg(c, "tail");
+	/* "all", or a count (0: none, for a follow from now on). */
+	long long tail = tail_arg && streq(tail_arg, "all") ? -1 : arg_int(c, "tail", 100);
+	_cleanup_free_ char *path = NULL;
+
+	if (instance_get(ctx, name, &in, &err) < 0)
+		return send_nua_error(c, err);
+	instance_rec_release(&in);
+	path = instance_log_path(name);
+	if (arg_true(c, "follow")) {
+		struct stream *s = stream_new(d, STREAM_LOG, name);
+		struct stat st;
+
+		s->path = TAKE_PTR(path);
+		if (tail != 0) {
+			_cleanup_free_ char *t = NULL;
+			size_t len;
+
+			if (tail > 0)
+				t = file_tail(s->path, (int)tail);
+			else if (read_file(s->path, &t, &len) < 0)
+				t = xstrdup("");
+
+			for (char *line = t, *nl; *line; line = nl + 1) {
+				nl = strchr(line, '\n');
+				if (nl)
+					*nl = '\0';
+				sse_add(&s->out, 0, "log", line);
+				if (!nl)
+					break;
+			}
+		}
+		/* Follow from the end of what exists now. */
+		if (stat(s->path, &st) == 0) {
+			s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+			s->ino = st.st_ino;
+			s->off = st.st_size;
+		}
+		return send_stream(c, s);
+	}
+	if (tail == 0)
+		return send_text(c, 200, "text/plain; charset=utf-8", "", 0);
+	if (tail < 0) {
+		_cleanup_free_ char *all = NULL;
+		size_t len = 0;
+
+		if (read_file(path, &all, &len) < 0)
+			return send_text(c, 200, "text/plain; charset=utf-8", "", 0);
+		return send_text(c, 200, "text/plain; charset=utf-8", all, len);
+	}
+	{
+		_cleanup_free_ char *t = file_tail(path, (int)tail);
+
+		return send_text(c, 200, "text/plain; charset=utf-8", t, strlen(t));
+	}
+}
+
+static enum MHD_Result h_events(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	const char *inst = arg(c, "instance");
+	const char *last_event = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+	long long limit = arg_int(c, "limit", 100);
+	long long since = arg_int(c, "since", -1);
+	struct nua_error *err = NULL;
+	struct event_rec *list = NULL;
+	size_t n = 0;
+	json_t *a;
+
+	if (last_event && since < 0)
+		since = atoll(last_event);
+	if (limit <= 0 || limit > 10000)
+		limit = 100;
+	if (since < 0) {
+		int64_t last = 0;
+
+		/* The last `limit` (of the instance when filtered: look further
+		 * back, a bounded amount). */
+		if (state_event_last_id(ctx->st, &last, &err) < 0)
+			return send_nua_error(c, err);
+		since = last - (inst ? limit * 20 : limit);
+		if (since < 0)
+			since = 0;
+	}
+	if (arg_true(c, "follow")) {
+		struct stream *s = stream_new(d, STREAM_EVENTS, inst);
+		_cleanup_free_ char *db = nua_root_path("nua.db");
+
+		if (state_open(db, &s->st, &err) < 0) {
+			stream_free(s);
+			return send_nua_error(c, err);
+		}
+		s->last_id = since;
+		stream_events_poll(s);
+		return send_stream(c, s);
+	}
+	if (state_event_list(ctx->st, since, 100000, &list, &n, &err) < 0)
+		return send_nua_error(c, err);
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (!inst || (list[i].instance && streq(list[i].instance, inst)))
+			json_array_append_new(a, event_object(&list[i]));
+	while (json_array_size(a) > (size_t)limit)
+		json_array_remove(a, 0);
+	event_rec_list_free(list, n);
+	return send_json(c, 200, a);
+}
+
+static json_t *stats_object(const char *name, const struct metric_rec *recs, size_t n,
+			    int64_t now, int64_t window, bool series)
+{
+	struct metrics_summary m;
+	json_t *o;
+
+	metrics_summarize(recs, n, now, window, &m);
+	o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "name", name,
+		      "cpu_percent", m.cpu_percent >= 0 ? json_real(m.cpu_percent) : json_null(),
+		      "memory", int_or_null(m.memory, m.memory >= 0), "memory_peak",
+		      int_or_null(m.memory_peak, m.memory_peak >= 0), "pids",
+		      int_or_null(m.pids, m.pids >= 0), "restarts",
+		      int_or_null(m.restarts, m.restarts >= 0), "health_ms",
+		      int_or_null(m.health_ms, m.health_ms >= 0), "samples",
+		      (json_int_t)m.samples, "from", (json_int_t)m.from, "to", (json_int_t)m.to);
+	if (series) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			if (recs[i].time >= now - window)
+				json_array_append_new(
+					a, json_pack("[I, o, o, o, o]", (json_int_t)recs[i].time,
+						     int_or_null(recs[i].cpu_usec, recs[i].cpu_usec >= 0),
+						     int_or_null(recs[i].memory, recs[i].memory >= 0),
+						     int_or_null(recs[i].pids, recs[i].pids >= 0),
+						     int_or_null(recs[i].health_ms,
+								 recs[i].health_ms >= 0)));
+		json_object_set_new(o, "series", a);
+	}
+	return o;
+}
+
+static enum MHD_Result h_stats(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+			       const char *name)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t window = arg_int(c, "window", 300);
+	struct metric_rec *recs = NULL;
+	struct instance_rec *list = NULL;
+	struct nua_error *err = NULL;
+	size_t n = 0, ni = 0;
+	json_t *a;
+
+	if (window <= 0)
+		window = 300;
+	if (name) {
+		struct instance_rec in = { 0 };
+		json_t *o;
+
+		if (instance_get(ctx, name, &in, &err) < 0)
+			return send_nua_error(c, err);
+		instance_rec_release(&in);
+		if (state_metrics_list(ctx->st, name, now - window, &recs, &n, &err) < 0)
+			return send_nua_error(c, err);
+		o = stats_object(name, recs, n, now, window, arg_true(c, "series"));
+		metric_rec_list_free(recs, n);
+		return send_json(c, 200, o);
+	}
+	if (state_instance_list(ctx->st, &list, &ni, &err) < 0 ||
+	    state_metrics_list(ctx->st, NULL, now - window, &recs, &n, &err) < 0) {
+		instance_rec_list_free(list, ni);
+		return send_nua_error(c, err);
+	}
+	a = json_array();
+	for (size_t i = 0; i < ni; i++) {
+		size_t from = 0, to;
+
+		while (from < n && strcmp(recs[from].instance, list[i].name) < 0)
+			from++;
+		for (to = from; to < n && streq(recs[to].instance, list[i].name); to++)
+			;
+		json_array_append_new(a, stats_object(list[i].name, recs + from, to - from, now,
+						      window, false));
+	}
+	metric_rec_list_free(recs, n);
+	instance_rec_list_free(list, ni);
+	return send_json(c, 200,
+			 json_pack("{s:o, s:{s:I, s:I}}", "instances", a, "daemon", "rss",
+				   (json_int_t)metrics_self_rss(), "uptime",
+				   (json_int_t)((monotonic_ms() - d->started_ms) / 1000)));
+}
+
+static enum MHD_Result h_metrics(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct instance_rec *list = NULL;
+	struct metric_rec *recs = NULL;
+	struct metrics_instance *mi;
+	struct metrics_daemon md;
+	struct nua_error *err = NULL;
+	struct strbuf out = STRBUF_INIT;
+	size_t ni = 0, n = 0;
+	enum MHD_Result ret;
+
+	if (state_instance_list(ctx->st, &list, &ni, &err) < 0 ||
+	    state_metrics_list(ctx->st, NULL, now - 120, &recs, &n, &err) < 0) {
+		instance_rec_list_free(list, ni);
+		return send_nua_error(c, err);
+	}
+	mi = xcalloc(ni ? ni : 1, sizeof(*mi));
+	for (size_t i = 0; i < ni; i++) {
+		struct instance_status is;
+		const struct metric_rec *last = NULL;
+		bool running;
+
+		if (instance_status(ctx, list[i].name, &is, NULL) < 0)
+			memset(&is, 0, sizeof(is));
+		running = is.ctr.status == CONTAINER_RUNNING;
+		for (size_t k = 0; k < n; k++)
+			if (streq(recs[k].instance, list[i].name))
+				last = &recs[k];
+		mi[i] = (struct metrics_instance){
+			.name = list[i].name,
+			.state = shown_state(&list[i], &is),
+			.health = running ? list[i].health : "unknown",
+			.cpu_usec = running && last ? last->cpu_usec : -1,
+			.memory = running && last ? last->memory : -1,
+			.memory_limit = -1,
+			.pids = running && last ? last->pids : -1,
+			.restarts = list[i].restarts,
+			.health_ms = running && last ? last->health_ms : -1,
+			.started_at = running && is.started_at ? is.started_at : -1,
+		};
+	}
+	md = (struct metrics_daemon){ metrics_self_rss(), (monotonic_ms() - d->started_ms) / 1000,
+				      (int64_t)ni, (int64_t)d->requests };
+	metrics_render_prometheus(&out, mi, ni, &md);
+	ret = send_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", out.buf, out.len);
+	strbuf_release(&out);
+	free(mi);
+	metric_rec_list_free(recs, n);
+	instance_rec_list_free(list, ni);
+	return ret;
+}
+
+static enum MHD_Result h_images(struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	struct image_rec *imgs = NULL;
+	struct instance_rec *ins = NULL;
+	struct nua_error *err = NULL;
+	size_t n = 0, ni = 0;
+	json_t *a;
+
+	if (state_image_list(ctx->st, &imgs, &n, &err) < 0 ||
+	    state_instance_list(ctx->st, &ins, &ni, &err) < 0) {
+		image_rec_list_free(imgs, n);
+		return send_nua_error(c, err);
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, image_object(&imgs[i], ins, ni));
+	image_rec_list_free(imgs, n);
+	instance_rec_list_free(ins, ni);
+	return send_json(c, 200, a);
+}
+
+static enum MHD_Result h_image_rm(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+				  const char *ref)
+{
+	struct nua_error *err = NULL;
+	int r;
+
+	pthread_mutex_lock(&d->build_mu);
+	r = image_remove(ctx->st, ref, &err);
+	pthread_mutex_unlock(&d->build_mu);
+	if (r < 0)
+		return send_nua_error(c, err);
+	return send_json(c, 200, json_pack("{s:s}", "removed", ref));
+}
+
+static enum MHD_Result h_image_import(struct daemon *d, struct MHD_Connection *c,
+				      struct nua_ctx *ctx, const struct request *req)
+{
+	json_t *body = json_loadb(req->body.buf, req->body.len, 0, NULL);
+	const char *path = NULL, *ref = NULL;
+	struct nua_error *err = NULL;
+	json_t *jref = NULL;
+	char *made = NULL;
+	json_t *o = NULL;
+	int r;
+
+	if (!body || json_unpack(body, "{s:s, s?o}", "path", &path, "ref", &jref) < 0 ||
+	    (jref && !json_is_null(jref) && !json_is_string(jref))) {
+		json_decref(body);
+		return send_error(c, 400,
+				  "the body must be {\"path\": \"/abs/archive.tar\", \"ref\": "
+				  "\"id:version-release\" or null}");
+	}
+	ref = json_string_value(jref);
+	if (path[0] != '/') {
+		json_decref(body);
+		return send_error(c, 400, "'%s' is a relative path: give an absolute path", path);
+	}
+	pthread_mutex_lock(&d->build_mu);
+	r = image_import(ctx->st, path, ref, &made, &err);
+	pthread_mutex_unlock(&d->build_mu);
+	json_decref(body);
+	if (r == 0)
+		o = image_object_named(ctx, made, &err);
+	free(made);
+	if (!o)
+		return send_nua_error(c, err);
+	return send_json(c, 201, o);
+}
+
+static enum MHD_Result h_image_export(struct MHD_Connection *c, struct nua_ctx *ctx,
+				      const char *ref, const struct request *req)
+{
+	json_t *body = json_loadb(req->body.buf, req->body.len, 0, NULL);
+	const char *path = NULL;
+	struct nua_error *err = NULL;
+	struct stat st;
+	json_t *o;
+
+	if (!body || json_unpack(body, "{s:s}", "path", &path) < 0) {
+		json_decref(body);
+		return send_error(c, 400, "the body must be {\"path\": \"/abs/archive.tar\"}");
+	}
+	if (path[0] != '/') {
+		json_decref(body);
+		return send_error(c, 400, "'%s' is a relative path: give an absolute path", path);
+	}
+	if (image_export(ctx->st, ref, path, &err) < 0) {
+		json_decref(body);
+		return send_nua_error(c, err);
+	}
+	o = json_pack("{s:s, s:I}", "path", path,
+		      "size", (json_int_t)(stat(path, &st) == 0 ? st.st_size : 0));
+	json_decref(body);
+	return send_json(c, 200, o);
+}
+
+/* ---- routing ---- */
+
+/* Split "/v1/instances/NAME/logs" into at most max segments. */
+static size_t split_path(const char *url, char seg[][256], size_t max)
+{
+	size_t n = 0;
+
+	for (const char *p = url; *p && n < max;) {
+		const char *e;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchr(p, '/');
+		if (!e)
+			e = p + strlen(p);
+		if ((size_t)(e - p) >= 256)
+			return max + 1;
+		memcpy(seg[n], p, (size_t)(e - p));
+		seg[n][e - p] = '\0';
+		n++;
+		p = e;
+	}
+	return n;
+}
+
+static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
+			     const char *method, const struct request *req)
+{
+	char seg[6][256];
+	size_t n = split_path(url, seg, 6);
+	struct nua_ctx ctx;
+	struct nua_error *err = NULL;
+	enum MHD_Result ret;
+	bool get = streq(method, "GET"), post = streq(method, "POST");
+	bool del = streq(method, "DELETE"), patch = streq(method, "PATCH");
+	const char *name = n >= 3 ? seg[2] : NULL;
+
+	if (n == 1 && streq(seg[0], "metrics") && get) {
+		if (daemon_ctx(d, &ctx, &err) < 0)
+			return send_nua_error(c, err);
+		ret = h_metrics(d, c, &ctx);
+		daemon_ctx_close(&ctx);
+		return ret;
+	}
+	if (n < 2 || n > 5 || !streq(seg[0], "v1"))
+		return send_error(c, 404, "no endpoint '%s' (see docs/api.md)", url);
+	if (n == 2 && streq(seg[1], "version") && get)
+		return send_json(c, 200,
+				 json_pack("{s:s, s:i, s:s, s:s, s:s}", "version", NUA_VERSION,
+					   "api", 1, "root", nua_root(), "driver",
+					   d->rt.driver->name, "runtime", d->rt.oci_name));
+	if ((n == 2 && (streq(seg[1], "instances") || streq(seg[1], "images")) && post))
+		return run_op(d, c, streq(seg[1], "instances") ? OP_DEPLOY : OP_BUILD, req);
+
+	if (daemon_ctx(d, &ctx, &err) < 0)
+		return send_nua_error(c, err);
+	ret = MHD_NO;
+	if (n == 2 && streq(seg[1], "health") && get) {
+		ret = send_json(c, 200,
+				json_pack("{s:s, s:I, s:b}", "status", "ok", "uptime",
+					  (json_int_t)((monotonic_ms() - d->started_ms) / 1000),
+					  "converged", d->reconciled));
+	} else if (n == 2 && streq(seg[1], "instances") && get) {
+		ret = h_instances(d, c, &ctx);
+	} else if (n == 3 && streq(seg[1], "instances") && get) {
+		json_t *o = instance_object_named(d, &ctx, name, &err);
+
+		if (o)
+			json_object_set_new(o, "log", log_lines(name, 10));
+		ret = o ? send_json(c, 200, o) : send_nua_error(c, err);
+	} else if (n == 3 && streq(seg[1], "instances") && del) {
+		ret = h_remove(d, c, &ctx, name);
+	} else if (n == 4 && streq(seg[1], "instances") && post && streq(seg[3], "start")) {
+		ret = h_verb(d, c, &ctx, name, instance_start);
+	} else if (n == 4 && streq(seg[1], "instances") && post && streq(seg[3], "stop")) {
+		ret = h_verb(d, c, &ctx, name, instance_stop);
+	} else if (n == 4 && streq(seg[1], "instances") && post && streq(seg[3], "restart")) {
+		ret = h_verb(d, c, &ctx, name, instance_restart);
+	} else if (n == 4 && streq(seg[1], "instances") && get && streq(seg[3], "env")) {
+		ret = h_env_get(c, &ctx, name);
+	} else if (n == 4 && streq(seg[1], "instances") && patch && streq(seg[3], "env")) {
+		ret = h_env_patch(d, c, &ctx, name, req);
+	} else if (n == 4 && streq(seg[1], "instances") && get && streq(seg[3], "logs")) {
+		ret = h_logs(d, c, &ctx, name);
+	} else if (n == 4 && streq(seg[1], "instances") && get && streq(seg[3], "stats")) {
+		ret = h_stats(d, c, &ctx, name);
+	} else if (n == 2 && streq(seg[1], "stats") && get) {
+		ret = h_stats(d, c, &ctx, NULL);
+	} else if (n == 2 && streq(seg[1], "events") && get) {
+		ret = h_events(d, c, &ctx);
+	} else if (n == 2 && streq(seg[1], "images") && get) {
+		ret = h_images(c, &ctx);
+	} else if (n == 3 && streq(seg[1], "images") && post && streq(seg[2], "import")) {
+		ret = h_image_import(d, c, &ctx, req);
+	} else if (n == 3 && streq(seg[1], "images") && del) {
+		ret = h_image_rm(d, c, &ctx, seg[2]);
+	} else if (n == 4 && streq(seg[1], "images") && post && streq(seg[3], "export")) {
+		ret = h_image_export(c, &ctx, seg[2], req);
+	} else {
+		bool known = (n == 2 && (streq(seg[1], "instances") || streq(seg[1], "images") ||
+					 streq(seg[1], "events") || streq(seg[1], "stats") ||
+					 streq(seg[1], "health"))) ||
+			     (n >= 3 && (streq(seg[1], "instances") || streq(seg[1], "images")));
+
+		ret = known ? send_error(c, 405, "%s is not allowed on '%s'", method, url)
+			    : send_error(c, 404, "no endpoint '%s' (see docs/api.md)", url);
+	}
+	daemon_ctx_close(&ctx);
+	return ret;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *upload,
+			       size_t *upload_size, void **con_cls)
+{
+	struct daemon *d = cls;
+	struct request *req = *con_cls;
+	long long t0;
+	enum MHD_Result r;
+
+	(void)version;
+	if (!req) {
+		req = xcalloc(1, sizeof(*req));
+		strbuf_init(&req->body, 0);
+		*con_cls = req;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (req->body.len + *upload_size > BODY_MAX)
+			req->too_big = true;
+		else
+			strbuf_add(&req->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	d->requests++;
+	if (req->too_big)
+		return send_error(c, 413, "the request's body is over %d bytes", BODY_MAX);
+	t0 = monotonic_ms();
+	r = route(d, c, url, method, req);
+	if (!streq(method, "GET")) {
+		char ts[32];
+		time_t t = time(NULL);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(stderr, "%s %s %s (%lld ms)\n", ts, method, url, monotonic_ms() - t0);
+	}
+	return r;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (req) {
+		strbuf_release(&req->body);
+		free(req);
+	}
+	*con_cls = NULL;
+}
+
+struct MHD_Daemon *api_start(struct daemon *d, int fd, struct nua_error **err)
+{
+	struct MHD_Daemon *mhd = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
+		NULL, NULL, handler, d, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)0, MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_THREAD_STACK,
+		MHD_OPTION_END);
+
+	if (!mhd) {
+		close(fd);
+		nua_error_set(err, NUA_EFAIL, "cannot serve the API (libmicrohttpd refused)");
+	}
+	return mhd;
+}
+
+void api_stop(struct MHD_Daemon *mhd)
+{
+	if (mhd)
+		MHD_stop_daemon(mhd);
+}

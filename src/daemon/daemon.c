@@ -1,0 +1,555 @@
+/* nua daemon: start-up, the event loop, locks and jobs. See daemon.h. */
+#define _GNU_SOURCE
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "paths.h"
+#include "state.h"
+#include "util.h"
+#include "banned.h"
+
+/* Seconds between two full reconcile passes (drift: a route file edited by
+ * hand, a container killed from outside between two ticks...). */
+#define RECONCILE_PERIOD_SEC 60
+
+static void dlog(const char *fmt, ...) PRINTF(1, 2);
+static void dlog(const char *fmt, ...)
+{
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	va_list ap;
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	flockfile(stderr);
+	fprintf(stderr, "%s ", ts);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+/* ---- contexts ---- */
+
+int daemon_ctx(struct daemon *d, struct nua_ctx *ctx, struct nua_error **err)
+{
+	_cleanup_free_ char *db = nua_root_path("nua.db");
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->lock_fd = -1;
+	ctx->rt = d->rt;
+	ctx->proxy = d->proxy;
+	ctx->net = d->net;
+	/* Borrowed: nua_ctx_close must not release them. */
+	ctx->rt_open = ctx->proxy_open = ctx->net_open = false;
+	return state_open(db, &ctx->st, err);
+}
+
+void daemon_ctx_close(struct nua_ctx *ctx)
+{
+	if (ctx->st)
+		state_close(ctx->st);
+	ctx->st = NULL;
+}
+
+/* ---- locks ---- */
+
+static ssize_t busy_find(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_busy; i++)
+		if (streq(d->busy[i], name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void busy_take(struct daemon *d, const char *name)
+{
+	ALLOC_GROW(d->busy, d->n_busy + 1, d->alloc_busy);
+	d->busy[d->n_busy++] = xstrdup(name);
+}
+
+void daemon_lock(struct daemon *d, const char *name)
+{
+	pthread_mutex_lock(&d->mu);
+	while (busy_find(d, name) >= 0)
+		pthread_cond_wait(&d->cond, &d->mu);
+	busy_take(d, name);
+	pthread_mutex_unlock(&d->mu);
+}
+
+bool daemon_trylock(struct daemon *d, const char *name)
+{
+	bool ok;
+
+	pthread_mutex_lock(&d->mu);
+	ok = busy_find(d, name) < 0;
+	if (ok)
+		busy_take(d, name);
+	pthread_mutex_unlock(&d->mu);
+	return ok;
+}
+
+void daemon_unlock(struct daemon *d, const char *name)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&d->mu);
+	i = busy_find(d, name);
+	if (i < 0)
+		BUG("unlock of '%s', which is not locked", name);
+	free(d->busy[i]);
+	d->busy[i] = d->busy[--d->n_busy];
+	d->dirty = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->mu);
+	daemon_changed(d);
+}
+
+bool daemon_is_busy(struct daemon *d, const char *name)
+{
+	bool b;
+
+	pthread_mutex_lock(&d->mu);
+	b = busy_find(d, name) >= 0;
+	pthread_mutex_unlock(&d->mu);
+	return b;
+}
+
+void daemon_changed(struct daemon *d)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&d->mu);
+	d->dirty = true;
+	pthread_mutex_unlock(&d->mu);
+	if (write(d->wake_fd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the loop is awake anyway */
+	}
+}
+
+/* ---- jobs ---- */
+
+struct job {
+	struct daemon *d;
+	char *name;
+	void (*fn)(struct daemon *d, const char *name);
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+
+	j->fn(j->d, j->name);
+	if (j->name)
+		daemon_unlock(j->d, j->name);
+	pthread_mutex_lock(&j->d->mu);
+	j->d->jobs--;
+	pthread_cond_broadcast(&j->d->cond);
+	pthread_mutex_unlock(&j->d->mu);
+	free(j->name);
+	free(j);
+	return NULL;
+}
+
+bool daemon_job(struct daemon *d, const char *name, void (*fn)(struct daemon *d, const char *name),
+		bool wait_lock)
+{
+	struct job *j;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (name) {
+		if (wait_lock)
+			daemon_lock(d, name);
+		else if (!daemon_trylock(d, name))
+			return false;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->name = name ? xstrdup(name) : NULL;
+	j->fn = fn;
+	pthread_mutex_lock(&d->mu);
+	d->jobs++;
+	pthread_mutex_unlock(&d->mu);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, job_main, j) != 0)
+		BUG("cannot start a thread: %s", strerror(errno));
+	pthread_attr_destroy(&attr);
+	return true;
+}
+
+/* ---- reconcile ---- */
+
+void daemon_reconcile_all(struct daemon *d, const char *why)
+{
+	struct nua_ctx ctx;
+	struct nua_error *err = NULL;
+	char **names = NULL;
+	int failed = 0, done = 0;
+
+	if (daemon_ctx(d, &ctx, &err) < 0) {
+		dlog("reconcile: %s", err->msg);
+		nua_error_free(err);
+		return;
+	}
+	if (instance_known_names(&ctx, &names, &err) < 0) {
+		dlog("reconcile: %s", err->msg);
+		nua_error_free(err);
+		daemon_ctx_close(&ctx);
+		return;
+	}
+	for (size_t i = 0; names[i] && !d->stopping; i++) {
+		if (!daemon_trylock(d, names[i]))
+			continue;
+		if (instance_converge(&ctx, names[i], &err) < 0) {
+			dlog("reconcile: %s: %s", names[i], err->msg);
+			nua_error_free(err);
+			err = NULL;
+			failed++;
+		}
+		done++;
+		daemon_unlock(d, names[i]);
+	}
+	if (failed || streq(why, "start"))
+		dlog("reconcile (%s): %d instances, %d failed", why, done, failed);
+	strv_free(names);
+	daemon_ctx_close(&ctx);
+}
+
+static void reconcile_job(struct daemon *d, const char *name)
+{
+	(void)name;
+	daemon_reconcile_all(d, "start");
+	pthread_mutex_lock(&d->mu);
+	d->reconciled = true;
+	pthread_mutex_unlock(&d->mu);
+	daemon_changed(d);
+}
+
+static void periodic_reconcile_job(struct daemon *d, const char *name)
+{
+	(void)name;
+	daemon_reconcile_all(d, "periodic");
+}
+
+/* ---- the socket ---- */
+
+static int listen_socket(const char *path, struct nua_error **err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return nua_error_set(err, NUA_EINPUT,
+				     "socket path '%s' is too long (NUA_RUN must be short)", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot create a socket: %s", strerror(errno));
+	/* The pid file's lock proved no other daemon serves it: a socket file
+	 * left there is stale. */
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
+	    listen(fd, 128) < 0) {
+		int e = errno;
+
+		close(fd);
+		return nua_error_set(err, NUA_EFAIL, "cannot listen on '%s': %s", path,
+				     strerror(e));
+	}
+	return fd;
+}
+
+/* $NUA_RUN/nua.pid, locked for the daemon's life: one daemon per root. */
+static int take_pid_file(struct nua_error **err)
+{
+	_cleanup_free_ char *path = nua_run_path("nua.pid");
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot open '%s': %s", path, strerror(errno));
+	/* A daemon that was just killed may not be gone yet: give it a
+	 * moment to release the lock. */
+	for (int i = 0; i < 30 && flock(fd, LOCK_EX | LOCK_NB) < 0; i++)
+		sleep_ms(100);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		_cleanup_free_ char *pid = NULL;
+
+		read_file(path, &pid, NULL);
+		close(fd);
+		return nua_error_set(err, NUA_EINPUT,
+				     "a nua daemon already runs for this server (pid %s, '%s')",
+				     pid ? strtok(pid, "\n") : "?", path);
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		close(fd);
+		return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+/* ---- the loop ---- */
+
+static int open_shared(struct daemon *d, struct nua_error **err)
+{
+	_cleanup_free_ char *db = nua_root_path("nua.db");
+	int r;
+
+	if ((r = mkdir_p(nua_root(), 0711)) < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", nua_root(),
+				     strerror(-r));
+	if (state_open(db, &d->st, err) < 0)
+		return -1;
+	if (runtime_oci_open(&d->rt, err) < 0)
+		return -1;
+	if (cni_network_open(&d->net, NULL, err) < 0)
+		return -1;
+	if (proxy_open(&d->proxy, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int run_loop(struct daemon *d, int sfd, int tfd)
+{
+	long long last_reconcile = monotonic_ms();
+
+	while (!d->stopping) {
+		struct pollfd fds[512];
+		int n = 0, timeout = 1000;
+		long long now, next;
+
+		fds[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		fds[n++] = (struct pollfd){ .fd = tfd, .events = POLLIN };
+		fds[n++] = (struct pollfd){ .fd = d->wake_fd, .events = POLLIN };
+		n += sup_poll_fds(d, fds + n, (int)ARRAY_SIZE(fds) - n);
+		next = sup_next_deadline(d);
+		if (next >= 0) {
+			long long wait = next - monotonic_ms();
+
+			timeout = wait < 0 ? 0 : wait < 1000 ? (int)wait : 1000;
+		}
+		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			return -1;
+		now = monotonic_ms();
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				dlog("signal %u: stopping", si.ssi_signo);
+				d->stopping = true;
+				break;
+			}
+		}
+		if (fds[2].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(d->wake_fd, &v, sizeof(v)) < 0) {
+				/* nothing to read: fine */
+			}
+			sup_sync(d);
+		}
+		sup_poll_done(d, now);
+		if (fds[1].revents & POLLIN) {
+			uint64_t ticks;
+
+			if (read(tfd, &ticks, sizeof(ticks)) < 0) {
+				/* spurious */
+			}
+			sup_sync(d);
+			sup_tick(d, now);
+			if (now - last_reconcile >= RECONCILE_PERIOD_SEC * 1000LL && d->reconciled) {
+				last_reconcile = now;
+				daemon_job(d, NULL, periodic_reconcile_job, false);
+			}
+		}
+	}
+	return 0;
+}
+
+static void wait_jobs(struct daemon *d, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	pthread_mutex_lock(&d->mu);
+	while (d->jobs > 0)
+		if (pthread_cond_timedwait(&d->cond, &d->mu, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Fork; the parent waits until the child serves the socket (or dies). */
+static int detach(const char *log_path, const char *sock)
+{
+	int pipefd[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		BUG("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		BUG("fork: %s", strerror(errno));
+	if (pid > 0) {
+		ssize_t got;
+
+		close(pipefd[1]);
+		got = read(pipefd[0], &c, 1);
+		if (got == 1 && c == 'k')
+			_exit(0);
+		fprintf(stderr, "error: the daemon did not start; see '%s'\n", log_path);
+		(void)sock;
+		_exit(1);
+	}
+	close(pipefd[0]);
+	setsid();
+	{
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		if (null >= 0)
+			dup2(null, 0);
+		if (log >= 0) {
+			dup2(log, 1);
+			dup2(log, 2);
+		}
+	}
+	return pipefd[1];
+}
+
+int cmd_daemon(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "detach", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct daemon dd;
+	struct daemon *d = &dd;
+	struct nua_error *err = NULL;
+	_cleanup_free_ char *sock = NULL, *log_path = NULL;
+	struct MHD_Daemon *mhd = NULL;
+	bool detach_opt = false;
+	int c, pidfd, lfd, sfd, tfd, ready_fd = -1, r;
+	sigset_t mask;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "dh", longopts, NULL)) != -1) {
+		if (c == 'd')
+			detach_opt = true;
+		else if (c == 'h') {
+			printf("usage: nua daemon [--detach]\n");
+			return 0;
+		} else
+			return NUA_EINPUT;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "error: nua daemon takes no arguments\n");
+		return NUA_EINPUT;
+	}
+	if ((r = mkdir_p(nua_run_dir(), 0711)) < 0) {
+		fprintf(stderr, "error: cannot create '%s': %s\n", nua_run_dir(), strerror(-r));
+		return NUA_EFAIL;
+	}
+	if ((r = mkdir_p(nua_root(), 0711)) < 0) {
+		fprintf(stderr, "error: cannot create '%s': %s\n", nua_root(), strerror(-r));
+		return NUA_EFAIL;
+	}
+	sock = nua_run_path("nua.sock");
+	log_path = nua_root_path("daemon.log");
+	if (detach_opt)
+		ready_fd = detach(log_path, sock);
+
+	if ((pidfd = take_pid_file(&err)) < 0)
+		goto fail;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	pthread_mutex_init(&d->build_mu, NULL);
+	d->started_ms = monotonic_ms();
+	d->started_at = (int64_t)time(NULL);
+	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (open_shared(d, &err) < 0)
+		goto fail;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	/* Blocked before any thread starts, so that every thread inherits
+	 * the mask and the signals reach the signalfd only. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	{
+		struct itimerspec its = { { 1, 0 }, { 1, 0 } };
+
+		timerfd_settime(tfd, 0, &its, NULL);
+	}
+
+	/* nginx first: a configuration written by a daemon killed before its
+	 * reload is checked and applied now. */
+	if (proxy_ensure_running(&d->proxy, &err) < 0) {
+		dlog("nginx: %s", err->msg);
+		nua_error_free(err);
+		err = NULL;
+	}
+	state_event_add(d->st, NULL, "daemon", "daemon started", NULL, NULL, NULL);
+	if ((lfd = listen_socket(sock, &err)) < 0)
+		goto fail;
+	if (!(mhd = api_start(d, lfd, &err)))
+		goto fail;
+	dlog("nua daemon %s serving %s (root %s, runtime %s)", NUA_VERSION, sock, nua_root(),
+	     d->rt.oci_name);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "k", 1) < 0) {
+			/* the parent is gone */
+		}
+		close(ready_fd);
+	}
+	d->dirty = true;
+	daemon_job(d, NULL, reconcile_job, false);
+	run_loop(d, sfd, tfd);
+
+	api_stop(mhd);
+	wait_jobs(d, 3000);
+	unlink(sock);
+	dlog("stopped");
+	sup_free(d);
+	/* Job threads that did not finish may still use the shared parts:
+	 * leave them to the process's end. */
+	close(pidfd);
+	return 0;
+fail:
+	if (ready_fd >= 0)
+		close(ready_fd);
+	r = nua_error_report(err);
+	nua_error_free(err);
+	return r;
+}
