@@ -11,7 +11,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -38,74 +37,6 @@
 #define INIT_PATH "/usr/bin/tini-static"
 /* The longest wait for nginx's requests on an old container to finish. */
 #define DRAIN_MAX_MS 10000
-
-/* ---- context ---- */
-
-int nua_ctx_open(struct nua_ctx *ctx, unsigned needs, struct nua_error **err)
-{
-	_cleanup_free_ char *db = NULL;
-	int r;
-
-	if (!ctx->lock_fd)
-		ctx->lock_fd = -1;
-	if ((r = mkdir_p(nua_root(), 0711)) < 0)
-		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", nua_root(),
-				     strerror(-r));
-	if ((needs & CTX_LOCK) && ctx->lock_fd < 0) {
-		_cleanup_free_ char *path = nua_root_path("nua.lock");
-
-		ctx->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (ctx->lock_fd < 0)
-			return nua_error_set(err, NUA_EFAIL, "cannot open '%s': %s", path,
-					     strerror(errno));
-		if (flock(ctx->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-			if (ctx->progress)
-				fprintf(ctx->progress, "waiting for another nua command to finish\n");
-			while (flock(ctx->lock_fd, LOCK_EX) < 0)
-				if (errno != EINTR)
-					return nua_error_set(err, NUA_EFAIL, "cannot lock '%s': %s",
-							     path, strerror(errno));
-		}
-	}
-	if ((needs & CTX_STATE) && !ctx->st) {
-		db = nua_root_path("nua.db");
-		if (state_open(db, &ctx->st, err) < 0)
-			return -1;
-	}
-	if ((needs & CTX_RUNTIME) && !ctx->rt_open) {
-		if (runtime_oci_open(&ctx->rt, err) < 0)
-			return -1;
-		ctx->rt_open = true;
-	}
-	if ((needs & CTX_NETWORK) && !ctx->net_open) {
-		if (cni_network_open(&ctx->net, NULL, err) < 0)
-			return -1;
-		ctx->net_open = true;
-	}
-	if ((needs & CTX_PROXY) && !ctx->proxy_open) {
-		if (proxy_open(&ctx->proxy, err) < 0)
-			return -1;
-		ctx->proxy_open = true;
-	}
-	return 0;
-}
-
-void nua_ctx_close(struct nua_ctx *ctx)
-{
-	if (ctx->st)
-		state_close(ctx->st);
-	if (ctx->rt_open)
-		runtime_release(&ctx->rt);
-	if (ctx->net_open)
-		cni_network_release(&ctx->net);
-	if (ctx->proxy_open)
-		proxy_release(&ctx->proxy);
-	if (ctx->lock_fd > 0)
-		close(ctx->lock_fd);
-	ctx->st = NULL;
-	ctx->rt_open = ctx->net_open = ctx->proxy_open = false;
-	ctx->lock_fd = -1;
-}
 
 static void say(struct nua_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
 static void say(struct nua_ctx *ctx, const char *fmt, ...)

@@ -41,31 +41,17 @@
 #include "runtime_oci.h"
 #include "state.h"
 
-/* The pieces of a server an operation needs, opened once. */
+/* The pieces of a server an operation needs: the daemon opens the runtime,
+ * network and proxy once and gives each thread a context with a database
+ * connection of its own (daemon_ctx). */
 struct nua_ctx {
 	struct state *st;
 	struct runtime rt;
 	struct proxy proxy;
 	struct cni_network net;
-	bool rt_open, proxy_open, net_open;
-	int lock_fd;
 	FILE *progress; /* messages for a person (NULL: quiet) */
 	bool tty;
 };
-
-enum {
-	CTX_STATE = 1 << 0,   /* the state store */
-	CTX_RUNTIME = 1 << 1, /* the oci driver */
-	CTX_PROXY = 1 << 2,   /* nginx */
-	CTX_NETWORK = 1 << 3, /* CNI */
-	CTX_LOCK = 1 << 4,    /* the server-wide lock for changes */
-	CTX_ALL = 0x1f,
-};
-
-/* Open what needs asks for. The lock is an flock on $NUA_ROOT/nua.lock,
- * waited for; it is released by nua_ctx_close (or the process's end). */
-int nua_ctx_open(struct nua_ctx *ctx, unsigned needs, struct nua_error **err);
-void nua_ctx_close(struct nua_ctx *ctx);
 
 struct deploy_request {
 	const char *source; /* a package directory, or an image ref */

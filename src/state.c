@@ -467,6 +467,14 @@ int state_image_remove(struct state *st, const char *ref, struct nua_error **err
 	if (user)
 		return nua_error_set(err, NUA_EINPUT, "image '%s' is used by instance '%s'", ref,
 				     user);
+	/* The previous version of an instance while its redeploy is under
+	 * way (schema 3). */
+	if (state_schema_version(st) >= 3 &&
+	    (user = instance_using(st, "image_ref", "revisions", ref)))
+		return nua_error_set(err, NUA_EINPUT,
+				     "image '%s' is used by instance '%s' (its previous version, "
+				     "while a redeploy is under way)",
+				     ref, user);
 	if (prepare(st, "DELETE FROM images WHERE ref = ?", &s, err) < 0)
 		return -1;
 	bind_text(s, 1, ref);

@@ -1133,6 +1133,18 @@ static enum MHD_Result h_metrics(struct daemon *d, struct MHD_Connection *c, str
 			.health_ms = running && last ? last->health_ms : -1,
 			.started_at = running && is.started_at ? is.started_at : -1,
 		};
+		/* Counters are read now when it runs: a scrape sees the
+		 * present, not the last sample. */
+		if (running && is.ctr.pid > 0) {
+			struct cgroup_sample cs;
+
+			if (metrics_sample_pid(is.ctr.pid, &cs, NULL) == 0) {
+				mi[i].cpu_usec = cs.cpu_usec;
+				mi[i].memory = cs.memory;
+				mi[i].memory_limit = cs.memory_limit;
+				mi[i].pids = cs.pids;
+			}
+		}
 	}
 	md = (struct metrics_daemon){ metrics_self_rss(), (monotonic_ms() - d->started_ms) / 1000,
 				      (int64_t)ni, (int64_t)d->requests };

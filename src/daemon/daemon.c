@@ -57,12 +57,9 @@ int daemon_ctx(struct daemon *d, struct nua_ctx *ctx, struct nua_error **err)
 	_cleanup_free_ char *db = nua_root_path("nua.db");
 
 	memset(ctx, 0, sizeof(*ctx));
-	ctx->lock_fd = -1;
 	ctx->rt = d->rt;
 	ctx->proxy = d->proxy;
 	ctx->net = d->net;
-	/* Borrowed: nua_ctx_close must not release them. */
-	ctx->rt_open = ctx->proxy_open = ctx->net_open = false;
 	return state_open(db, &ctx->st, err);
 }
 
@@ -240,8 +237,15 @@ void daemon_reconcile_all(struct daemon *d, const char *why)
 
 static void reconcile_job(struct daemon *d, const char *name)
 {
+	struct nua_ctx ctx;
+
 	(void)name;
 	daemon_reconcile_all(d, "start");
+	if (daemon_ctx(d, &ctx, NULL) == 0) {
+		state_event_add(ctx.st, NULL, "daemon", "converged after its start", NULL, NULL,
+				NULL);
+		daemon_ctx_close(&ctx);
+	}
 	pthread_mutex_lock(&d->mu);
 	d->reconciled = true;
 	pthread_mutex_unlock(&d->mu);
@@ -304,6 +308,25 @@ static int take_pid_file(struct nua_error **err)
 		return nua_error_set(err, NUA_EINPUT,
 				     "a nua daemon already runs for this server (pid %s, '%s')",
 				     pid ? strtok(pid, "\n") : "?", path);
+	}
+	/* One per root as well (two run directories could name the same
+	 * root): the root's lock, held for the daemon's life. */
+	{
+		_cleanup_free_ char *lpath = nua_root_path("nua.lock");
+		int lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+		for (int i = 0; lfd >= 0 && i < 30 && flock(lfd, LOCK_EX | LOCK_NB) < 0; i++)
+			sleep_ms(100);
+		if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+			if (lfd >= 0)
+				close(lfd);
+			close(fd);
+			return nua_error_set(err, NUA_EINPUT,
+					     "a nua daemon already runs for the root '%s' (its lock "
+					     "'%s' is taken)",
+					     nua_root(), lpath);
+		}
+		/* Kept open (and locked) until the process ends. */
 	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {

@@ -115,7 +115,6 @@ static struct nua_ctx main_ctx(struct daemon *d)
 	ctx.rt = d->rt;
 	ctx.proxy = d->proxy;
 	ctx.net = d->net;
-	ctx.lock_fd = -1;
 	return ctx;
 }
 

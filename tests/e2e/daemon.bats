@@ -215,7 +215,7 @@ check_converged() {
 	# allows for GET; wrk counts an error instead). That is nginx's, at
 	# any reload; what this test checks is that no request is lost
 	# between nginx and the app.
-	wrk -t2 -c8 -d25s -H "Host: zdt.localhost" -H "Connection: close" "http://127.0.0.1:$NUA_HTTP_PORT/" \
+	wrk -t2 -c8 -d25s --timeout 10s -H "Host: zdt.localhost" -H "Connection: close" "http://127.0.0.1:$NUA_HTTP_PORT/" \
 		>"$BATS_TEST_TMPDIR/wrk" 2>&1 &
 	wrkpid=$!
 	sleep 1

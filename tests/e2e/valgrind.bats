@@ -39,3 +39,21 @@ vg() {
 		[ "$status" -eq 2 ]
 	done
 }
+
+@test "valgrind: the client's paths against a daemon, and without one" {
+	run vg ls
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot reach the nua daemon"* ]]
+	nua_start_daemon
+	run vg ls --json
+	[ "$status" -eq 0 ]
+	run vg images
+	[ "$status" -eq 0 ]
+	run vg status nope
+	[ "$status" -eq 2 ]
+	run vg events --json
+	[ "$status" -eq 0 ]
+	run vg stats
+	[ "$status" -eq 0 ]
+	nua_stop_daemon
+}
