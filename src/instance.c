@@ -1144,6 +1144,24 @@ static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in, con
 	return 0;
 }
 
+/* Drain and remove every generation of gens but keep (nginx no longer
+ * routes to them). */
+static int retire_others(struct nua_ctx *ctx, const char *name, const int64_t *gens, size_t n,
+			 int64_t keep, int port, struct nua_error **err)
+{
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *old = NULL;
+
+		if (gens[i] == keep)
+			continue;
+		old = gen_ip(name, gens[i]);
+		drain(ctx, old, port);
+		if (teardown_gen(ctx, name, gens[i], true, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 {
 	struct instance_rec in = { 0 };
@@ -1190,16 +1208,8 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 		if (ip && set_route(ctx, &in, ip, run.port, err) < 0)
 			goto out;
 		set_serving_ip(ctx, name, ip);
-		for (size_t i = 0; i < n; i++) {
-			_cleanup_free_ char *old = NULL;
-
-			if (gens[i] == gen)
-				continue;
-			old = gen_ip(name, gens[i]);
-			drain(ctx, old, run.port);
-			if (teardown_gen(ctx, name, gens[i], true, err) < 0)
-				goto out;
-		}
+		if (retire_others(ctx, name, gens, n, gen, run.port, err) < 0)
+			goto out;
 		if (!streq(in.actual, "running") && !streq(in.actual, "unhealthy"))
 			set_actual(ctx, &in, "running");
 		if (!in.started_at)
@@ -1254,15 +1264,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 	state_instance_set_actual(ctx->st, name, "running", NULL);
 	state_instance_set_health(ctx->st, name, "healthy", NULL);
 	state_revisions_drop(ctx->st, name, NULL);
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *old = NULL;
-
-		if (gens[i] == gen)
-			continue;
-		old = gen_ip(name, gens[i]);
-		drain(ctx, old, run.port);
-		teardown_gen(ctx, name, gens[i], true, NULL);
-	}
+	retire_others(ctx, name, gens, n, gen, run.port, NULL);
 	if (serving)
 		event(ctx, name, "switch", "generation %lld serves %s%s (was %lld)", (long long)gen,
 		      in.domain ? in.domain : name, in.path, (long long)serving);

@@ -17,6 +17,7 @@
 
 #include <microhttpd.h>
 
+#include "api_request.h"
 #include "build.h"
 #include "config.h"
 #include "image.h"
@@ -285,7 +286,7 @@ enum op_kind { OP_DEPLOY, OP_BUILD };
 struct op {
 	struct daemon *d;
 	enum op_kind kind;
-	json_t *body;
+	struct strbuf body; /* the request's, kept: a streamed op outlives it */
 	/* Streaming: progress and the final line go to fd; else NULL. */
 	int fd;
 	struct strbuf line; /* progress text not yet ended by a newline */
@@ -381,54 +382,29 @@ static void op_run(struct op *op)
 		goto done;
 	ctx.progress = progress;
 	if (op->kind == OP_DEPLOY) {
-		const char *source = NULL, *name = NULL, *domain = NULL;
-		json_t *env = NULL;
-		int no_cache = 0;
-		json_error_t jerr;
+		struct api_deploy req;
 		_cleanup_free_ char *target = NULL;
-		const char **envv = NULL;
 		char *made = NULL;
 		struct instance_rec cur = { 0 };
 		bool exists, dir;
 
-		if (json_unpack_ex(op->body, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?o, s?b}",
-				   "source", &source, "name", &name, "domain", &domain, "env", &env,
-				   "no_cache", &no_cache) < 0) {
-			nua_error_set(&err, NUA_EINPUT, "bad deploy request: %s", jerr.text);
+		if (api_parse_deploy(op->body.buf, op->body.len, &req, &err) < 0) {
+			api_deploy_release(&req);
 			goto done_ctx;
 		}
-		if (env && !json_is_null(env)) {
-			size_t i;
-			json_t *v;
-
-			if (!json_is_array(env)) {
-				nua_error_set(&err, NUA_EINPUT, "bad deploy request: 'env' must be "
-								"an array of \"KEY=VALUE\"");
-				goto done_ctx;
-			}
-			envv = xcalloc(json_array_size(env) + 1, sizeof(*envv));
-			json_array_foreach(env, i, v) {
-				if (!json_is_string(v)) {
-					free(envv);
-					nua_error_set(&err, NUA_EINPUT,
-						      "bad deploy request: 'env' must be an array of "
-						      "\"KEY=VALUE\"");
-					goto done_ctx;
-				}
-				envv[i] = json_string_value(v);
-			}
-		}
-		dir = is_dir(source) || ends_with(source, ".toml");
-		if (dir && source[0] != '/') {
-			free(envv);
+		dir = is_dir(req.source) || ends_with(req.source, ".toml");
+		if (dir && req.source[0] != '/') {
 			nua_error_set(&err, NUA_EINPUT,
 				      "'%s' is a relative path: give the package's absolute path",
-				      source);
+				      req.source);
+			api_deploy_release(&req);
 			goto done_ctx;
 		}
-		target = deploy_target(source, name);
-		if (target && !valid_name(target, 40))
-			TAKE_PTR(target), free(target), target = NULL;
+		target = deploy_target(req.source, req.name);
+		if (target && !valid_name(target, 40)) {
+			free(target);
+			target = NULL;
+		}
 		if (target)
 			daemon_lock(d, target);
 		if (dir)
@@ -438,10 +414,10 @@ static void op_run(struct op *op)
 		if (cur.name)
 			instance_rec_release(&cur);
 		{
-			struct deploy_request req = { source, name, domain,
-						      (const char *const *)envv, no_cache };
+			struct deploy_request dr = { req.source, req.name, req.domain,
+						     (const char *const *)req.env, req.no_cache };
 
-			if (instance_deploy(&ctx, &req, &made, &err) == 0) {
+			if (instance_deploy(&ctx, &dr, &made, &err) == 0) {
 				res = instance_object_named(d, &ctx, made, &err);
 				status = exists ? 200 : 201;
 			}
@@ -451,35 +427,27 @@ static void op_run(struct op *op)
 		if (target)
 			daemon_unlock(d, target);
 		free(made);
-		free(envv);
+		api_deploy_release(&req);
 	} else {
-		const char *path = NULL;
-		int no_cache = 0;
-		json_error_t jerr;
+		struct api_path_body req;
 		char *ref = NULL;
 
-		if (json_unpack_ex(op->body, &jerr, JSON_STRICT, "{s:s, s?b}", "path", &path,
-				   "no_cache", &no_cache) < 0) {
-			nua_error_set(&err, NUA_EINPUT, "bad build request: %s", jerr.text);
-			goto done_ctx;
-		}
-		if (path[0] != '/') {
-			nua_error_set(&err, NUA_EINPUT,
-				      "'%s' is a relative path: give the package's absolute path",
-				      path);
+		if (api_parse_path_body(API_BUILD, op->body.buf, op->body.len, &req, &err) < 0) {
+			api_path_body_release(&req);
 			goto done_ctx;
 		}
 		pthread_mutex_lock(&d->build_mu);
 		{
-			struct build_options bo = { no_cache, progress, false };
+			struct build_options bo = { req.no_cache, progress, false };
 
-			if (build_package(ctx.st, &ctx.rt, path, &bo, &ref, &err) == 0) {
+			if (build_package(ctx.st, &ctx.rt, req.path, &bo, &ref, &err) == 0) {
 				res = image_object_named(&ctx, ref, &err);
 				status = 201;
 			}
 		}
 		pthread_mutex_unlock(&d->build_mu);
 		free(ref);
+		api_path_body_release(&req);
 	}
 done_ctx:
 	daemon_ctx_close(&ctx);
@@ -500,7 +468,7 @@ done:
 			op_write(op, json_pack("{s:o}", "result", res));
 		close(op->fd);
 		op->fd = -1;
-		json_decref(op->body);
+		strbuf_release(&op->body);
 		strbuf_release(&op->line);
 		free(op);
 		return;
@@ -536,29 +504,40 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 			      const struct request *req)
 {
 	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
-	json_error_t jerr;
-	json_t *body = json_loadb(req->body.buf, req->body.len, 0, &jerr);
+	struct nua_error *err = NULL;
 	struct op *op;
+	int r;
 
-	if (!json_is_object(body)) {
-		json_decref(body);
-		return send_error(c, 400, "the request's body is not a JSON object: %s",
-				  jerr.text);
+	/* A malformed request is a 400 before anything starts (streamed or
+	 * not); the operation parses it again in its thread. */
+	if (kind == OP_DEPLOY) {
+		struct api_deploy dr;
+
+		r = api_parse_deploy(req->body.buf, req->body.len, &dr, &err);
+		api_deploy_release(&dr);
+	} else {
+		struct api_path_body pb;
+
+		r = api_parse_path_body(API_BUILD, req->body.buf, req->body.len, &pb, &err);
+		api_path_body_release(&pb);
 	}
+	if (r < 0)
+		return send_nua_error(c, err);
 	op = xcalloc(1, sizeof(*op));
 	op->d = d;
 	op->kind = kind;
-	op->body = body;
+	strbuf_init(&op->body, req->body.len);
+	strbuf_add(&op->body, req->body.buf, req->body.len);
 	strbuf_init(&op->line, 0);
 	if (accept && strstr(accept, "application/x-ndjson")) {
 		int fds[2];
 		pthread_t t;
 		pthread_attr_t attr;
-		struct MHD_Response *r;
+		struct MHD_Response *resp;
 		enum MHD_Result ret;
 
 		if (pipe2(fds, O_CLOEXEC) < 0) {
-			json_decref(body);
+			strbuf_release(&op->body);
 			free(op);
 			return send_error(c, 500, "cannot make a pipe: %s", strerror(errno));
 		}
@@ -568,11 +547,11 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 		if (pthread_create(&t, &attr, op_thread, op) != 0)
 			BUG("cannot start a thread");
 		pthread_attr_destroy(&attr);
-		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, pipe_reader,
-						      (void *)(intptr_t)fds[0], pipe_free);
-		MHD_add_response_header(r, "Content-Type", "application/x-ndjson");
-		ret = MHD_queue_response(c, 200, r);
-		MHD_destroy_response(r);
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, pipe_reader,
+							 (void *)(intptr_t)fds[0], pipe_free);
+		MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+		ret = MHD_queue_response(c, 200, resp);
+		MHD_destroy_response(resp);
 		return ret;
 	}
 	op->fd = -1;
@@ -580,7 +559,7 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 	{
 		enum MHD_Result ret = send_json(c, op->status, op->result);
 
-		json_decref(op->body);
+		strbuf_release(&op->body);
 		strbuf_release(&op->line);
 		free(op);
 		return ret;
@@ -848,51 +827,19 @@ static enum MHD_Result h_env_get(struct MHD_Connection *c, struct nua_ctx *ctx, 
 static enum MHD_Result h_env_patch(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
 				   const char *name, const struct request *req)
 {
-	json_error_t jerr;
-	json_t *body = json_loadb(req->body.buf, req->body.len, 0, &jerr);
-	json_t *set = NULL, *unset = NULL, *v, *o = NULL;
+	struct api_env_patch p;
 	struct nua_error *err = NULL;
-	char **setv = NULL;
-	const char **unsetv = NULL;
-	const char *key;
-	size_t i = 0, idx;
-	int r;
+	json_t *o = NULL;
 
-	if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o, s?o}", "set", &set, "unset",
-				    &unset) < 0 ||
-	    (set && !json_is_object(set)) || (unset && !json_is_array(unset))) {
-		json_decref(body);
-		return send_error(c, 400,
-				  "the body must be {\"set\": {\"KEY\": \"VALUE\"}, \"unset\": "
-				  "[\"KEY\"]}");
-	}
-	setv = xcalloc(json_object_size(set) + 1, sizeof(*setv));
-	json_object_foreach(set, key, v) {
-		if (!json_is_string(v)) {
-			strv_free(setv);
-			json_decref(body);
-			return send_error(c, 400, "the value of '%s' must be a string", key);
-		}
-		setv[i++] = xasprintf("%s=%s", key, json_string_value(v));
-	}
-	unsetv = xcalloc(json_array_size(unset) + 1, sizeof(*unsetv));
-	json_array_foreach(unset, idx, v) {
-		if (!json_is_string(v)) {
-			strv_free(setv);
-			free(unsetv);
-			json_decref(body);
-			return send_error(c, 400, "'unset' must be an array of names");
-		}
-		unsetv[idx] = json_string_value(v);
+	if (api_parse_env_patch(req->body.buf, req->body.len, &p, &err) < 0) {
+		api_env_patch_release(&p);
+		return send_nua_error(c, err);
 	}
 	daemon_lock(d, name);
-	r = instance_set_env(ctx, name, (const char *const *)setv, unsetv, &err);
-	if (r == 0)
+	if (instance_set_env(ctx, name, (const char *const *)p.set, p.unset, &err) == 0)
 		o = instance_object_named(d, ctx, name, &err);
 	daemon_unlock(d, name);
-	strv_free(setv);
-	free(unsetv);
-	json_decref(body);
+	api_env_patch_release(&p);
 	if (!o)
 		return send_nua_error(c, err);
 	return send_json(c, 200, o);
@@ -1195,30 +1142,20 @@ static enum MHD_Result h_image_rm(struct daemon *d, struct MHD_Connection *c, st
 static enum MHD_Result h_image_import(struct daemon *d, struct MHD_Connection *c,
 				      struct nua_ctx *ctx, const struct request *req)
 {
-	json_t *body = json_loadb(req->body.buf, req->body.len, 0, NULL);
-	const char *path = NULL, *ref = NULL;
+	struct api_path_body b;
 	struct nua_error *err = NULL;
-	json_t *jref = NULL;
 	char *made = NULL;
 	json_t *o = NULL;
 	int r;
 
-	if (!body || json_unpack(body, "{s:s, s?o}", "path", &path, "ref", &jref) < 0 ||
-	    (jref && !json_is_null(jref) && !json_is_string(jref))) {
-		json_decref(body);
-		return send_error(c, 400,
-				  "the body must be {\"path\": \"/abs/archive.tar\", \"ref\": "
-				  "\"id:version-release\" or null}");
-	}
-	ref = json_string_value(jref);
-	if (path[0] != '/') {
-		json_decref(body);
-		return send_error(c, 400, "'%s' is a relative path: give an absolute path", path);
+	if (api_parse_path_body(API_IMPORT, req->body.buf, req->body.len, &b, &err) < 0) {
+		api_path_body_release(&b);
+		return send_nua_error(c, err);
 	}
 	pthread_mutex_lock(&d->build_mu);
-	r = image_import(ctx->st, path, ref, &made, &err);
+	r = image_import(ctx->st, b.path, b.ref, &made, &err);
 	pthread_mutex_unlock(&d->build_mu);
-	json_decref(body);
+	api_path_body_release(&b);
 	if (r == 0)
 		o = image_object_named(ctx, made, &err);
 	free(made);
@@ -1230,62 +1167,33 @@ static enum MHD_Result h_image_import(struct daemon *d, struct MHD_Connection *c
 static enum MHD_Result h_image_export(struct MHD_Connection *c, struct nua_ctx *ctx,
 				      const char *ref, const struct request *req)
 {
-	json_t *body = json_loadb(req->body.buf, req->body.len, 0, NULL);
-	const char *path = NULL;
+	struct api_path_body b;
 	struct nua_error *err = NULL;
 	struct stat st;
 	json_t *o;
 
-	if (!body || json_unpack(body, "{s:s}", "path", &path) < 0) {
-		json_decref(body);
-		return send_error(c, 400, "the body must be {\"path\": \"/abs/archive.tar\"}");
-	}
-	if (path[0] != '/') {
-		json_decref(body);
-		return send_error(c, 400, "'%s' is a relative path: give an absolute path", path);
-	}
-	if (image_export(ctx->st, ref, path, &err) < 0) {
-		json_decref(body);
+	if (api_parse_path_body(API_EXPORT, req->body.buf, req->body.len, &b, &err) < 0) {
+		api_path_body_release(&b);
 		return send_nua_error(c, err);
 	}
-	o = json_pack("{s:s, s:I}", "path", path,
-		      "size", (json_int_t)(stat(path, &st) == 0 ? st.st_size : 0));
-	json_decref(body);
+	if (image_export(ctx->st, ref, b.path, &err) < 0) {
+		api_path_body_release(&b);
+		return send_nua_error(c, err);
+	}
+	o = json_pack("{s:s, s:I}", "path", b.path,
+		      "size", (json_int_t)(stat(b.path, &st) == 0 ? st.st_size : 0));
+	api_path_body_release(&b);
 	return send_json(c, 200, o);
 }
 
 /* ---- routing ---- */
 
-/* Split "/v1/instances/NAME/logs" into at most max segments. */
-static size_t split_path(const char *url, char seg[][256], size_t max)
-{
-	size_t n = 0;
-
-	for (const char *p = url; *p && n < max;) {
-		const char *e;
-
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		e = strchr(p, '/');
-		if (!e)
-			e = p + strlen(p);
-		if ((size_t)(e - p) >= 256)
-			return max + 1;
-		memcpy(seg[n], p, (size_t)(e - p));
-		seg[n][e - p] = '\0';
-		n++;
-		p = e;
-	}
-	return n;
-}
-
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
 			     const char *method, const struct request *req)
 {
-	char seg[6][256];
-	size_t n = split_path(url, seg, 6);
+	char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
+	int sn = api_split_path(url, seg);
+	size_t n = sn < 0 ? 99 : (size_t)sn;
 	struct nua_ctx ctx;
 	struct nua_error *err = NULL;
 	enum MHD_Result ret;
@@ -1396,15 +1304,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return send_error(c, 413, "the request's body is over %d bytes", BODY_MAX);
 	t0 = monotonic_ms();
 	r = route(d, c, url, method, req);
-	if (!streq(method, "GET")) {
-		char ts[32];
-		time_t t = time(NULL);
-		struct tm tm;
-
-		gmtime_r(&t, &tm);
-		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		fprintf(stderr, "%s %s %s (%lld ms)\n", ts, method, url, monotonic_ms() - t0);
-	}
+	if (!streq(method, "GET"))
+		daemon_log("%s %s (%lld ms)", method, url, monotonic_ms() - t0);
 	return r;
 }
 

@@ -31,8 +31,7 @@
  * hand, a container killed from outside between two ticks...). */
 #define RECONCILE_PERIOD_SEC 60
 
-static void dlog(const char *fmt, ...) PRINTF(1, 2);
-static void dlog(const char *fmt, ...)
+void daemon_log(const char *fmt, ...)
 {
 	char ts[32];
 	time_t t = time(NULL);
@@ -207,12 +206,12 @@ void daemon_reconcile_all(struct daemon *d, const char *why)
 	int failed = 0, done = 0;
 
 	if (daemon_ctx(d, &ctx, &err) < 0) {
-		dlog("reconcile: %s", err->msg);
+		daemon_log("reconcile: %s", err->msg);
 		nua_error_free(err);
 		return;
 	}
 	if (instance_known_names(&ctx, &names, &err) < 0) {
-		dlog("reconcile: %s", err->msg);
+		daemon_log("reconcile: %s", err->msg);
 		nua_error_free(err);
 		daemon_ctx_close(&ctx);
 		return;
@@ -221,7 +220,7 @@ void daemon_reconcile_all(struct daemon *d, const char *why)
 		if (!daemon_trylock(d, names[i]))
 			continue;
 		if (instance_converge(&ctx, names[i], &err) < 0) {
-			dlog("reconcile: %s: %s", names[i], err->msg);
+			daemon_log("reconcile: %s: %s", names[i], err->msg);
 			nua_error_free(err);
 			err = NULL;
 			failed++;
@@ -230,7 +229,7 @@ void daemon_reconcile_all(struct daemon *d, const char *why)
 		daemon_unlock(d, names[i]);
 	}
 	if (failed || streq(why, "start"))
-		dlog("reconcile (%s): %d instances, %d failed", why, done, failed);
+		daemon_log("reconcile (%s): %d instances, %d failed", why, done, failed);
 	strv_free(names);
 	daemon_ctx_close(&ctx);
 }
@@ -383,7 +382,7 @@ static int run_loop(struct daemon *d, int sfd, int tfd)
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				dlog("signal %u: stopping", si.ssi_signo);
+				daemon_log("signal %u: stopping", si.ssi_signo);
 				d->stopping = true;
 				break;
 			}
@@ -539,7 +538,7 @@ int cmd_daemon(int argc, char **argv)
 	/* nginx first: a configuration written by a daemon killed before its
 	 * reload is checked and applied now. */
 	if (proxy_ensure_running(&d->proxy, &err) < 0) {
-		dlog("nginx: %s", err->msg);
+		daemon_log("nginx: %s", err->msg);
 		nua_error_free(err);
 		err = NULL;
 	}
@@ -548,7 +547,7 @@ int cmd_daemon(int argc, char **argv)
 		goto fail;
 	if (!(mhd = api_start(d, lfd, &err)))
 		goto fail;
-	dlog("nua daemon %s serving %s (root %s, runtime %s)", NUA_VERSION, sock, nua_root(),
+	daemon_log("nua daemon %s serving %s (root %s, runtime %s)", NUA_VERSION, sock, nua_root(),
 	     d->rt.oci_name);
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "k", 1) < 0) {
@@ -563,7 +562,7 @@ int cmd_daemon(int argc, char **argv)
 	api_stop(mhd);
 	wait_jobs(d, 3000);
 	unlink(sock);
-	dlog("stopped");
+	daemon_log("stopped");
 	sup_free(d);
 	/* Job threads that did not finish may still use the shared parts:
 	 * leave them to the process's end. */

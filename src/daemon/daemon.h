@@ -101,6 +101,9 @@ void sup_free(struct daemon *d);
 void sup_health_info(struct daemon *d, const char *name, long long *latency_ms, char *detail,
 		     size_t size);
 
+/* A line of the daemon's log (stderr): the UTC time, then the message. */
+void daemon_log(const char *fmt, ...) PRINTF(1, 2);
+
 int cmd_daemon(int argc, char **argv);
 
 #endif

@@ -7,14 +7,14 @@
  * leads:
  *
  *   state \ event   dead     probe-ok  probe-fail*  restart-due  restart-ok  restart-fail
- *   starting        backoff  healthy   (ignored)    -            -           -
- *   healthy         backoff  healthy   unhealthy    -            -           -
- *   unhealthy       backoff  healthy   backoff      -            -           -
+ *   healthy         backoff  healthy   backoff      -            -           -
  *   backoff         -        -         -            restarting   -           -
  *   restarting      -        -         -            -            healthy     backoff
  *
- *   probe-fail*: the check failed `retries` times in a row; a starting
- *   instance's failures do not count during its start period.
+ *   dead: its container is gone; probe-fail*: the check failed `retries`
+ *   times in a row (the instance is then marked unhealthy). A start (by
+ *   an operation or a restart) waits for the first passing check within
+ *   the start period before the instance counts as healthy.
  *
  * "backoff" becomes "crashloop" (what the state database and the API show)
  * from the CRASHLOOP_AFTER-th failure in a row on; the wait before the next
@@ -43,16 +43,14 @@
 #define METRICS_KEEP_SEC (24 * 3600)
 #define PRUNE_PERIOD_MS (3600 * 1000LL)
 
-enum sup_state { S_IDLE, S_STARTING, S_HEALTHY, S_UNHEALTHY, S_BACKOFF, S_RESTARTING };
+enum sup_state { S_IDLE, S_HEALTHY, S_BACKOFF, S_RESTARTING };
 enum sup_event { E_DEAD, E_PROBE_OK, E_PROBE_FAIL, E_RESTART_DUE, E_RESTART_OK, E_RESTART_FAIL };
 
 #define X S_IDLE /* no transition: the event does not apply in this state */
 static const enum sup_state transitions[][6] = {
-	/*                dead       probe-ok    probe-fail   due           ok         fail */
+	/*                  dead       probe-ok   probe-fail  due           ok         fail */
 	[S_IDLE] = { X, X, X, X, X, X },
-	[S_STARTING] = { S_BACKOFF, S_HEALTHY, X, X, X, X },
-	[S_HEALTHY] = { S_BACKOFF, S_HEALTHY, S_UNHEALTHY, X, X, X },
-	[S_UNHEALTHY] = { S_BACKOFF, S_HEALTHY, S_BACKOFF, X, X, X },
+	[S_HEALTHY] = { S_BACKOFF, S_HEALTHY, S_BACKOFF, X, X, X },
 	[S_BACKOFF] = { X, X, X, S_RESTARTING, X, X },
 	[S_RESTARTING] = { X, X, X, X, S_HEALTHY, S_BACKOFF },
 };
@@ -69,7 +67,7 @@ struct sup {
 	struct instance_run run;
 	int failures;	 /* failed runs in a row */
 	int probe_fails; /* failed checks in a row */
-	long long started_ms, healthy_since_ms, next_probe_ms, restart_at_ms;
+	long long healthy_since_ms, next_probe_ms, restart_at_ms;
 	struct health_probe *probe;
 	long long latency_ms;
 	char detail[512];
@@ -86,25 +84,6 @@ static struct result *results;
 static size_t n_results, alloc_results;
 
 static long long last_metrics_ms, last_prune_ms;
-
-static void slog(const char *fmt, ...) PRINTF(1, 2);
-static void slog(const char *fmt, ...)
-{
-	char ts[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	va_list ap;
-
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	flockfile(stderr);
-	fprintf(stderr, "%s ", ts);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	funlockfile(stderr);
-}
 
 static struct nua_ctx main_ctx(struct daemon *d)
 {
@@ -153,7 +132,7 @@ static void event(struct daemon *d, const char *name, const char *kind, const ch
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
 	state_event_add(d->st, name, kind, sb.buf, NULL, NULL, NULL);
-	slog("%s: %s: %s", name, kind, sb.buf);
+	daemon_log("%s: %s: %s", name, kind, sb.buf);
 	strbuf_release(&sb);
 }
 
@@ -164,7 +143,7 @@ static void load_run(struct daemon *d, struct sup *s)
 
 	instance_run_release(&s->run);
 	if (instance_run_info(&ctx, s->name, &s->run, &err) < 0) {
-		slog("%s: %s", s->name, err->msg);
+		daemon_log("%s: %s", s->name, err->msg);
 		nua_error_free(err);
 	}
 }
@@ -198,10 +177,8 @@ static bool fire(struct daemon *d, struct sup *s, enum sup_event ev, long long n
 		s->healthy_since_ms = now;
 		s->next_probe_ms = now + s->run.interval * 1000LL;
 		state_instance_set_health(d->st, s->name, "healthy", NULL);
-		if (s->state == S_UNHEALTHY)
-			event(d, s->name, "healthy", "passes its health check again");
-	} else if (next == S_UNHEALTHY) {
-		state_instance_set_health(d->st, s->name, "unhealthy", NULL);
+	} else if (next == S_HEALTHY) {
+		s->probe_fails = 0;
 	}
 	s->state = next;
 	return true;
@@ -387,17 +364,14 @@ static void probe_done(struct daemon *d, struct sup *s, long long now)
 		fire(d, s, E_PROBE_OK, now);
 		return;
 	}
-	if (s->state == S_STARTING && now - s->started_ms < s->run.start_period * 1000LL)
-		return;
 	if (++s->probe_fails < s->run.retries)
 		return;
 	/* Failed `retries` checks in a row: mark it unhealthy and restart it
 	 * from its image. */
 	event(d, s->name, "unhealthy", "failed its health check %d times in a row: %s",
 	      s->probe_fails, s->detail);
+	state_instance_set_health(d->st, s->name, "unhealthy", NULL);
 	state_instance_record_exit(d->st, s->name, -1, NULL);
-	if (s->state == S_HEALTHY)
-		fire(d, s, E_PROBE_FAIL, now);
 	fire(d, s, E_PROBE_FAIL, now);
 	s->probe_fails = 0;
 }
@@ -450,7 +424,7 @@ static void sample_metrics(struct daemon *d)
 		struct cgroup_sample cs;
 
 		if (!s->want || s->run.pid <= 0 ||
-		    (s->state != S_HEALTHY && s->state != S_UNHEALTHY && s->state != S_STARTING))
+		    s->state != S_HEALTHY)
 			continue;
 		if (metrics_sample_pid(s->run.pid, &cs, NULL) < 0)
 			continue;
@@ -478,13 +452,11 @@ void sup_tick(struct daemon *d, long long now)
 		if (s->state == S_BACKOFF) {
 			if (now < s->restart_at_ms)
 				continue;
-			if (daemon_job(d, s->name, restart_job, false)) {
+			if (daemon_job(d, s->name, restart_job, false))
 				fire(d, s, E_RESTART_DUE, now);
-				s->started_ms = now;
-			}
 			continue;
 		}
-		/* starting, healthy, unhealthy: does it still run? */
+		/* healthy: does it still run? */
 		{
 			_cleanup_free_ char *id = instance_container_id(s->name, s->generation);
 			struct container_state cs;

@@ -1,0 +1,59 @@
+/* libFuzzer harness for the API's requests: the first byte chooses what
+ * the rest is (a URL path, or the body of a deploy, build, export, import
+ * or env request). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_request.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct nua_error *err = NULL;
+	const char *body;
+	size_t len;
+
+	if (size < 1)
+		return 0;
+	body = (const char *)data + 1;
+	len = size - 1;
+	switch (data[0] % 6) {
+	case 0: {
+		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
+		char *url = malloc(len + 1);
+
+		memcpy(url, body, len);
+		url[len] = '\0';
+		api_split_path(url, seg);
+		free(url);
+		break;
+	}
+	case 1: {
+		struct api_deploy d;
+
+		api_parse_deploy(body, len, &d, &err);
+		api_deploy_release(&d);
+		break;
+	}
+	case 2:
+	case 3:
+	case 4: {
+		struct api_path_body b;
+
+		api_parse_path_body((enum api_path_kind)(data[0] % 6 - 2), body, len, &b, &err);
+		api_path_body_release(&b);
+		break;
+	}
+	default: {
+		struct api_env_patch p;
+
+		api_parse_env_patch(body, len, &p, &err);
+		api_env_patch_release(&p);
+		break;
+	}
+	}
+	nua_error_free(err);
+	return 0;
+}

@@ -1,0 +1,179 @@
+/* Reading the API's requests: see api_request.h. */
+#include "api_request.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "util.h"
+#include "banned.h"
+
+int api_split_path(const char *url, char seg[][API_SEGMENT_MAX])
+{
+	int n = 0;
+
+	for (const char *p = url; *p;) {
+		const char *e;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchr(p, '/');
+		if (!e)
+			e = p + strlen(p);
+		if (n >= API_PATH_SEGMENTS || (size_t)(e - p) >= API_SEGMENT_MAX)
+			return -1;
+		memcpy(seg[n], p, (size_t)(e - p));
+		seg[n][e - p] = '\0';
+		n++;
+		p = e;
+	}
+	return n;
+}
+
+/* The body as a JSON object, or NUA_EINPUT. */
+static json_t *load_object(const char *body, size_t len, const char *what, struct nua_error **err)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (!j) {
+		nua_error_set(err, NUA_EINPUT, "bad %s request: the body is not JSON: %s", what,
+			      jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		nua_error_set(err, NUA_EINPUT, "bad %s request: the body is not a JSON object",
+			      what);
+		return NULL;
+	}
+	return j;
+}
+
+void api_deploy_release(struct api_deploy *d)
+{
+	free(d->env);
+	json_decref(d->root);
+	memset(d, 0, sizeof(*d));
+}
+
+int api_parse_deploy(const char *body, size_t len, struct api_deploy *out, struct nua_error **err)
+{
+	json_t *env = NULL, *v;
+	json_error_t jerr;
+	int no_cache = 0;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->root = load_object(body, len, "deploy", err)))
+		return -1;
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?o, s?b}", "source",
+			   &out->source, "name", &out->name, "domain", &out->domain, "env", &env,
+			   "no_cache", &no_cache) < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad deploy request: %s", jerr.text);
+	out->no_cache = no_cache;
+	if (!out->source[0])
+		return nua_error_set(err, NUA_EINPUT, "bad deploy request: 'source' is empty");
+	if (!env || json_is_null(env))
+		return 0;
+	if (!json_is_array(env))
+		return nua_error_set(err, NUA_EINPUT,
+				     "bad deploy request: 'env' must be an array of \"KEY=VALUE\"");
+	out->env = xcalloc(json_array_size(env) + 1, sizeof(*out->env));
+	json_array_foreach(env, i, v) {
+		if (!json_is_string(v))
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad deploy request: 'env' must be an array of "
+					     "\"KEY=VALUE\"");
+		out->env[i] = json_string_value(v);
+	}
+	return 0;
+}
+
+void api_path_body_release(struct api_path_body *b)
+{
+	json_decref(b->root);
+	memset(b, 0, sizeof(*b));
+}
+
+int api_parse_path_body(enum api_path_kind kind, const char *body, size_t len,
+			struct api_path_body *out, struct nua_error **err)
+{
+	static const char *const what[] = { "build", "export", "import" };
+	json_t *ref = NULL;
+	json_error_t jerr;
+	int no_cache = 0, r;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->root = load_object(body, len, what[kind], err)))
+		return -1;
+	if (kind == API_BUILD)
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?b}", "path", &out->path,
+				   "no_cache", &no_cache);
+	else if (kind == API_EXPORT)
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s}", "path", &out->path);
+	else
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?o}", "path", &out->path,
+				   "ref", &ref);
+	if (r < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad %s request: %s", what[kind], jerr.text);
+	if (ref && !json_is_null(ref) && !json_is_string(ref))
+		return nua_error_set(err, NUA_EINPUT,
+				     "bad import request: 'ref' must be \"ID:VERSION-RELEASE\" or "
+				     "null");
+	out->ref = json_string_value(ref);
+	out->no_cache = no_cache;
+	if (out->path[0] != '/')
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is a relative path: give an absolute path", out->path);
+	return 0;
+}
+
+void api_env_patch_release(struct api_env_patch *p)
+{
+	strv_free(p->set);
+	free(p->unset);
+	json_decref(p->root);
+	memset(p, 0, sizeof(*p));
+}
+
+int api_parse_env_patch(const char *body, size_t len, struct api_env_patch *out,
+			struct nua_error **err)
+{
+	json_t *set = NULL, *unset = NULL, *v;
+	json_error_t jerr;
+	const char *key;
+	size_t i = 0, idx;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->root = load_object(body, len, "env", err)))
+		return -1;
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?o, s?o}", "set", &set, "unset",
+			   &unset) < 0 ||
+	    (set && !json_is_object(set)) || (unset && !json_is_array(unset)))
+		return nua_error_set(err, NUA_EINPUT,
+				     "bad env request: the body must be {\"set\": {\"KEY\": "
+				     "\"VALUE\"}, \"unset\": [\"KEY\"]}");
+	out->set = xcalloc(json_object_size(set) + 1, sizeof(*out->set));
+	json_object_foreach(set, key, v) {
+		if (!valid_env_name(key, strlen(key)))
+			return nua_error_set(err, NUA_EINPUT,
+					     "'%s' is not a variable name: use letters, digits and "
+					     "'_', not starting with a digit",
+					     key);
+		if (!json_is_string(v))
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad env request: the value of '%s' must be a string",
+					     key);
+		out->set[i++] = xasprintf("%s=%s", key, json_string_value(v));
+	}
+	out->unset = xcalloc(json_array_size(unset) + 1, sizeof(*out->unset));
+	json_array_foreach(unset, idx, v) {
+		if (!json_is_string(v))
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad env request: 'unset' must be an array of names");
+		out->unset[idx] = json_string_value(v);
+	}
+	return 0;
+}

@@ -1,0 +1,63 @@
+/* Reading the API's requests (docs/api.md): the parts of a URL path and the
+ * JSON bodies of the requests that take one, checked before anything acts
+ * on them. Outside input: every function here has the fuzz harness
+ * fuzz/api_request.c. */
+#ifndef NUA_API_REQUEST_H
+#define NUA_API_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define API_PATH_SEGMENTS 6
+#define API_SEGMENT_MAX 256
+
+/* The segments of url's path ("/v1/instances/blog/logs": "v1",
+ * "instances", "blog", "logs"), empty ones skipped. Returns how many, or
+ * -1 for more than API_PATH_SEGMENTS or a segment of API_SEGMENT_MAX bytes
+ * or more. */
+int api_split_path(const char *url, char seg[][API_SEGMENT_MAX]);
+
+/* POST /v1/instances: {"source": S, "name"?: S, "domain"?: S, "env"?:
+ * [S...] | null, "no_cache"?: B}. The strings point into the request's
+ * parsed body, kept in root. */
+struct api_deploy {
+	void *root; /* json_t */
+	const char *source, *name, *domain;
+	const char **env; /* NULL-terminated, or NULL */
+	bool no_cache;
+};
+/* Fill *out from the body; a malformed one is NUA_EINPUT saying what is
+ * wrong. Release with api_deploy_release (also after a failure). */
+int api_parse_deploy(const char *body, size_t len, struct api_deploy *out, struct nua_error **err);
+void api_deploy_release(struct api_deploy *d);
+
+/* POST /v1/images: {"path": S, "no_cache"?: B}; POST
+ * /v1/images/REF/export: {"path": S}; POST /v1/images/import: {"path": S,
+ * "ref"?: S | null}. path must be absolute. *path and *ref point into
+ * *root (release it with api_json_release). */
+struct api_path_body {
+	void *root;
+	const char *path, *ref;
+	bool no_cache;
+};
+enum api_path_kind { API_BUILD, API_EXPORT, API_IMPORT };
+int api_parse_path_body(enum api_path_kind kind, const char *body, size_t len,
+			struct api_path_body *out, struct nua_error **err);
+void api_path_body_release(struct api_path_body *b);
+
+/* PATCH /v1/instances/NAME/env: {"set"?: {KEY: S}, "unset"?: [KEY...]}.
+ * *set is "KEY=VALUE" strings (NULL-terminated, free with strv_free),
+ * *unset names pointing into the body (NULL-terminated; free the array
+ * and api_json_release the root). */
+struct api_env_patch {
+	void *root;
+	char **set;
+	const char **unset;
+};
+int api_parse_env_patch(const char *body, size_t len, struct api_env_patch *out,
+			struct nua_error **err);
+void api_env_patch_release(struct api_env_patch *p);
+
+#endif

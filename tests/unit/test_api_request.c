@@ -1,0 +1,88 @@
+#include <string.h>
+
+#include "api_request.h"
+#include "test.h"
+#include "util.h"
+
+TEST(api_split_path_segments_and_limits)
+{
+	char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
+	char long_seg[300];
+
+	CHECK_INT(api_split_path("/v1/instances/blog/logs", seg), 4);
+	CHECK_STR(seg[2], "blog");
+	CHECK_INT(api_split_path("//v1//version/", seg), 2);
+	CHECK_STR(seg[1], "version");
+	CHECK_INT(api_split_path("/", seg), 0);
+	CHECK_INT(api_split_path("/a/b/c/d/e/f/g", seg), -1);
+	memset(long_seg, 'x', sizeof(long_seg) - 1);
+	long_seg[0] = '/';
+	long_seg[sizeof(long_seg) - 1] = '\0';
+	CHECK_INT(api_split_path(long_seg, seg), -1);
+}
+
+TEST(api_parse_deploy_checks_the_body)
+{
+	struct api_deploy d;
+	struct nua_error *err = NULL;
+	const char *ok = "{\"source\": \"/srv/blog\", \"name\": \"blog\", \"env\": [\"A=1\"]}";
+
+	CHECK_INT(api_parse_deploy(ok, strlen(ok), &d, &err), 0);
+	CHECK_STR(d.source, "/srv/blog");
+	CHECK_STR(d.name, "blog");
+	CHECK(d.domain == NULL);
+	CHECK_STR(d.env[0], "A=1");
+	CHECK(d.env[1] == NULL);
+	api_deploy_release(&d);
+
+	CHECK_INT(api_parse_deploy("[1]", 3, &d, &err), -1);
+	CHECK_STR(err->msg, "bad deploy request: the body is not a JSON object");
+	api_deploy_release(&d);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(api_parse_deploy("{\"source\": \"x\", \"bogus\": 1}", 27, &d, &err), -1);
+	CHECK(starts_with(err->msg, "bad deploy request: "));
+	api_deploy_release(&d);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(api_parse_deploy("{\"source\": \"x\", \"env\": [1]}", 27, &d, &err), -1);
+	CHECK_STR(err->msg, "bad deploy request: 'env' must be an array of \"KEY=VALUE\"");
+	api_deploy_release(&d);
+	nua_error_free(err);
+}
+
+TEST(api_parse_path_and_env_bodies)
+{
+	struct api_path_body b;
+	struct api_env_patch p;
+	struct nua_error *err = NULL;
+	const char *imp = "{\"path\": \"/tmp/a.tar\", \"ref\": null}";
+	const char *rel = "{\"path\": \"a.tar\"}";
+	const char *env = "{\"set\": {\"A\": \"1\", \"B\": \"x=y\"}, \"unset\": [\"C\"]}";
+	const char *badkey = "{\"set\": {\"A=B\": \"1\"}}";
+
+	CHECK_INT(api_parse_path_body(API_IMPORT, imp, strlen(imp), &b, &err), 0);
+	CHECK_STR(b.path, "/tmp/a.tar");
+	CHECK(b.ref == NULL);
+	api_path_body_release(&b);
+	CHECK_INT(api_parse_path_body(API_EXPORT, rel, strlen(rel), &b, &err), -1);
+	CHECK_STR(err->msg, "'a.tar' is a relative path: give an absolute path");
+	api_path_body_release(&b);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(api_parse_path_body(API_EXPORT, imp, strlen(imp), &b, &err), -1);
+	api_path_body_release(&b);
+	nua_error_free(err);
+	err = NULL;
+
+	CHECK_INT(api_parse_env_patch(env, strlen(env), &p, &err), 0);
+	CHECK_STR(p.set[0], "A=1");
+	CHECK_STR(p.set[1], "B=x=y");
+	CHECK(p.set[2] == NULL);
+	CHECK_STR(p.unset[0], "C");
+	api_env_patch_release(&p);
+	CHECK_INT(api_parse_env_patch(badkey, strlen(badkey), &p, &err), -1);
+	CHECK(starts_with(err->msg, "'A=B' is not a variable name"));
+	api_env_patch_release(&p);
+	nua_error_free(err);
+}
