@@ -241,14 +241,16 @@ check_converged() {
 
 @test "daemon: metrics from the cgroups, in Prometheus format and nua stats" {
 	"$NUA" deploy flaky:1.0-1 --name met
-	# The first samples come within the sampling period (10 s).
+	# /metrics reads the cgroups when asked; the stored samples come
+	# within the sampling period (10 s).
 	for i in $(seq 150); do
-		api GET /metrics | grep -q '^nua_instance_memory_bytes{instance="met"} [1-9]' && break
+		[ "$(api GET /v1/instances/met/stats | jq .samples)" -gt 0 ] && break
 		sleep 0.1
 	done
 	run api GET /metrics
 	[[ "$output" == *'nua_instance_up{instance="met"} 1'* ]]
-	[[ "$output" == *'nua_instance_memory_bytes{instance="met"} '* ]]
+	[[ "$output" == *'nua_instance_memory_bytes{instance="met"} '[1-9]* ]]
+	[[ "$output" == *'nua_instance_pids{instance="met"} '[1-9]* ]]
 	[[ "$output" == *'nua_daemon_resident_memory_bytes '* ]]
 	[ "$(api GET /v1/instances/met/stats | jq '.memory > 0')" = true ]
 	run "$NUA" stats met
