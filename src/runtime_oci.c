@@ -259,7 +259,9 @@ static void rmdir_chain(const char *base, const char *rel)
 	for (;;) {
 		char *slash;
 
-		if (rmdir(path) < 0)
+		/* Gone already (runc removes the leaf itself) is no reason to
+		 * leave its parents. */
+		if (rmdir(path) < 0 && errno != ENOENT)
 			return;
 		slash = strrchr(path, '/');
 		if (!slash || (size_t)(slash - path) <= stop)

@@ -259,6 +259,17 @@ check_converged() {
 	"$NUA" rm met
 }
 
+@test "daemon: removing the last instance leaves no cgroup behind" {
+	"$NUA" deploy flaky:1.0-1 --name cg
+	t=$(tag)
+	[ -n "$(find /sys/fs/cgroup -maxdepth 4 -type d -name "nua-$t-cg-g*" 2>/dev/null)" ]
+	"$NUA" rm cg
+	[ "$(api GET /v1/instances | jq length)" = 0 ]
+	run find /sys/fs/cgroup -maxdepth 4 -type d -name "nua-$t*"
+	echo "$output"
+	[ -z "$output" ]
+}
+
 @test "daemon: killed at random points of 20 operations, it converges every time" {
 	"$NUA" deploy flaky:1.0-1 --name keep
 	"$NUA" deploy flaky:1.0-1 --name w1
