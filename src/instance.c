@@ -1264,12 +1264,12 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 	state_instance_set_actual(ctx->st, name, "running", NULL);
 	state_instance_set_health(ctx->st, name, "healthy", NULL);
 	state_revisions_drop(ctx->st, name, NULL);
-	retire_others(ctx, name, gens, n, gen, run.port, NULL);
 	if (serving)
 		event(ctx, name, "switch", "generation %lld serves %s%s (was %lld)", (long long)gen,
 		      in.domain ? in.domain : name, in.path, (long long)serving);
 	else
 		event(ctx, name, "start", "generation %lld started", (long long)gen);
+	retire_others(ctx, name, gens, n, gen, run.port, NULL);
 	ret = 0;
 out:
 	free(gens);
@@ -1756,8 +1756,18 @@ static long long process_start_time(pid_t pid)
 	size_t len;
 	int field;
 
-	if (read_file(path, &stat, &len) < 0 || read_file("/proc/stat", &sys, &len) < 0)
+	/* The boot time does not change: read it once. */
+	static long long boot;
+
+	if (read_file(path, &stat, &len) < 0)
 		return 0;
+	if (!boot) {
+		const char *b;
+
+		if (read_file("/proc/stat", &sys, &len) < 0 || !(b = strstr(sys, "\nbtime ")))
+			return 0;
+		boot = atoll(b + 7);
+	}
 	/* The command name (field 2) may hold spaces: count after its ')'. */
 	if (!(p = strrchr(stat, ')')))
 		return 0;
@@ -1765,33 +1775,43 @@ static long long process_start_time(pid_t pid)
 		if (*p == ' ')
 			field++;
 	ticks = strtoull(p, NULL, 10);
-	if ((p = strstr(sys, "\nbtime ")))
-		btime = atoll(p + 7);
+	btime = boot;
 	if (!btime || !ticks)
 		return 0;
 	return btime + (long long)(ticks / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
-int instance_status(struct nua_ctx *ctx, const char *name, struct instance_status *out,
-		    struct nua_error **err)
+int instance_status_of(struct nua_ctx *ctx, const struct instance_rec *in,
+		       struct instance_status *out, struct nua_error **err)
 {
-	struct instance_rec in = { 0 };
-	_cleanup_free_ char *id = NULL, *ip = NULL;
-	int64_t *gens = NULL, gen;
-	size_t n = 0;
+	const char *name = in->name;
+	_cleanup_free_ char *id = NULL, *ip = NULL, *serving_ip = NULL, *cur_ip = NULL;
+	_cleanup_free_ char *sip_path = inst_path(name, "ip");
+	int64_t *gens = NULL, gen = in->generation;
+	size_t n = 0, len;
 
 	memset(out, 0, sizeof(*out));
-	if (state_instance_get(ctx->st, name, &in, err) < 0)
-		return -1;
-	gen = in.generation;
-	instance_rec_release(&in);
-	/* The current generation; while it starts, the one that serves. */
-	if (!gen_running(ctx, name, gen, NULL) && list_gens(ctx, name, &gens, &n, NULL) == 0) {
-		for (size_t i = n; i-- > 0;)
-			if (gen_running(ctx, name, gens[i], NULL)) {
-				gen = gens[i];
-				break;
-			}
+	/* What users get: the generation nginx routes to (whose address is the
+	 * serving one), usually the current one; while a new one starts or
+	 * when nothing is routed, the newest that runs. */
+	if (read_file(sip_path, &serving_ip, &len) < 0)
+		serving_ip = NULL;
+	cur_ip = gen_ip(name, gen);
+	if (!(serving_ip && cur_ip && streq(serving_ip, cur_ip) && gen_running(ctx, name, gen, NULL)) &&
+	    list_gens(ctx, name, &gens, &n, NULL) == 0) {
+		int64_t found = 0;
+
+		for (size_t i = n; i-- > 0 && !found;) {
+			_cleanup_free_ char *gip = serving_ip ? gen_ip(name, gens[i]) : NULL;
+
+			if (gip && streq(gip, serving_ip) && gen_running(ctx, name, gens[i], NULL))
+				found = gens[i];
+		}
+		for (size_t i = n; i-- > 0 && !found;)
+			if (gen_running(ctx, name, gens[i], NULL))
+				found = gens[i];
+		if (found)
+			gen = found;
 		free(gens);
 	}
 	out->generation = gen;
@@ -1803,4 +1823,18 @@ int instance_status(struct nua_ctx *ctx, const char *name, struct instance_statu
 	if (out->ctr.status == CONTAINER_RUNNING && out->ctr.pid > 0)
 		out->started_at = process_start_time(out->ctr.pid);
 	return 0;
+}
+
+int instance_status(struct nua_ctx *ctx, const char *name, struct instance_status *out,
+		    struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (state_instance_get(ctx->st, name, &in, err) < 0)
+		return -1;
+	r = instance_status_of(ctx, &in, out, err);
+	instance_rec_release(&in);
+	return r;
 }

@@ -96,6 +96,11 @@ struct instance_status {
 };
 int instance_status(struct nua_ctx *ctx, const char *name, struct instance_status *out,
 		    struct nua_error **err);
+/* The same for a record the caller has already read. The generation looked
+ * at is the one nginx routes to (while a new one starts beside it, the old
+ * one), else the newest that runs, else the current one. */
+int instance_status_of(struct nua_ctx *ctx, const struct instance_rec *in,
+		       struct instance_status *out, struct nua_error **err);
 
 /* Make what runs match the record of name: start, restart (a stopped or
  * crashed container of the current generation), switch to the current

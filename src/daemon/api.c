@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,7 +168,7 @@ static json_t *instance_object(struct daemon *d, struct nua_ctx *ctx, const stru
 	json_t *o = json_object();
 	bool running;
 
-	if (instance_status(ctx, in->name, &is, NULL) < 0)
+	if (instance_status_of(ctx, in, &is, NULL) < 0)
 		memset(&is, 0, sizeof(is));
 	running = is.ctr.status == CONTAINER_RUNNING;
 	sup_health_info(d, in->name, &latency, NULL, 0);
@@ -188,6 +189,8 @@ static json_t *instance_object(struct daemon *d, struct nua_ctx *ctx, const stru
 	json_object_set_new(o, "health",
 			    json_string(running && in->health ? in->health : "unknown"));
 	json_object_set_new(o, "generation", json_integer(in->generation));
+	json_object_set_new(o, "serving_generation",
+			    int_or_null(is.generation, running && is.generation > 0));
 	json_object_set_new(o, "restarts", json_integer(in->restarts));
 	json_object_set_new(o, "last_exit", int_or_null(in->last_exit, in->last_exit >= 0));
 	json_object_set_new(o, "ip", is.ip[0] ? json_string(is.ip) : json_null());
@@ -1062,7 +1065,7 @@ static enum MHD_Result h_metrics(struct daemon *d, struct MHD_Connection *c, str
 		const struct metric_rec *last = NULL;
 		bool running;
 
-		if (instance_status(ctx, list[i].name, &is, NULL) < 0)
+		if (instance_status_of(ctx, &list[i], &is, NULL) < 0)
 			memset(&is, 0, sizeof(is));
 		running = is.ctr.status == CONTAINER_RUNNING;
 		for (size_t k = 0; k < n; k++)
@@ -1322,6 +1325,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(req);
 	}
 	*con_cls = NULL;
+	/* What a request used (a list of 200 instances is a few hundred kB
+	 * of JSON) goes back to the system. */
+	malloc_trim(0);
 }
 
 struct MHD_Daemon *api_start(struct daemon *d, int fd, struct nua_error **err)

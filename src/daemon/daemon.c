@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -165,6 +166,8 @@ static void *job_main(void *arg)
 	pthread_mutex_unlock(&j->d->mu);
 	free(j->name);
 	free(j);
+	/* A deploy or reconcile pass may have used a few MB: give them back. */
+	malloc_trim(0);
 	return NULL;
 }
 
@@ -508,6 +511,11 @@ int cmd_daemon(int argc, char **argv)
 	if (detach_opt)
 		ready_fd = detach(log_path, sock);
 
+	/* One malloc arena: glibc gives threads arenas of their own (up to 8
+	 * per core), which a daemon with a thread per connection and per job
+	 * would grow and never give back; the daemon is not bound by
+	 * allocation speed, and its footprint is one of its promises. */
+	mallopt(M_ARENA_MAX, 1);
 	if ((pidfd = take_pid_file(&err)) < 0)
 		goto fail;
 	pthread_mutex_init(&d->mu, NULL);
