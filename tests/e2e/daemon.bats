@@ -133,12 +133,23 @@ check_converged() {
 	[[ "$output" == *"ev"*"deploy"* ]]
 	# The stream: an event made after it opened arrives.
 	api GET "/v1/events?follow=1&instance=ev" -N -m 8 >"$BATS_TEST_TMPDIR/sse" &
+	follower=$!
 	sleep 0.5
 	"$NUA" stop ev
 	sleep 1
-	kill %1 2>/dev/null || true
+	kill "$follower" 2>/dev/null || true
 	grep -q '^event: stop$' "$BATS_TEST_TMPDIR/sse"
 	grep -q '^data: {"id":' "$BATS_TEST_TMPDIR/sse"
+	# The log as a stream: the last line, then what the app writes next.
+	"$NUA" start ev
+	api GET "/v1/instances/ev/logs?follow=1&tail=1" -N -m 6 >"$BATS_TEST_TMPDIR/log" &
+	follower=$!
+	sleep 0.5
+	"$NUA" restart ev
+	sleep 1
+	kill "$follower" 2>/dev/null || true
+	[ "$(grep -c '^event: log$' "$BATS_TEST_TMPDIR/log")" -ge 2 ]
+	grep -q '^data: .* stdout F flaky: listening$' "$BATS_TEST_TMPDIR/log"
 	"$NUA" rm ev
 }
 
