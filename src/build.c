@@ -558,8 +558,6 @@ static int web_port(const struct nua_config *cfg)
 {
 	const struct config_port *p = config_port_find(cfg, "web");
 
-	if (!p && cfg->n_ports == 1)
-		p = &cfg->ports[0];
 	if (!p)
 		return 0;
 	if (p->container.number)

@@ -1486,13 +1486,10 @@ static void check_ports_across(struct checker *c)
 		num[3 * i + 1] = port_number(c, p, &p->host, "host");
 		if (!p->proxy.number && !p->proxy.env && streq(p->name, "web"))
 			p->proxy.number = p->ssl ? 443 : 80;
+		/* A port other than web without proxy nor host is internal:
+		 * other instances reach it by the instance's name (a database
+		 * server's, say). */
 		num[3 * i + 2] = port_number(c, p, &p->proxy, "public");
-		if (!streq(p->name, "web") && !p->proxy.number && !p->proxy.env && !p->host.number &&
-		    !p->host.env)
-			problem(c, p->pos,
-				"[port.%s] needs a 'proxy' (its public port) or a 'host' port; only "
-				"[port.web] has a default",
-				p->name);
 	}
 	for (size_t i = 0; i < n; i++) {
 		for (size_t k = 0; k < i; k++) {

@@ -135,19 +135,14 @@ static const char *env_lookup(const struct env_rec *env, size_t n, const char *k
 	return NULL;
 }
 
-/* The container port of [port.web] (or the only port) for this env. */
+/* The container port of [port.web] for this env (0: none; the other
+ * ports are internal, or published another way). */
 static int web_port(const struct image_info *ii, const struct env_rec *env, size_t n)
 {
 	json_t *ports = json_object_get(ii->nua, "port");
 	json_t *p = ports ? json_object_get(ports, "web") : NULL;
 	json_t *c;
 
-	if (!p && ports && json_object_size(ports) == 1) {
-		const char *k;
-		json_t *v;
-
-		json_object_foreach(ports, k, v) p = v;
-	}
 	if (!p || !(c = json_object_get(p, "container")))
 		return 0;
 	if (json_is_integer(c))
@@ -1167,7 +1162,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 	struct instance_rec in = { 0 };
 	struct image_info ii = { 0 };
 	struct instance_run run = { 0 };
-	int64_t *gens = NULL, gen, serving = 0;
+	int64_t *gens = NULL, gen, serving = 0, recreated = 0;
 	size_t n = 0;
 	int ret = -1;
 
@@ -1180,8 +1175,11 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 		goto out;
 	}
 	gen = in.generation;
+	if (image_info_load(ctx->st, in.image_ref, &ii, err) < 0)
+		goto out;
+	run_info_fill(&in, &ii, gen, &run);
 	if (streq(in.desired, "stopped")) {
-		if (set_route(ctx, &in, NULL, 0, err) < 0)
+		if (run.port && set_route(ctx, &in, NULL, 0, err) < 0)
 			goto out;
 		for (size_t i = 0; i < n; i++)
 			if (teardown_gen(ctx, name, gens[i], gens[i] != gen, err) < 0)
@@ -1196,16 +1194,16 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 		ret = 0;
 		goto out;
 	}
-	if (image_info_load(ctx->st, in.image_ref, &ii, err) < 0)
-		goto out;
-	run_info_fill(&in, &ii, gen, &run);
-
 	if (gen_running(ctx, name, gen, &run.pid)) {
 		_cleanup_free_ char *ip = gen_ip(name, gen);
 
 		/* It runs: make sure it is what nginx serves and nothing else
 		 * of the instance is left. */
-		if (ip && set_route(ctx, &in, ip, run.port, err) < 0)
+		if (ip && run.port && set_route(ctx, &in, ip, run.port, err) < 0)
+			goto out;
+		/* An instance without a web port has no route (one an older
+		 * version of it had goes). */
+		if (!run.port && proxy_remove_route(&ctx->proxy, name, err) < 0)
 			goto out;
 		set_serving_ip(ctx, name, ip);
 		if (retire_others(ctx, name, gens, n, gen, run.port, err) < 0)
@@ -1226,6 +1224,17 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 		}
 	if (teardown_gen(ctx, name, gen, false, err) < 0)
 		goto out;
+	if (serving && !run.port) {
+		/* Without a web port there is no switch to make, and two
+		 * generations at once would share the volumes (a database's
+		 * files, a worker's queue): the old one stops first. */
+		say(ctx, "stopping generation %lld of %s to start generation %lld",
+		    (long long)serving, name, (long long)gen);
+		if (retire_others(ctx, name, gens, n, gen, 0, err) < 0)
+			goto out;
+		recreated = serving;
+		serving = 0;
+	}
 	set_actual(ctx, &in, serving ? "deploying" : "starting");
 	state_instance_set_health(ctx->st, name, "starting", NULL);
 	if (serving)
@@ -1234,9 +1243,26 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 	if (start_gen(ctx, &in, &ii, &run, err) < 0) {
 		int64_t rev = 0;
 
-		teardown_gen(ctx, name, gen, serving != 0, NULL);
-		if (serving && state_revision_latest(ctx->st, name, &rev, NULL) == 0 && rev > 0 &&
+		teardown_gen(ctx, name, gen, serving != 0 || recreated != 0, NULL);
+		if (recreated && state_revision_latest(ctx->st, name, &rev, NULL) == 0 && rev > 0 &&
 		    state_instance_revert(ctx->st, name, rev, NULL) == 0) {
+			struct nua_error *e2 = NULL;
+
+			/* Back to the previous spec, started again. */
+			event(ctx, name, "deploy-failed",
+			      "generation %lld did not become healthy; generation %lld is started "
+			      "again",
+			      (long long)gen, (long long)rev);
+			if (instance_converge(ctx, name, &e2) < 0) {
+				event(ctx, name, "start-failed", "the previous version did not start: %s",
+				      e2->msg);
+				nua_error_free(e2);
+			}
+			nua_error_prefix(err, "the new version of '%s' did not become healthy; the "
+					      "previous one was started again",
+					 name);
+		} else if (serving && state_revision_latest(ctx->st, name, &rev, NULL) == 0 &&
+			   rev > 0 && state_instance_revert(ctx->st, name, rev, NULL) == 0) {
 			state_instance_set_actual(ctx->st, name, "running", NULL);
 			state_instance_set_health(ctx->st, name, "healthy", NULL);
 			event(ctx, name, "deploy-failed",
@@ -1255,7 +1281,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 		}
 		goto out;
 	}
-	if (set_route(ctx, &in, run.ip, run.port, err) < 0) {
+	if (run.port && set_route(ctx, &in, run.ip, run.port, err) < 0) {
 		teardown_gen(ctx, name, gen, false, NULL);
 		goto out;
 	}
