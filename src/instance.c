@@ -22,6 +22,7 @@
 #include "mount.h"
 #include "oci_spec.h"
 #include "paths.h"
+#include "resource.h"
 #include "secret.h"
 #include "strbuf.h"
 #include "util.h"
@@ -230,7 +231,8 @@ static char *interpolate(const char *text, const struct env_list *l)
  * operator's overrides. Generated values (random) are made here, once; they
  * are secrets. */
 static int initial_env(const struct image_info *ii, const char *name, const char *host,
-		       const char *const *overrides, struct env_list *out, struct nua_error **err)
+		       const struct env_list *res, const char *const *overrides,
+		       struct env_list *out, struct nua_error **err)
 {
 	json_t *env = json_object_get(ii->nua, "env");
 	const char *key;
@@ -271,17 +273,26 @@ static int initial_env(const struct image_info *ii, const char *name, const char
 				const char *from = json_string_value(json_object_get(v, "from"));
 				const char *fk = json_string_value(json_object_get(v, "key"));
 
+				const char *rv = from && from[0] && fk && res
+							 ? resource_env_lookup(res->v, res->n, from, fk)
+							 : NULL;
+
 				if (from && !from[0] && fk &&
 				    (streq(fk, "domain") || streq(fk, "hostname") ||
 				     streq(fk, "host"))) {
 					env_list_set(out, key, streq(fk, "hostname") ? name : host,
 						     false);
+				} else if (rv) {
+					/* A password or a URL holding one is a secret. */
+					env_list_set(out, key, rv,
+						     strcasestr(fk, "password") || strcasestr(fk, "url"));
 				} else {
 					return nua_error_set(
 						err, NUA_EINPUT,
-						"[env] %s takes its value from resource '%s', and "
-						"resources are not provisioned by this version of nua",
-						key, from ? from : "");
+						"[env] %s takes its value from '%s' of resource '%s', "
+						"which is not one of the package's resources or not one "
+						"of their variables (url, host, port, user, password, db)",
+						key, fk ? fk : "", from ? from : "");
 				}
 			} else {
 				return nua_error_set(err, NUA_EINPUT,
@@ -1076,6 +1087,106 @@ static void set_serving_ip(struct nua_ctx *ctx, const char *name, const char *ip
 	update_hosts_files(ctx);
 }
 
+/* ---- resources ---- */
+
+/* The variables of the image's resources that have does not hold yet (a
+ * new password each), their servers made sure of first; DATABASE_URL and
+ * REDIS_URL name the first database and the first Redis. */
+static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const char *name,
+			 const struct env_list *have, struct env_list *out, struct nua_error **err)
+{
+	bool db_url = have && env_lookup(have->v, have->n, "DATABASE_URL");
+	bool redis_url = have && env_lookup(have->v, have->n, "REDIS_URL");
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
+		const char *rname = json_string_value(json_object_get(r, "name"));
+		const char *type = json_string_value(json_object_get(r, "type"));
+		struct env_rec *v = NULL;
+		size_t n = 0, alloc = 0;
+		const char *url = NULL;
+
+		if (!rname || !type)
+			continue;
+		if (resource_ensure_server(ctx, type, err) < 0)
+			return -1;
+		if (have && resource_env_lookup(have->v, have->n, rname, "password"))
+			continue; /* provisioned by an earlier version */
+		if (resource_new_env(name, rname, type, &v, &n, &alloc, err) < 0)
+			return -1;
+		for (size_t k = 0; k < n; k++) {
+			env_list_set(out, v[k].key, v[k].value, v[k].secret);
+			if (ends_with(v[k].key, "_URL"))
+				url = out->v[out->n - 1].value;
+		}
+		if (url && !db_url && !streq(type, "redis")) {
+			env_list_set(out, "DATABASE_URL", url, true);
+			db_url = true;
+		} else if (url && !redis_url && streq(type, "redis")) {
+			env_list_set(out, "REDIS_URL", url, true);
+			redis_url = true;
+		}
+		for (size_t k = 0; k < n; k++) {
+			free(v[k].key);
+			free(v[k].value);
+		}
+		free(v);
+	}
+	return 0;
+}
+
+/* Create (or bring up to date) the databases and users of the instance's
+ * resources: idempotent, run before each start. */
+static int provision_all(struct nua_ctx *ctx, const struct instance_rec *in,
+			 const struct image_info *ii, struct nua_error **err)
+{
+	struct env_list env = { 0 };
+	size_t i;
+	json_t *r;
+	int ret = 0;
+
+	if (json_array_size(json_object_get(ii->nua, "resource")) == 0)
+		return 0;
+	if (open_env(in, &env, err) < 0)
+		return -1;
+	json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
+		const char *rname = json_string_value(json_object_get(r, "name"));
+		const char *type = json_string_value(json_object_get(r, "type"));
+
+		if (rname && type &&
+		    resource_provision(ctx, in->name, rname, type, env.v, env.n, err) < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	env_list_release(&env);
+	return ret;
+}
+
+/* Take its resources from a removed instance: with purge, their data
+ * goes too. A server that is not there has nothing to take. */
+static int deprovision_all(struct nua_ctx *ctx, const struct instance_rec *in,
+			   const struct image_info *ii, bool purge, struct nua_error **err)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
+		const char *rname = json_string_value(json_object_get(r, "name"));
+		const char *type = json_string_value(json_object_get(r, "type"));
+		_cleanup_free_ char *server = type ? resource_server_name(type) : NULL;
+		struct instance_rec srv = { 0 };
+
+		if (!rname || !type || state_instance_get(ctx->st, server, &srv, NULL) < 0)
+			continue;
+		instance_rec_release(&srv);
+		if (resource_deprovision(ctx, in->name, rname, type, purge, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- convergence ---- */
 
 /* Everything of an instance the state does not know (its removal was
@@ -1107,8 +1218,9 @@ static int clean_unknown(struct nua_ctx *ctx, const char *name, struct nua_error
 	return ret;
 }
 
-static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in, const int64_t *gens,
-			 size_t n, struct nua_error **err)
+static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in,
+			 const struct image_info *ii, const int64_t *gens, size_t n,
+			 struct nua_error **err)
 {
 	const char *name = in->name;
 	bool purge = in->removing == 2;
@@ -1117,6 +1229,8 @@ static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in, con
 	for (size_t i = 0; i < n; i++)
 		if (teardown_gen(ctx, name, gens[i], true, err) < 0)
 			return -1;
+	if (deprovision_all(ctx, in, ii, purge, err) < 0)
+		return -1;
 	if (proxy_remove_route(&ctx->proxy, name, err) < 0)
 		return -1;
 	if (state_instance_remove(ctx->st, name, err) < 0)
@@ -1170,13 +1284,13 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 		return clean_unknown(ctx, name, err);
 	if (list_gens(ctx, name, &gens, &n, err) < 0)
 		goto out;
+	if (image_info_load(ctx->st, in.image_ref, &ii, err) < 0)
+		goto out;
 	if (in.removing) {
-		ret = finish_remove(ctx, &in, gens, n, err);
+		ret = finish_remove(ctx, &in, &ii, gens, n, err);
 		goto out;
 	}
 	gen = in.generation;
-	if (image_info_load(ctx->st, in.image_ref, &ii, err) < 0)
-		goto out;
 	run_info_fill(&in, &ii, gen, &run);
 	if (streq(in.desired, "stopped")) {
 		if (run.port && set_route(ctx, &in, NULL, 0, err) < 0)
@@ -1240,7 +1354,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 	if (serving)
 		say(ctx, "starting generation %lld of %s beside generation %lld", (long long)gen,
 		    name, (long long)serving);
-	if (start_gen(ctx, &in, &ii, &run, err) < 0) {
+	if (provision_all(ctx, &in, &ii, err) < 0 || start_gen(ctx, &in, &ii, &run, err) < 0) {
 		int64_t rev = 0;
 
 		teardown_gen(ctx, name, gen, serving != 0 || recreated != 0, NULL);
@@ -1440,11 +1554,19 @@ static int check_image_needs(const struct image_info *ii, const char *ref, struc
 	const char *pname;
 	json_t *p;
 
-	if (json_array_size(json_object_get(ii->nua, "resource")) > 0)
-		return nua_error_set(err, NUA_EINPUT,
-				     "'%s' needs resources ([[resource]]), which this version of nua "
-				     "does not provision yet",
-				     ref);
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
+		const char *type = json_string_value(json_object_get(r, "type"));
+
+		if (!type || !resource_type_supported(type))
+			return nua_error_set(err, NUA_EINPUT,
+					     "'%s' needs resource '%s' of type '%s', which this nua "
+					     "does not provision (postgres, mariadb and redis it does)",
+					     ref, json_string_value(json_object_get(r, "name")),
+					     type ? type : "?");
+	}
 	json_object_foreach(json_object_get(ii->nua, "port"), pname, p)
 		if (!json_is_null(json_object_get(p, "host")))
 			return nua_error_set(err, NUA_EINPUT,
@@ -1495,7 +1617,7 @@ static int redeploy(struct nua_ctx *ctx, const struct deploy_request *req, const
 {
 	_cleanup_free_ char *ref = NULL;
 	struct image_info ii = { 0 };
-	struct env_list env = { 0 }, fresh = { 0 };
+	struct env_list env = { 0 }, fresh = { 0 }, res = { 0 };
 	int ret = -1;
 
 	if (host && (!cur->domain || !streq(host, cur->domain) || !streq(path, cur->path)))
@@ -1513,7 +1635,12 @@ static int redeploy(struct nua_ctx *ctx, const struct deploy_request *req, const
 	 * version's [env] adds, plus the request's overrides. */
 	for (size_t i = 0; i < cur->n_env; i++)
 		env_list_set(&env, cur->env[i].key, cur->env[i].value, cur->env[i].secret);
-	if (initial_env(&ii, cur->name, cur->domain ? cur->domain : cur->name, NULL, &fresh, err) < 0)
+	if (resources_env(ctx, &ii, cur->name, &env, &res, err) < 0)
+		goto out;
+	for (size_t k = 0; k < res.n; k++)
+		env_list_set(&env, res.v[k].key, res.v[k].value, res.v[k].secret);
+	if (initial_env(&ii, cur->name, cur->domain ? cur->domain : cur->name, &env, NULL, &fresh,
+			err) < 0)
 		goto out;
 	for (size_t i = 0; i < fresh.n; i++)
 		if (!env_lookup(env.v, env.n, fresh.v[i].key))
@@ -1538,6 +1665,7 @@ static int redeploy(struct nua_ctx *ctx, const struct deploy_request *req, const
 out:
 	env_list_release(&env);
 	env_list_release(&fresh);
+	env_list_release(&res);
 	image_info_release(&ii);
 	return ret;
 }
@@ -1549,7 +1677,7 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 	_cleanup_free_ char *dir = NULL;
 	struct instance_rec in = { 0 }, existing = { 0 };
 	struct image_info ii = { 0 };
-	struct env_list env = { 0 };
+	struct env_list env = { 0 }, res = { 0 };
 	struct volume_rec *vols = NULL;
 	size_t nvols = 0, vols_alloc = 0;
 	char name[64];
@@ -1562,6 +1690,11 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 	 * changed. */
 	if (req->name && check_instance_name(req->name, err) < 0)
 		return -1;
+	if (req->name && resource_reserved_name(req->name) && !req->server)
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is a name Nua keeps for its resource servers (nua-...); "
+				     "choose another --name",
+				     req->name);
 	if (req->domain && split_domain(req->domain, &host, &path, err) < 0)
 		return -1;
 	if (req->name && instance_get(ctx, req->name, &existing, NULL) == 0) {
@@ -1596,7 +1729,11 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 		goto out;
 	if (check_image_needs(&ii, ref, err) < 0)
 		goto out;
-	if (initial_env(&ii, name, host, req->env, &env, err) < 0)
+	if (resources_env(ctx, &ii, name, NULL, &res, err) < 0)
+		goto out;
+	for (size_t k = 0; k < res.n; k++)
+		env_list_set(&env, res.v[k].key, res.v[k].value, res.v[k].secret);
+	if (initial_env(&ii, name, host, &res, req->env, &env, err) < 0)
 		goto out;
 	if (seal_env(&env, err) < 0)
 		goto out;
@@ -1661,6 +1798,7 @@ undo:
 out:
 	free(vols);
 	env_list_release(&env);
+	env_list_release(&res);
 	image_info_release(&ii);
 	return ret;
 }
@@ -1716,13 +1854,51 @@ out:
 	return ret;
 }
 
+/* The name of an instance whose resources the server name serves, or
+ * NULL (caller frees). */
+static char *server_user(struct nua_ctx *ctx, const char *name)
+{
+	struct instance_rec *list = NULL;
+	char *user = NULL;
+	size_t n = 0;
+
+	if (!resource_reserved_name(name) || state_instance_list(ctx->st, &list, &n, NULL) < 0)
+		return NULL;
+	for (size_t i = 0; i < n && !user; i++) {
+		struct image_info ii = { 0 };
+		size_t k;
+		json_t *r;
+
+		if (list[i].removing || image_info_load(ctx->st, list[i].image_ref, &ii, NULL) < 0)
+			continue;
+		json_array_foreach(json_object_get(ii.nua, "resource"), k, r) {
+			const char *type = json_string_value(json_object_get(r, "type"));
+			_cleanup_free_ char *server = type ? resource_server_name(type) : NULL;
+
+			if (server && streq(server, name) && !user)
+				user = xstrdup(list[i].name);
+		}
+		image_info_release(&ii);
+	}
+	instance_rec_list_free(list, n);
+	return user;
+}
+
 int instance_remove(struct nua_ctx *ctx, const char *name, bool purge, struct nua_error **err)
 {
 	struct instance_rec in = { 0 };
+	_cleanup_free_ char *user = NULL;
 	int ret = -1;
 
 	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
+	if ((user = server_user(ctx, name))) {
+		instance_rec_release(&in);
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is used by instance '%s', whose resource it serves; remove "
+				     "that instance first",
+				     name, user);
+	}
 	if (state_instance_set_removing(ctx->st, name, purge, err) < 0)
 		goto out;
 	if ((ret = instance_converge(ctx, name, err)) < 0)

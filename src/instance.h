@@ -51,6 +51,10 @@ struct nua_ctx {
 	struct cni_network net;
 	FILE *progress; /* messages for a person (NULL: quiet) */
 	bool tty;
+	/* Take (take true) or release the lock of another instance than the
+	 * one being worked on (a resource server); NULL: no locks. */
+	void (*lock)(void *arg, const char *name, bool take);
+	void *lock_arg;
 };
 
 struct deploy_request {
@@ -59,6 +63,7 @@ struct deploy_request {
 	const char *domain; /* "example.com" or "example.com/path"; NULL: NAME.localhost */
 	const char *const *env; /* "KEY=VALUE" overrides, NULL-terminated, or NULL */
 	bool no_cache;      /* when building */
+	bool server;	    /* a resource server (may take a reserved name) */
 };
 
 /* Build (when source is a directory), record, start and route a new

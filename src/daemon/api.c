@@ -418,7 +418,7 @@ static void op_run(struct op *op)
 			instance_rec_release(&cur);
 		{
 			struct deploy_request dr = { req.source, req.name, req.domain,
-						     (const char *const *)req.env, req.no_cache };
+						     (const char *const *)req.env, req.no_cache, false };
 
 			if (instance_deploy(&ctx, &dr, &made, &err) == 0) {
 				res = instance_object_named(d, &ctx, made, &err);

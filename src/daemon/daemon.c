@@ -52,6 +52,14 @@ void daemon_log(const char *fmt, ...)
 
 /* ---- contexts ---- */
 
+static void ctx_lock(void *arg, const char *name, bool take)
+{
+	if (take)
+		daemon_lock(arg, name);
+	else
+		daemon_unlock(arg, name);
+}
+
 int daemon_ctx(struct daemon *d, struct nua_ctx *ctx, struct nua_error **err)
 {
 	_cleanup_free_ char *db = nua_root_path("nua.db");
@@ -60,6 +68,8 @@ int daemon_ctx(struct daemon *d, struct nua_ctx *ctx, struct nua_error **err)
 	ctx->rt = d->rt;
 	ctx->proxy = d->proxy;
 	ctx->net = d->net;
+	ctx->lock = ctx_lock;
+	ctx->lock_arg = d;
 	return state_open(db, &ctx->st, err);
 }
 

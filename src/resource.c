@@ -1,0 +1,375 @@
+/* Backing services attached to instances: see resource.h. */
+#define _GNU_SOURCE
+#include "resource.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "instance.h"
+#include "paths.h"
+#include "secret.h"
+#include "strbuf.h"
+#include "util.h"
+#include "banned.h"
+
+/* One provider per type: the server's port, the client run in its
+ * container (commands on its standard input), and the commands. */
+struct provider {
+	const char *type;
+	int port;
+	const char *scheme; /* of the URL */
+	const char *client; /* shell line run in the server's container */
+	void (*provision)(struct strbuf *sb, const char *user, const char *db, const char *pw);
+	void (*deprovision)(struct strbuf *sb, const char *user, const char *db, bool purge);
+	/* A failure the client reports on its output but not in its status. */
+	const char *error_mark;
+};
+
+static void pg_provision(struct strbuf *sb, const char *user, const char *db, const char *pw)
+{
+	strbuf_addf(sb,
+		    "SELECT format('CREATE ROLE %%I LOGIN', '%s') WHERE NOT EXISTS "
+		    "(SELECT 1 FROM pg_roles WHERE rolname = '%s')\\gexec\n"
+		    "ALTER ROLE \"%s\" LOGIN PASSWORD '%s';\n"
+		    "SELECT format('CREATE DATABASE %%I OWNER %%I', '%s', '%s') WHERE NOT EXISTS "
+		    "(SELECT 1 FROM pg_database WHERE datname = '%s')\\gexec\n"
+		    "REVOKE ALL ON DATABASE \"%s\" FROM PUBLIC;\n",
+		    user, user, user, pw, db, user, db, db);
+}
+
+static void pg_deprovision(struct strbuf *sb, const char *user, const char *db, bool purge)
+{
+	if (purge)
+		strbuf_addf(sb,
+			    "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE);\n"
+			    "DROP ROLE IF EXISTS \"%s\";\n",
+			    db, user);
+	else
+		strbuf_addf(sb,
+			    "SELECT format('ALTER ROLE %%I NOLOGIN', '%s') WHERE EXISTS "
+			    "(SELECT 1 FROM pg_roles WHERE rolname = '%s')\\gexec\n",
+			    user, user);
+}
+
+static void my_provision(struct strbuf *sb, const char *user, const char *db, const char *pw)
+{
+	strbuf_addf(sb,
+		    "CREATE DATABASE IF NOT EXISTS `%s`;\n"
+		    "CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s';\n"
+		    "ALTER USER '%s'@'%%' IDENTIFIED BY '%s' ACCOUNT UNLOCK;\n"
+		    "GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%';\n"
+		    "FLUSH PRIVILEGES;\n",
+		    db, user, pw, user, pw, db, user);
+}
+
+static void my_deprovision(struct strbuf *sb, const char *user, const char *db, bool purge)
+{
+	if (purge)
+		strbuf_addf(sb, "DROP DATABASE IF EXISTS `%s`;\nDROP USER IF EXISTS '%s'@'%%';\n", db,
+			    user);
+	else
+		strbuf_addf(sb, "ALTER USER IF EXISTS '%s'@'%%' ACCOUNT LOCK;\n", user);
+}
+
+/* Redis: a user per instance, allowed its own key prefix ("USER:") only. */
+static void redis_provision(struct strbuf *sb, const char *user, const char *db, const char *pw)
+{
+	(void)db;
+	strbuf_addf(sb,
+		    "ACL SETUSER %s reset on >%s ~%s:* &%s:* +@all -@admin -@dangerous\n"
+		    "ACL SAVE\n",
+		    user, pw, user, user);
+}
+
+static void redis_deprovision(struct strbuf *sb, const char *user, const char *db, bool purge)
+{
+	(void)db;
+	if (purge)
+		strbuf_addf(sb,
+			    "EVAL \"local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+			    "redis.call('DEL', k) n = n + 1 end return n\" 0 %s:*\n"
+			    "ACL DELUSER %s\nACL SAVE\n",
+			    user, user);
+	else
+		strbuf_addf(sb, "ACL SETUSER %s off\nACL SAVE\n", user);
+}
+
+static const struct provider providers[] = {
+	{ "postgres", 5432, "postgresql",
+	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U postgres -d postgres",
+	  pg_provision, pg_deprovision, NULL },
+	{ "mariadb", 3306, "mysql",
+	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot",
+	  my_provision, my_deprovision, NULL },
+	{ "redis", 6379, "redis", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec redis-cli -h 127.0.0.1",
+	  redis_provision, redis_deprovision, "ERR" },
+};
+
+static const struct provider *provider_of(const char *type)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(providers); i++)
+		if (streq(providers[i].type, type))
+			return &providers[i];
+	return NULL;
+}
+
+bool resource_type_supported(const char *type) { return provider_of(type) != NULL; }
+
+char *resource_server_name(const char *type) { return xasprintf("nua-%s", type); }
+
+bool resource_reserved_name(const char *name) { return starts_with(name, "nua-"); }
+
+/* "notes" and "db": "notes_db", a name every server takes as is. */
+static char *ident(const char *instance, const char *name)
+{
+	char *s = xasprintf("%s_%s", instance, name);
+
+	for (char *p = s; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	return s;
+}
+
+/* "db": "DB_", the prefix of its variables. */
+static char *var_prefix(const char *name)
+{
+	char *s = xasprintf("%s_", name);
+
+	for (char *p = s; *p; p++)
+		*p = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	return s;
+}
+
+/* Where the packages of the servers are. */
+static char *services_dir(void)
+{
+	const char *env = getenv("NUA_SERVICES");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env)
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+		_cleanup_free_ char *dir = NULL;
+
+		exe[n] = '\0';
+		/* build/nua (or build/asan/nua) in a source tree. */
+		for (int up = 0; up < 3 && (slash = strrchr(exe, '/')); up++) {
+			*slash = '\0';
+			free(dir);
+			dir = xasprintf("%s/services", exe);
+			if (is_dir(dir))
+				return TAKE_PTR(dir);
+		}
+	}
+	return xstrdup("/usr/share/nua/services");
+}
+
+static pthread_mutex_t servers_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int resource_ensure_server(struct nua_ctx *ctx, const char *type, struct nua_error **err)
+{
+	_cleanup_free_ char *name = resource_server_name(type);
+	_cleanup_free_ char *dir = NULL, *pkg = NULL;
+	struct instance_rec in = { 0 };
+	struct instance_run run;
+	int ret = -1;
+
+	if (!provider_of(type))
+		return nua_error_set(err, NUA_EINPUT, "resources of type '%s' are not supported "
+						      "(postgres, mariadb and redis are)",
+				     type);
+	pthread_mutex_lock(&servers_mu);
+	if (ctx->lock)
+		ctx->lock(ctx->lock_arg, name, true);
+	if (state_instance_get(ctx->st, name, &in, NULL) == 0) {
+		bool stopped = streq(in.desired, "stopped");
+
+		instance_rec_release(&in);
+		if (stopped) {
+			ret = instance_start(ctx, name, err);
+			goto out;
+		}
+		/* It should run: wait a moment when its supervisor restarts it. */
+		for (int i = 0; i < 300; i++) {
+			if (instance_run_info(ctx, name, &run, NULL) == 0 && run.pid > 0) {
+				instance_run_release(&run);
+				ret = 0;
+				goto out;
+			}
+			instance_run_release(&run);
+			sleep_ms(100);
+		}
+		nua_error_set(err, NUA_EFAIL,
+			      "the %s server ('%s') does not run; 'nua status %s' tells why", type,
+			      name, name);
+		goto out;
+	}
+	dir = services_dir();
+	pkg = xasprintf("%s/%s", dir, type);
+	if (!is_dir(pkg)) {
+		nua_error_set(err, NUA_EFAIL,
+			      "the package of the %s server is not in '%s' (set NUA_SERVICES)", type,
+			      dir);
+		goto out;
+	}
+	{
+		struct deploy_request req = { pkg, name, NULL, NULL, false, true };
+
+		if (ctx->progress)
+			fprintf(ctx->progress, "starting the %s server (%s)\n", type, name);
+		ret = instance_deploy(ctx, &req, NULL, err);
+		if (ret < 0)
+			nua_error_prefix(err, "cannot start the %s server", type);
+	}
+out:
+	if (ctx->lock)
+		ctx->lock(ctx->lock_arg, name, false);
+	pthread_mutex_unlock(&servers_mu);
+	return ret;
+}
+
+static void env_add(struct env_rec **env, size_t *n, size_t *alloc, const char *prefix,
+		    const char *key, const char *value, bool secret)
+{
+	ALLOC_GROW(*env, *n + 1, *alloc);
+	(*env)[*n].key = xasprintf("%s%s", prefix, key);
+	(*env)[*n].value = xstrdup(value);
+	(*env)[*n].secret = secret;
+	(*n)++;
+}
+
+int resource_new_env(const char *instance, const char *name, const char *type,
+		     struct env_rec **env, size_t *n, size_t *alloc, struct nua_error **err)
+{
+	const struct provider *p = provider_of(type);
+	_cleanup_free_ char *prefix = var_prefix(name), *user = ident(instance, name);
+	_cleanup_free_ char *host = resource_server_name(type), *pw = NULL, *url = NULL;
+	char port[16];
+
+	if (!p)
+		return nua_error_set(err, NUA_EINPUT,
+				     "resource '%s' has the type '%s', which this nua does not "
+				     "provision (postgres, mariadb, redis)",
+				     name, type);
+	pw = secret_random_string(32);
+	snprintf(port, sizeof(port), "%d", p->port);
+	if (streq(type, "redis"))
+		url = xasprintf("%s://%s:%s@%s:%s/0", p->scheme, user, pw, host, port);
+	else
+		url = xasprintf("%s://%s:%s@%s:%s/%s", p->scheme, user, pw, host, port, user);
+	env_add(env, n, alloc, prefix, "URL", url, true);
+	env_add(env, n, alloc, prefix, "HOST", host, false);
+	env_add(env, n, alloc, prefix, "PORT", port, false);
+	env_add(env, n, alloc, prefix, "USER", user, false);
+	env_add(env, n, alloc, prefix, "PASSWORD", pw, true);
+	if (streq(type, "redis")) {
+		_cleanup_free_ char *kp = xasprintf("%s:", user);
+
+		env_add(env, n, alloc, prefix, "DB", "0", false);
+		env_add(env, n, alloc, prefix, "PREFIX", kp, false);
+	} else {
+		env_add(env, n, alloc, prefix, "DB", user, false);
+	}
+	return 0;
+}
+
+const char *resource_env_lookup(const struct env_rec *env, size_t n, const char *name,
+				const char *key)
+{
+	_cleanup_free_ char *prefix = var_prefix(name), *want = NULL;
+
+	if (strcasecmp(key, "database") == 0 || strcasecmp(key, "name") == 0)
+		key = "db";
+	want = xasprintf("%s%s", prefix, key);
+	for (char *p = want; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	for (size_t i = 0; i < n; i++)
+		if (streq(env[i].key, want))
+			return env[i].value;
+	return NULL;
+}
+
+/* Run the provider's client in the server's container with script on its
+ * standard input. */
+static int run_in_server(struct nua_ctx *ctx, const struct provider *p, const char *script,
+			 struct nua_error **err)
+{
+	_cleanup_free_ char *name = resource_server_name(p->type), *id = NULL;
+	const char *cmd[] = { "/bin/sh", "-c", p->client, NULL };
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	_cleanup_strbuf_ struct strbuf errs = STRBUF_INIT;
+	struct nua_cmd c = NUA_CMD_INIT;
+	struct instance_run run;
+	char **argv;
+	int status, r;
+
+	if (instance_run_info(ctx, name, &run, err) < 0)
+		return -1;
+	if (run.pid <= 0) {
+		instance_run_release(&run);
+		return nua_error_set(err, NUA_EFAIL, "the %s server ('%s') does not run", p->type,
+				     name);
+	}
+	id = instance_container_id(name, run.generation);
+	instance_run_release(&run);
+	argv = ctx->rt.driver->exec_argv(&ctx->rt, id, cmd);
+	c.argv = (const char *const *)argv;
+	r = nua_cmd_capture(&c, script, &out, &errs, &status, err);
+	strv_free(argv);
+	if (r < 0)
+		return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    (p->error_mark && strstr(out.buf, p->error_mark))) {
+		strbuf_rtrim(&errs);
+		strbuf_rtrim(&out);
+		return nua_error_set(err, NUA_EFAIL, "the %s server refused: %s", p->type,
+				     errs.len ? errs.buf : out.buf);
+	}
+	return 0;
+}
+
+int resource_provision(struct nua_ctx *ctx, const char *instance, const char *name,
+		       const char *type, const struct env_rec *env, size_t n, struct nua_error **err)
+{
+	const struct provider *p = provider_of(type);
+	_cleanup_free_ char *user = ident(instance, name);
+	_cleanup_strbuf_ struct strbuf script = STRBUF_INIT;
+	const char *pw = resource_env_lookup(env, n, name, "password");
+
+	if (!p)
+		return nua_error_set(err, NUA_EINPUT, "resource type '%s' is not supported", type);
+	if (!pw)
+		return nua_error_set(err, NUA_EFAIL,
+				     "instance '%s' has no password for its resource '%s'", instance,
+				     name);
+	p->provision(&script, user, user, pw);
+	if (run_in_server(ctx, p, script.buf, err) < 0)
+		return nua_error_prefix(err, "cannot provision resource '%s' of '%s'", name,
+					instance);
+	return 0;
+}
+
+int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *name,
+			 const char *type, bool purge, struct nua_error **err)
+{
+	const struct provider *p = provider_of(type);
+	_cleanup_free_ char *user = ident(instance, name);
+	_cleanup_strbuf_ struct strbuf script = STRBUF_INIT;
+
+	if (!p)
+		return 0;
+	p->deprovision(&script, user, user, purge);
+	if (run_in_server(ctx, p, script.buf, err) < 0)
+		return nua_error_prefix(err, "cannot %s resource '%s' of '%s'",
+					purge ? "drop" : "deprovision", name, instance);
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* Backing services attached to instances: a [[resource]] of type postgres,
+ * mariadb or redis gets a database (or a Redis key prefix), a user and a
+ * password of its own on a server that Nua runs, shared by the instances
+ * that need one of that type.
+ *
+ * A server is an instance named "nua-TYPE", deployed from the package
+ * services/TYPE (found in NUA_SERVICES, default: the services/ directory
+ * beside the nua binary's build directory, or /usr/share/nua/services).
+ * Provisioning runs the server's own client inside its container (runc
+ * exec) with the commands on its standard input, so that no password is
+ * ever on a command line; it is idempotent, and instance_converge runs it
+ * before every start of an instance that has resources, so a process
+ * killed in the middle of a deploy leaves nothing that the next start does
+ * not complete. */
+#ifndef NUA_RESOURCE_H
+#define NUA_RESOURCE_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "state.h"
+
+struct nua_ctx;
+
+/* True for a type this nua provisions. */
+bool resource_type_supported(const char *type);
+
+/* The instance name of the shared server of type (caller frees). */
+char *resource_server_name(const char *type);
+
+/* True for the instance names Nua keeps for its servers ("nua-..."). */
+bool resource_reserved_name(const char *name);
+
+/* Make sure the shared server of type exists and runs: deploy it from its
+ * package when it does not exist, start it when it is stopped. The caller
+ * does not hold the server's lock; servers are made one at a time. */
+int resource_ensure_server(struct nua_ctx *ctx, const char *type, struct nua_error **err);
+
+/* The variables an instance named instance gets for its resource name of
+ * type: NAME_URL, NAME_HOST, NAME_PORT, NAME_USER, NAME_PASSWORD, NAME_DB
+ * (NAME uppercased, '-' as '_'), with a new random password. Appended to
+ * *env (n entries, *alloc allocated; values and keys owned by the array).
+ * The password and the URL are marked secret. */
+int resource_new_env(const char *instance, const char *name, const char *type,
+		     struct env_rec **env, size_t *n, size_t *alloc, struct nua_error **err);
+
+/* The value of the variable KEY of resource name in env (the instance's
+ * opened env), for {from = "name", key = "url"} references: url, host,
+ * port, user, password, db (any case). NULL when there is none. */
+const char *resource_env_lookup(const struct env_rec *env, size_t n, const char *name,
+				const char *key);
+
+/* Create (or update to the password in env) the database and user of the
+ * resource name of type for instance. env is the instance's env with its
+ * secrets opened. */
+int resource_provision(struct nua_ctx *ctx, const char *instance, const char *name,
+		       const char *type, const struct env_rec *env, size_t n, struct nua_error **err);
+
+/* Take the resource away from the instance: its user can no longer log in
+ * (its data is kept); with purge, drop the database (or keys) and the user.
+ * A server that does not run is no error when nothing needs purging. */
+int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *name,
+			 const char *type, bool purge, struct nua_error **err);
+
+#endif

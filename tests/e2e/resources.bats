@@ -1,0 +1,124 @@
+#!/usr/bin/env bats
+# Backing services attached to instances: a [[resource]] gets a database
+# and a user of its own on a server Nua runs (services/), injected as
+# environment variables. A real daemon, servers and apps on a private root.
+
+load helpers
+
+setup_file() {
+	nua_require_runtime || return 0
+	nua_setup_server
+}
+
+teardown_file() {
+	nua_teardown_server
+}
+
+setup() {
+	[ -z "${NUA_SKIP:-}" ] || skip "$NUA_SKIP"
+}
+
+notes() { # notes INSTANCE [BODY]: GET, or POST BODY to /notes
+	if [ $# -eq 2 ]; then
+		curl -s -m 10 -H "Host: $1.localhost" -d "$2" "http://127.0.0.1:$NUA_HTTP_PORT/notes"
+	else
+		curl -s -m 10 -H "Host: $1.localhost" "http://127.0.0.1:$NUA_HTTP_PORT/notes"
+	fi
+}
+
+secret() { "$NUA" env --json --show-secrets "$1" | jq -r ".$2"; }
+
+pg() { # pg USER PASSWORD DB SQL
+	PGPASSWORD=$2 psql -h "$("$NUA" status --json nua-postgres | jq -r .ip)" -U "$1" -d "$3" -tAc "$4"
+}
+
+@test "resources: a PostgreSQL app stores and reads its data through its database" {
+	run "$NUA" deploy "$NUA_TOP/apps/notes-pg" --name n1
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"starting the postgres server (nua-postgres)"* ]]
+	[ "$("$NUA" status --json nua-postgres | jq -r .state)" = running ]
+	[ "$(notes n1 'first note')" = stored ]
+	[ "$(notes n1)" = '["first note"]' ]
+	# Its variables: secrets hidden, the URL pointing at its own database.
+	run "$NUA" env n1
+	[[ "$output" == *"DB_PASSWORD=(secret"* ]]
+	[[ "$output" == *"DB_USER=n1_db"* ]]
+	[[ "$output" == *"DB_HOST_SEEN=nua-postgres"* ]]
+	url=$(secret n1 DATABASE_URL)
+	[[ "$url" == "postgresql://n1_db:"*"@nua-postgres:5432/n1_db" ]]
+	[ "$(secret n1 DB_URL)" = "$url" ]
+	# Stored encrypted: the password is not in the database file.
+	pw=$(secret n1 DB_PASSWORD)
+	run grep -c "$pw" "$NUA_ROOT/nua.db"
+	[ "$output" = 0 ]
+}
+
+@test "resources: the data stays through a restart and a redeploy, with the same password" {
+	pw=$(secret n1 DB_PASSWORD)
+	"$NUA" restart n1
+	[ "$(notes n1)" = '["first note"]' ]
+	"$NUA" deploy "$NUA_TOP/apps/notes-pg" --name n1 -e PORT=8080
+	[ "$(notes n1)" = '["first note"]' ]
+	[ "$(secret n1 DB_PASSWORD)" = "$pw" ]
+}
+
+@test "resources: two instances have their own databases and cannot read each other's" {
+	"$NUA" deploy notes-pg:1.0-1 --name n2
+	[ "$(notes n2)" = '[]' ]
+	notes n2 'second'
+	[ "$(notes n1)" = '["first note"]' ]
+	pw2=$(secret n2 DB_PASSWORD)
+	[ "$(pg n2_db "$pw2" n2_db 'select count(*) from notes')" = 1 ]
+	run pg n2_db "$pw2" n1_db 'select count(*) from notes'
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"permission denied for database"* ]]
+	run pg n1_db wrong n1_db 'select 1'
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"password authentication failed"* ]]
+}
+
+@test "resources: the server cannot go while an instance uses it; rm keeps the data, --purge drops it" {
+	run "$NUA" rm nua-postgres
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"is used by instance"* ]]
+	pgpw=$(secret nua-postgres POSTGRES_PASSWORD)
+	"$NUA" rm n1
+	[ "$(notes n2)" = '["second"]' ]
+	[ "$(pg postgres "$pgpw" postgres "select rolcanlogin from pg_roles where rolname = 'n1_db'")" = f ]
+	[ "$(pg postgres "$pgpw" postgres "select count(*) from pg_database where datname = 'n1_db'")" = 1 ]
+	"$NUA" rm --purge n2
+	[ "$(pg postgres "$pgpw" postgres "select count(*) from pg_roles where rolname = 'n2_db'")" = 0 ]
+	[ "$(pg postgres "$pgpw" postgres "select count(*) from pg_database where datname = 'n2_db'")" = 0 ]
+	# A reserved name is refused to anyone else.
+	run "$NUA" deploy notes-pg:1.0-1 --name nua-mine
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"Nua keeps for its resource servers"* ]]
+}
+
+@test "resources: Redis and MariaDB users are confined to their own keys and database" {
+	pkg=$BATS_TEST_TMPDIR/two
+	cp -r "$NUA_TOP/apps/hello-static" "$pkg"
+	sed -i 's/^id = "hello-static"/id = "two"/' "$pkg/nua-config.toml"
+	printf '\n[[resource]]\nname = "cache"\ntype = "redis"\n\n[[resource]]\nname = "sql"\ntype = "mariadb"\n' \
+		>>"$pkg/nua-config.toml"
+	run "$NUA" deploy "$pkg" --name two
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$(secret two REDIS_URL)" == "redis://two_cache:"*"@nua-redis:6379/0" ]]
+	[[ "$(secret two DATABASE_URL)" == "mysql://two_sql:"*"@nua-mariadb:3306/two_sql" ]]
+	cpw=$(secret two CACHE_PASSWORD)
+	spw=$(secret two SQL_PASSWORD)
+	rp=$("$NUA" status --json nua-redis | jq .pid)
+	mp=$("$NUA" status --json nua-mariadb | jq .pid)
+	rc() { nsenter -t "$rp" -m -n -p -- redis-cli -h 127.0.0.1 --no-auth-warning "$@"; }
+	[ "$(rc --user two_cache --pass "$cpw" set two_cache:k v)" = OK ]
+	[[ "$(rc --user two_cache --pass "$cpw" set other:k v)" == NOPERM* ]]
+	[[ "$(rc --user two_cache --pass wrong get two_cache:k 2>&1)" == *WRONGPASS* ]]
+	my() { nsenter -t "$mp" -m -n -p -- env MYSQL_PWD="$1" mariadb -h 127.0.0.1 -u two_sql -N "${@:2}"; }
+	my "$spw" two_sql -e "create table t (x int); insert into t values (7)"
+	[ "$(my "$spw" two_sql -e 'select x from t')" = 7 ]
+	[ "$(my "$spw" -e 'show databases' | grep -vc information_schema)" = 1 ]
+	run my wrong two_sql -e 'select 1'
+	[ "$status" -ne 0 ]
+	"$NUA" rm --purge two
+	[ "$(rc --user two_cache --pass "$cpw" get two_cache:k)" != v ]
+}

@@ -1,0 +1,55 @@
+#include <string.h>
+
+#include "resource.h"
+#include "test.h"
+#include "util.h"
+
+static const char *get(const struct env_rec *env, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(env[i].key, key))
+			return env[i].value;
+	return NULL;
+}
+
+TEST(resource_env_names_url_and_secrets)
+{
+	struct env_rec *env = NULL;
+	struct nua_error *err = NULL;
+	size_t n = 0, alloc = 0;
+	const char *pw;
+	char *url;
+
+	CHECK_INT(resource_new_env("my-blog", "main-db", "postgres", &env, &n, &alloc, &err), 0);
+	CHECK_STR(get(env, n, "MAIN_DB_USER"), "my_blog_main_db");
+	CHECK_STR(get(env, n, "MAIN_DB_DB"), "my_blog_main_db");
+	CHECK_STR(get(env, n, "MAIN_DB_HOST"), "nua-postgres");
+	CHECK_STR(get(env, n, "MAIN_DB_PORT"), "5432");
+	pw = get(env, n, "MAIN_DB_PASSWORD");
+	CHECK(pw && strlen(pw) == 32);
+	url = xasprintf("postgresql://my_blog_main_db:%s@nua-postgres:5432/my_blog_main_db", pw);
+	CHECK_STR(get(env, n, "MAIN_DB_URL"), url);
+	free(url);
+	for (size_t i = 0; i < n; i++)
+		CHECK(env[i].secret == (ends_with(env[i].key, "_PASSWORD") ||
+					ends_with(env[i].key, "_URL")));
+	CHECK_STR(resource_env_lookup(env, n, "main-db", "password"), pw);
+	CHECK_STR(resource_env_lookup(env, n, "main-db", "database"), "my_blog_main_db");
+	CHECK(resource_env_lookup(env, n, "main-db", "nothing") == NULL);
+	CHECK(resource_env_lookup(env, n, "other", "url") == NULL);
+	CHECK_INT(resource_new_env("a", "cache", "redis", &env, &n, &alloc, &err), 0);
+	CHECK_STR(get(env, n, "CACHE_PREFIX"), "a_cache:");
+	CHECK_STR(get(env, n, "CACHE_DB"), "0");
+	CHECK_INT(resource_new_env("a", "x", "mongodb", &env, &n, &alloc, &err), -1);
+	CHECK(strstr(err->msg, "'mongodb'") != NULL);
+	nua_error_free(err);
+	for (size_t i = 0; i < n; i++) {
+		free(env[i].key);
+		free(env[i].value);
+	}
+	free(env);
+	CHECK(resource_type_supported("mariadb"));
+	CHECK(!resource_type_supported("sqlite"));
+	CHECK(resource_reserved_name("nua-postgres"));
+	CHECK(!resource_reserved_name("nuage"));
+}
