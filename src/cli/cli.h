@@ -114,5 +114,6 @@ DECLARE_CMD(images);
 DECLARE_CMD(image);
 DECLARE_CMD(events);
 DECLARE_CMD(stats);
+DECLARE_CMD(resources);
 
 #endif

@@ -192,3 +192,50 @@ int cmd_stats(int argc, char **argv)
 	json_decref(answer);
 	return 0;
 }
+
+/* ---- resources ---- */
+
+int cmd_resources(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd_struct *self = cli_find_command("resources");
+	_cleanup_error_ struct nua_error *err = NULL;
+	json_t *answer = NULL, *s, *u;
+	bool json = false;
+	size_t i, k;
+	int c;
+
+	while ((c = cli_getopt(self, argc, argv, "", longopts)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		json = true;
+	}
+	if (optind < argc)
+		return cli_usage_error(self, "too many arguments");
+	if (client_call("GET", "/v1/resources", NULL, &answer, &err) < 0)
+		return nua_error_report(err);
+	if (json) {
+		cli_print_json(answer);
+		return 0;
+	}
+	if (!json_is_array(answer) || json_array_size(answer) == 0) {
+		json_decref(answer);
+		fprintf(stderr, "no resource servers; a package with a [[resource]] starts one\n");
+		return 0;
+	}
+	printf("%-16s %-10s %-10s %-10s %s\n", "SERVER", "TYPE", "STATE", "HEALTH", "USED BY");
+	json_array_foreach(answer, i, s) {
+		printf("%-16s %-10s %-10s %-10s ", cli_json_str(s, "name", "-"),
+		       cli_json_str(s, "type", "-"), cli_json_str(s, "state", "-"),
+		       cli_json_str(s, "health", "-"));
+		json_array_foreach(json_object_get(s, "used_by"), k, u)
+			printf("%s%s (%s)", k ? ", " : "", cli_json_str(u, "instance", "?"),
+			       cli_json_str(u, "resource", "?"));
+		printf("%s\n", json_array_size(json_object_get(s, "used_by")) ? "" : "-");
+	}
+	json_decref(answer);
+	return 0;
+}

@@ -162,6 +162,11 @@ const struct cmd_struct nua_commands[] = {
 	  "Print, for every instance (or NAME), its CPU use in percent of one core, memory,\n"
 	  "processes, restarts and health check latency over the last five minutes.",
 	  json_options, "instance" },
+	{ "resources", cmd_resources, CMD_NEED_DAEMON, "nua resources [--json]",
+	  "list the resource servers and what uses them",
+	  "List the servers Nua runs for the instances' resources (PostgreSQL, MariaDB,\n"
+	  "Redis): their state and health, and which instance's resource each serves.",
+	  json_options, NULL },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach]", "run the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"
 	  "$NUA_RUN/nua.sock (which every other command talks to), converges what runs on\n"

@@ -24,6 +24,7 @@
 #include "image.h"
 #include "metrics.h"
 #include "paths.h"
+#include "resource.h"
 #include "secret.h"
 #include "state.h"
 #include "strbuf.h"
@@ -1189,6 +1190,64 @@ static enum MHD_Result h_image_export(struct MHD_Connection *c, struct nua_ctx *
 	return send_json(c, 200, o);
 }
 
+/* The resource servers, and which instance's resources each serves. */
+static enum MHD_Result h_resources(struct daemon *d, struct MHD_Connection *c,
+				   struct nua_ctx *ctx)
+{
+	struct instance_rec *list = NULL;
+	struct nua_error *err = NULL;
+	size_t n = 0;
+	json_t *servers = json_object(), *a = json_array(), *v;
+	const char *key;
+
+	if (state_instance_list(ctx->st, &list, &n, &err) < 0) {
+		json_decref(servers);
+		json_decref(a);
+		return send_nua_error(c, err);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].removing || !resource_reserved_name(list[i].name))
+			continue;
+		json_t *o = instance_object(d, ctx, &list[i]);
+
+		json_object_set_new(servers, list[i].name,
+				    json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:[]}", "name",
+					      list[i].name, "type", list[i].name + 4, "state",
+					      json_incref(json_object_get(o, "state")), "health",
+					      json_incref(json_object_get(o, "health")), "ip",
+					      json_incref(json_object_get(o, "ip")), "image",
+					      json_incref(json_object_get(o, "image")), "used_by"));
+		json_decref(o);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct image_rec img = { 0 };
+		json_t *cfg, *r;
+		size_t k;
+
+		if (list[i].removing || resource_reserved_name(list[i].name) ||
+		    state_image_get(ctx->st, list[i].image_ref, &img, NULL) < 0)
+			continue;
+		cfg = json_loads(img.config ? img.config : "{}", 0, NULL);
+		image_rec_release(&img);
+		json_array_foreach(json_object_get(cfg, "resource"), k, r) {
+			const char *type = json_string_value(json_object_get(r, "type"));
+			_cleanup_free_ char *server = type ? resource_server_name(type) : NULL;
+			json_t *srv = server ? json_object_get(servers, server) : NULL;
+
+			if (srv)
+				json_array_append_new(
+					json_object_get(srv, "used_by"),
+					json_pack("{s:s, s:o}", "instance", list[i].name, "resource",
+						  json_incref(json_object_get(r, "name"))));
+		}
+		json_decref(cfg);
+	}
+	json_object_foreach(servers, key, v) json_array_append(a, v);
+	json_decref(servers);
+	instance_rec_list_free(list, n);
+	return send_json(c, 200, a);
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
@@ -1253,6 +1312,8 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		ret = h_logs(d, c, &ctx, name);
 	} else if (n == 4 && streq(seg[1], "instances") && get && streq(seg[3], "stats")) {
 		ret = h_stats(d, c, &ctx, name);
+	} else if (n == 2 && streq(seg[1], "resources") && get) {
+		ret = h_resources(d, c, &ctx);
 	} else if (n == 2 && streq(seg[1], "stats") && get) {
 		ret = h_stats(d, c, &ctx, NULL);
 	} else if (n == 2 && streq(seg[1], "events") && get) {
@@ -1267,6 +1328,7 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		ret = h_image_export(c, &ctx, seg[2], req);
 	} else {
 		bool known = (n == 2 && (streq(seg[1], "instances") || streq(seg[1], "images") ||
+					 streq(seg[1], "resources") ||
 					 streq(seg[1], "events") || streq(seg[1], "stats") ||
 					 streq(seg[1], "health"))) ||
 			     (n >= 3 && (streq(seg[1], "instances") || streq(seg[1], "images")));

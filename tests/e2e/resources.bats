@@ -95,30 +95,52 @@ pg() { # pg USER PASSWORD DB SQL
 	[[ "$output" == *"Nua keeps for its resource servers"* ]]
 }
 
-@test "resources: Redis and MariaDB users are confined to their own keys and database" {
-	pkg=$BATS_TEST_TMPDIR/two
-	cp -r "$NUA_TOP/apps/hello-static" "$pkg"
-	sed -i 's/^id = "hello-static"/id = "two"/' "$pkg/nua-config.toml"
-	printf '\n[[resource]]\nname = "cache"\ntype = "redis"\n\n[[resource]]\nname = "sql"\ntype = "mariadb"\n' \
-		>>"$pkg/nua-config.toml"
-	run "$NUA" deploy "$pkg" --name two
+get() { curl -s -m 10 -H "Host: $1.localhost" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
+post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
+
+@test "resources: a MariaDB app keeps its guestbook through a restart" {
+	run "$NUA" deploy "$NUA_TOP/apps/guestbook-mariadb" --name gb
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
-	[[ "$(secret two REDIS_URL)" == "redis://two_cache:"*"@nua-redis:6379/0" ]]
-	[[ "$(secret two DATABASE_URL)" == "mysql://two_sql:"*"@nua-mariadb:3306/two_sql" ]]
-	cpw=$(secret two CACHE_PASSWORD)
-	spw=$(secret two SQL_PASSWORD)
+	[ "$(post gb / ada)" = signed ]
+	"$NUA" restart gb
+	[ "$(get gb /)" = '["ada"]' ]
+	[[ "$(secret gb DATABASE_URL)" == "mysql://gb_sql:"*"@nua-mariadb:3306/gb_sql" ]]
+}
+
+@test "resources: an app with two resources, Redis and PostgreSQL" {
+	run "$NUA" deploy "$NUA_TOP/apps/counter-redis" --name cnt
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(get cnt /count/a)" = 1 ]
+	[ "$(get cnt /count/a)" = 2 ]
+	[ "$(post cnt /log hello)" = logged ]
+	"$NUA" restart cnt
+	[ "$(get cnt /count/a)" = 3 ]
+	[ "$(get cnt /log)" = '["hello"]' ]
+	[[ "$(secret cnt REDIS_URL)" == "redis://cnt_cache:"*"@nua-redis:6379/0" ]]
+	[[ "$(secret cnt DATABASE_URL)" == "postgresql://cnt_db:"*"@nua-postgres:5432/cnt_db" ]]
+	run "$NUA" resources
+	[[ "$output" == *"nua-redis"*"redis"*"running"*"cnt (cache)"* ]]
+	[[ "$output" == *"nua-postgres"*"cnt (db)"* ]]
+}
+
+@test "resources: Redis and MariaDB users are confined to their own keys and database" {
+	cpw=$(secret cnt CACHE_PASSWORD)
+	spw=$(secret gb SQL_PASSWORD)
 	rp=$("$NUA" status --json nua-redis | jq .pid)
 	mp=$("$NUA" status --json nua-mariadb | jq .pid)
 	rc() { nsenter -t "$rp" -m -n -p -- redis-cli -h 127.0.0.1 --no-auth-warning "$@"; }
-	[ "$(rc --user two_cache --pass "$cpw" set two_cache:k v)" = OK ]
-	[[ "$(rc --user two_cache --pass "$cpw" set other:k v)" == NOPERM* ]]
-	[[ "$(rc --user two_cache --pass wrong get two_cache:k 2>&1)" == *WRONGPASS* ]]
-	my() { nsenter -t "$mp" -m -n -p -- env MYSQL_PWD="$1" mariadb -h 127.0.0.1 -u two_sql -N "${@:2}"; }
-	my "$spw" two_sql -e "create table t (x int); insert into t values (7)"
-	[ "$(my "$spw" two_sql -e 'select x from t')" = 7 ]
+	[ "$(rc --user cnt_cache --pass "$cpw" get cnt_cache:a)" = 3 ]
+	[[ "$(rc --user cnt_cache --pass "$cpw" set other:k v)" == NOPERM* ]]
+	[[ "$(rc --user cnt_cache --pass wrong get cnt_cache:a 2>&1)" == *WRONGPASS* ]]
+	my() { nsenter -t "$mp" -m -n -p -- env MYSQL_PWD="$1" mariadb -h 127.0.0.1 -u gb_sql -N "${@:2}"; }
+	[ "$(my "$spw" gb_sql -e 'select name from book')" = ada ]
 	[ "$(my "$spw" -e 'show databases' | grep -vc information_schema)" = 1 ]
-	run my wrong two_sql -e 'select 1'
+	run my wrong gb_sql -e 'select 1'
 	[ "$status" -ne 0 ]
-	"$NUA" rm --purge two
-	[ "$(rc --user two_cache --pass "$cpw" get two_cache:k)" != v ]
+	# --purge takes the keys and the database with it.
+	"$NUA" rm --purge cnt
+	"$NUA" rm --purge gb
+	[ -z "$(rc --user default --pass "$(secret nua-redis REDIS_PASSWORD)" keys 'cnt_cache:*')" ]
+	mpw=$(secret nua-mariadb MARIADB_ROOT_PASSWORD)
+	[ "$(nsenter -t "$mp" -m -n -p -- env MYSQL_PWD="$mpw" mariadb --socket=/tmp/mysqld.sock -uroot -N -e "show databases like 'gb_sql'")" = "" ]
 }
