@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	switch (data[0] % 6) {
+	switch (data[0] % 8) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
 		char *url = malloc(len + 1);
@@ -39,10 +39,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 2:
 	case 3:
-	case 4: {
+	case 4:
+	case 5:
+	case 6: {
 		struct api_path_body b;
 
-		api_parse_path_body((enum api_path_kind)(data[0] % 6 - 2), body, len, &b, &err);
+		api_parse_path_body((enum api_path_kind)(data[0] % 8 - 2), body, len, &b, &err);
 		api_path_body_release(&b);
 		break;
 	}

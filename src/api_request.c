@@ -100,7 +100,7 @@ void api_path_body_release(struct api_path_body *b)
 int api_parse_path_body(enum api_path_kind kind, const char *body, size_t len,
 			struct api_path_body *out, struct nua_error **err)
 {
-	static const char *const what[] = { "build", "export", "import" };
+	static const char *const what[] = { "build", "export", "import", "dump", "restore" };
 	json_t *ref = NULL;
 	json_error_t jerr;
 	int no_cache = 0, r;
@@ -111,7 +111,7 @@ int api_parse_path_body(enum api_path_kind kind, const char *body, size_t len,
 	if (kind == API_BUILD)
 		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?b}", "path", &out->path,
 				   "no_cache", &no_cache);
-	else if (kind == API_EXPORT)
+	else if (kind != API_IMPORT)
 		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s}", "path", &out->path);
 	else
 		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?o}", "path", &out->path,

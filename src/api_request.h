@@ -35,14 +35,15 @@ void api_deploy_release(struct api_deploy *d);
 
 /* POST /v1/images: {"path": S, "no_cache"?: B}; POST
  * /v1/images/REF/export: {"path": S}; POST /v1/images/import: {"path": S,
- * "ref"?: S | null}. path must be absolute. *path and *ref point into
+ * "ref"?: S | null}; POST .../resources/RES/dump and restore: {"path": S}.
+ * path must be absolute. *path and *ref point into
  * *root (release it with api_json_release). */
 struct api_path_body {
 	void *root;
 	const char *path, *ref;
 	bool no_cache;
 };
-enum api_path_kind { API_BUILD, API_EXPORT, API_IMPORT };
+enum api_path_kind { API_BUILD, API_EXPORT, API_IMPORT, API_DUMP, API_RESTORE };
 int api_parse_path_body(enum api_path_kind kind, const char *body, size_t len,
 			struct api_path_body *out, struct nua_error **err);
 void api_path_body_release(struct api_path_body *b);

@@ -3,11 +3,14 @@
 #include "resource.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +32,10 @@ struct provider {
 	void (*deprovision)(struct strbuf *sb, const char *user, const char *db, bool purge);
 	/* A failure the client reports on its output but not in its status. */
 	const char *error_mark;
+	/* Shell lines printing the database DB of user USER as SQL, and
+	 * reading such SQL back into it ($NUA_DB and $NUA_USER are set); NULL
+	 * when the type has none. */
+	const char *dump, *restore;
 };
 
 static void pg_provision(struct strbuf *sb, const char *user, const char *db, const char *pw)
@@ -103,12 +110,20 @@ static void redis_deprovision(struct strbuf *sb, const char *user, const char *d
 static const struct provider providers[] = {
 	{ "postgres", 5432, "postgresql",
 	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U postgres -d postgres",
-	  pg_provision, pg_deprovision, NULL },
+	  pg_provision, pg_deprovision, NULL,
+	  /* Objects restored as the instance's user are the instance's. */
+	  "exec /nua/app/bin/pg_dump -h /tmp -U postgres --no-owner --no-privileges --clean "
+	  "--if-exists \"$NUA_DB\"",
+	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U \"$NUA_USER\" \"$NUA_DB\"" },
 	{ "mariadb", 3306, "mysql",
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot",
-	  my_provision, my_deprovision, NULL },
+	  my_provision, my_deprovision, NULL,
+	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb-dump --socket=/tmp/mysqld.sock "
+	  "-uroot --single-transaction --skip-lock-tables \"$NUA_DB\"",
+	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot "
+	  "\"$NUA_DB\"" },
 	{ "redis", 6379, "redis", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec redis-cli -h 127.0.0.1",
-	  redis_provision, redis_deprovision, "ERR" },
+	  redis_provision, redis_deprovision, "ERR", NULL, NULL },
 };
 
 static const struct provider *provider_of(const char *type)
@@ -371,5 +386,100 @@ int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *
 	if (run_in_server(ctx, p, script.buf, err) < 0)
 		return nua_error_prefix(err, "cannot %s resource '%s' of '%s'",
 					purge ? "drop" : "deprovision", name, instance);
+	return 0;
+}
+
+/* Run line (a provider's dump or restore) in the server's container, its
+ * standard input and output on fd. */
+static int stream_in_server(struct nua_ctx *ctx, const struct provider *p, const char *line,
+			    const char *instance, const char *name, int in_fd, int out_fd,
+			    struct nua_error **err)
+{
+	_cleanup_free_ char *server = resource_server_name(p->type), *id = NULL;
+	_cleanup_free_ char *user = ident(instance, name);
+	_cleanup_free_ char *script = xasprintf("NUA_DB='%s' NUA_USER='%s'; %s", user, user, line);
+	const char *cmd[] = { "/bin/sh", "-c", script, NULL };
+	_cleanup_close_ int errfd = -1;
+	struct nua_cmd c = NUA_CMD_INIT;
+	struct instance_run run;
+	char **argv;
+	pid_t pid;
+	int status, r;
+
+	if (instance_run_info(ctx, server, &run, err) < 0)
+		return -1;
+	if (run.pid <= 0) {
+		instance_run_release(&run);
+		return nua_error_set(err, NUA_EFAIL, "the %s server ('%s') does not run", p->type,
+				     server);
+	}
+	id = instance_container_id(server, run.generation);
+	instance_run_release(&run);
+	argv = ctx->rt.driver->exec_argv(&ctx->rt, id, cmd);
+	errfd = memfd_create("nua-err", MFD_CLOEXEC);
+	c.argv = (const char *const *)argv;
+	c.in = in_fd;
+	c.out = out_fd;
+	c.err = errfd;
+	r = nua_cmd_spawn(&c, &pid, err);
+	strv_free(argv);
+	if (r < 0 || nua_cmd_wait(pid, -1, &status, err) < 0)
+		return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char buf[1024];
+		ssize_t got = errfd >= 0 ? pread(errfd, buf, sizeof(buf) - 1, 0) : -1;
+
+		buf[got > 0 ? got : 0] = '\0';
+		for (ssize_t i = got - 1; i >= 0 && (buf[i] == '\n' || buf[i] == ' '); i--)
+			buf[i] = '\0';
+		return nua_error_set(err, NUA_EFAIL, "the %s server failed (%s): %s", p->type,
+				     nua_wait_status_str(status), buf);
+	}
+	return 0;
+}
+
+int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, const char *type,
+		  const char *path, struct nua_error **err)
+{
+	const struct provider *p = provider_of(type);
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+	int fd, r;
+
+	if (!p || !p->dump)
+		return nua_error_set(err, NUA_EINPUT, "resources of type '%s' have no dump (%s)",
+				     type, streq(type, "redis")
+						   ? "their data is the server's append-only file"
+						   : "not supported");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
+	r = stream_in_server(ctx, p, p->dump, instance, name, -1, fd, err);
+	if (r == 0 && fsync(fd) < 0)
+		r = nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
+	close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", path, strerror(errno));
+	if (r < 0) {
+		unlink(tmp);
+		return nua_error_prefix(err, "cannot dump resource '%s' of '%s'", name, instance);
+	}
+	return 0;
+}
+
+int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name,
+		     const char *type, const char *path, struct nua_error **err)
+{
+	const struct provider *p = provider_of(type);
+	_cleanup_close_ int fd = -1;
+
+	if (!p || !p->restore)
+		return nua_error_set(err, NUA_EINPUT, "resources of type '%s' have no restore",
+				     type);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return nua_error_set(err, NUA_EINPUT, "cannot read '%s': %s", path, strerror(errno));
+	if (stream_in_server(ctx, p, p->restore, instance, name, fd, -1, err) < 0)
+		return nua_error_prefix(err, "cannot restore resource '%s' of '%s'", name,
+					instance);
 	return 0;
 }

@@ -62,4 +62,15 @@ int resource_provision(struct nua_ctx *ctx, const char *instance, const char *na
 int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *name,
 			 const char *type, bool purge, struct nua_error **err);
 
+/* Write the data of the resource name (type) of instance to path as SQL
+ * (pg_dump, mariadb-dump), atomically, mode 0600. Redis has none (its
+ * data is the server's append-only file). */
+int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, const char *type,
+		  const char *path, struct nua_error **err);
+/* Read such a dump back into the resource (replacing what it holds: a
+ * PostgreSQL dump drops and recreates its objects, a MariaDB one its
+ * tables), its objects owned by the instance's user. */
+int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name,
+		     const char *type, const char *path, struct nua_error **err);
+
 #endif

@@ -195,6 +195,35 @@ int cmd_stats(int argc, char **argv)
 
 /* ---- resources ---- */
 
+/* nua resources dump|restore INSTANCE RESOURCE FILE */
+static int resource_data(const struct cmd_struct *self, int argc, char **argv)
+{
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *inst = NULL, *res = NULL, *path = NULL, *file = NULL;
+	bool dump;
+	json_t *body, *answer = NULL;
+
+	if (!streq(argv[0], "dump") && !streq(argv[0], "restore"))
+		return cli_usage_error(self, "'%s' is not dump or restore", argv[0]);
+	if (argc != 4)
+		return cli_usage_error(self, "%s takes INSTANCE RESOURCE FILE", argv[0]);
+	dump = streq(argv[0], "dump");
+	inst = client_escape(argv[1]);
+	res = client_escape(argv[2]);
+	file = cli_absolute_path(argv[3]);
+	path = xasprintf("/v1/instances/%s/resources/%s/%s", inst, res, argv[0]);
+	body = json_pack("{s:s}", "path", file);
+	if (client_call("POST", path, body, &answer, &err) < 0) {
+		json_decref(body);
+		return nua_error_report(err);
+	}
+	json_decref(body);
+	json_decref(answer);
+	printf("%s %s of %s %s '%s'\n", dump ? "dumped" : "restored", argv[2], argv[1],
+	       dump ? "to" : "from", file);
+	return 0;
+}
+
 int cmd_resources(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -214,7 +243,7 @@ int cmd_resources(int argc, char **argv)
 		json = true;
 	}
 	if (optind < argc)
-		return cli_usage_error(self, "too many arguments");
+		return resource_data(self, argc - optind, argv + optind);
 	if (client_call("GET", "/v1/resources", NULL, &answer, &err) < 0)
 		return nua_error_report(err);
 	if (json) {

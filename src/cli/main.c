@@ -162,11 +162,14 @@ const struct cmd_struct nua_commands[] = {
 	  "Print, for every instance (or NAME), its CPU use in percent of one core, memory,\n"
 	  "processes, restarts and health check latency over the last five minutes.",
 	  json_options, "instance" },
-	{ "resources", cmd_resources, CMD_NEED_DAEMON, "nua resources [--json]",
-	  "list the resource servers and what uses them",
-	  "List the servers Nua runs for the instances' resources (PostgreSQL, MariaDB,\n"
-	  "Redis): their state and health, and which instance's resource each serves.",
-	  json_options, NULL },
+	{ "resources", cmd_resources, CMD_NEED_DAEMON,
+	  "nua resources [--json] | dump|restore INSTANCE RESOURCE FILE",
+	  "list the resource servers; dump or restore a resource",
+	  "Without arguments, list the servers Nua runs for the instances' resources\n"
+	  "(PostgreSQL, MariaDB, Redis): their state and health, and which instance's\n"
+	  "resource each serves. dump writes the data of an instance's resource to FILE as\n"
+	  "SQL (mode 0600); restore reads such a file back into it, replacing its tables.",
+	  json_options, "instance" },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach]", "run the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"
 	  "$NUA_RUN/nua.sock (which every other command talks to), converges what runs on\n"

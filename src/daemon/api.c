@@ -1248,6 +1248,57 @@ static enum MHD_Result h_resources(struct daemon *d, struct MHD_Connection *c,
 	return send_json(c, 200, a);
 }
 
+/* POST /v1/instances/NAME/resources/RES/dump or restore. */
+static enum MHD_Result h_resource_data(struct daemon *d, struct MHD_Connection *c,
+				       struct nua_ctx *ctx, const char *name, const char *res,
+				       bool dump, const struct request *req)
+{
+	struct api_path_body b;
+	struct nua_error *err = NULL;
+	struct instance_rec in = { 0 };
+	struct image_rec img = { 0 };
+	const char *type = NULL;
+	json_t *cfg = NULL, *r;
+	size_t i;
+	int ret;
+
+	if (api_parse_path_body(dump ? API_DUMP : API_RESTORE, req->body.buf, req->body.len, &b,
+				&err) < 0) {
+		api_path_body_release(&b);
+		return send_nua_error(c, err);
+	}
+	daemon_lock(d, name);
+	ret = instance_get(ctx, name, &in, &err);
+	if (ret == 0 && (ret = state_image_get(ctx->st, in.image_ref, &img, &err)) == 0) {
+		cfg = json_loads(img.config ? img.config : "{}", 0, NULL);
+		json_array_foreach(json_object_get(cfg, "resource"), i, r)
+			if (streq(json_string_value(json_object_get(r, "name")) ?: "", res))
+				type = json_string_value(json_object_get(r, "type"));
+		if (!type)
+			ret = nua_error_set(&err, NUA_EINPUT, "'%s' has no resource named '%s'", name,
+					    res);
+	}
+	if (ret == 0)
+		ret = dump ? resource_dump(ctx, name, res, type, b.path, &err)
+			   : resource_restore(ctx, name, res, type, b.path, &err);
+	daemon_unlock(d, name);
+	json_decref(cfg);
+	image_rec_release(&img);
+	if (in.name)
+		instance_rec_release(&in);
+	if (ret < 0) {
+		api_path_body_release(&b);
+		return send_nua_error(c, err);
+	}
+	{
+		json_t *o = json_pack("{s:s, s:s, s:s}", dump ? "dumped" : "restored", res,
+				      "instance", name, "path", b.path);
+
+		api_path_body_release(&b);
+		return send_json(c, 200, o);
+	}
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
@@ -1270,7 +1321,7 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		daemon_ctx_close(&ctx);
 		return ret;
 	}
-	if (n < 2 || n > 5 || !streq(seg[0], "v1"))
+	if (n < 2 || n > 6 || !streq(seg[0], "v1"))
 		return send_error(c, 404, "no endpoint '%s' (see docs/api.md)", url);
 	if (n == 2 && streq(seg[1], "version") && get)
 		return send_json(c, 200,
@@ -1312,6 +1363,9 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		ret = h_logs(d, c, &ctx, name);
 	} else if (n == 4 && streq(seg[1], "instances") && get && streq(seg[3], "stats")) {
 		ret = h_stats(d, c, &ctx, name);
+	} else if (n == 6 && streq(seg[1], "instances") && streq(seg[3], "resources") && post &&
+		   (streq(seg[5], "dump") || streq(seg[5], "restore"))) {
+		ret = h_resource_data(d, c, &ctx, name, seg[4], streq(seg[5], "dump"), req);
 	} else if (n == 2 && streq(seg[1], "resources") && get) {
 		ret = h_resources(d, c, &ctx);
 	} else if (n == 2 && streq(seg[1], "stats") && get) {

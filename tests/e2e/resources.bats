@@ -77,6 +77,26 @@ pg() { # pg USER PASSWORD DB SQL
 	[[ "$output" == *"password authentication failed"* ]]
 }
 
+@test "resources: a dump and a restore of one instance's database round-trip" {
+	dumpf=$BATS_TEST_TMPDIR/n1.sql
+	run "$NUA" resources dump n1 db "$dumpf"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(stat -c %a "$dumpf")" = 600 ]
+	grep -q "first note" "$dumpf"
+	notes n1 'after the dump'
+	[ "$(notes n1)" = '["first note", "after the dump"]' ]
+	run "$NUA" resources restore n1 db "$dumpf"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(notes n1)" = '["first note"]' ]
+	# The restored objects are the instance's: it still writes.
+	[ "$(notes n1 'after the restore')" = stored ]
+	# n2's database was not touched.
+	[ "$(notes n2)" = '["second"]' ]
+	run "$NUA" resources dump n1 nope "$dumpf"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'n1' has no resource named 'nope'"* ]]
+}
+
 @test "resources: the server cannot go while an instance uses it; rm keeps the data, --purge drops it" {
 	run "$NUA" rm nua-postgres
 	[ "$status" -eq 2 ]
@@ -103,6 +123,12 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(post gb / ada)" = signed ]
 	"$NUA" restart gb
+	[ "$(get gb /)" = '["ada"]' ]
+	# A dump and a restore round-trip.
+	"$NUA" resources dump gb sql "$BATS_TEST_TMPDIR/gb.sql"
+	post gb / grace
+	[ "$(get gb /)" = '["ada", "grace"]' ]
+	"$NUA" resources restore gb sql "$BATS_TEST_TMPDIR/gb.sql"
 	[ "$(get gb /)" = '["ada"]' ]
 	[[ "$(secret gb DATABASE_URL)" == "mysql://gb_sql:"*"@nua-mariadb:3306/gb_sql" ]]
 }
