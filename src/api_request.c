@@ -54,27 +54,44 @@ static json_t *load_object(const char *body, size_t len, const char *what, struc
 void api_deploy_release(struct api_deploy *d)
 {
 	free(d->env);
+	strv_free(d->resources);
 	json_decref(d->root);
 	memset(d, 0, sizeof(*d));
 }
 
 int api_parse_deploy(const char *body, size_t len, struct api_deploy *out, struct nua_error **err)
 {
-	json_t *env = NULL, *v;
+	json_t *env = NULL, *res = NULL, *v;
 	json_error_t jerr;
 	int no_cache = 0;
+	const char *key;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	if (!(out->root = load_object(body, len, "deploy", err)))
 		return -1;
-	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?o, s?b}", "source",
-			   &out->source, "name", &out->name, "domain", &out->domain, "env", &env,
-			   "no_cache", &no_cache) < 0)
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?o, s?o, s?b}",
+			   "source", &out->source, "name", &out->name, "domain", &out->domain,
+			   "env", &env, "resources", &res, "no_cache", &no_cache) < 0)
 		return nua_error_set(err, NUA_EINPUT, "bad deploy request: %s", jerr.text);
 	out->no_cache = no_cache;
 	if (!out->source[0])
 		return nua_error_set(err, NUA_EINPUT, "bad deploy request: 'source' is empty");
+	if (res && !json_is_null(res)) {
+		if (!json_is_object(res))
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad deploy request: 'resources' must be {\"NAME\": "
+					     "\"URL\"}");
+		out->resources = xcalloc(json_object_size(res) + 1, sizeof(*out->resources));
+		i = 0;
+		json_object_foreach(res, key, v) {
+			if (!json_is_string(v) || !key[0] || strchr(key, '='))
+				return nua_error_set(err, NUA_EINPUT,
+						     "bad deploy request: 'resources' must be "
+						     "{\"NAME\": \"URL\"}");
+			out->resources[i++] = xasprintf("%s=%s", key, json_string_value(v));
+		}
+	}
 	if (!env || json_is_null(env))
 		return 0;
 	if (!json_is_array(env))

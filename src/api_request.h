@@ -20,12 +20,13 @@
 int api_split_path(const char *url, char seg[][API_SEGMENT_MAX]);
 
 /* POST /v1/instances: {"source": S, "name"?: S, "domain"?: S, "env"?:
- * [S...] | null, "no_cache"?: B}. The strings point into the request's
+ * [S...] | null, "resources"?: {NAME: URL}, "no_cache"?: B}. The strings point into the request's
  * parsed body, kept in root. */
 struct api_deploy {
 	void *root; /* json_t */
 	const char *source, *name, *domain;
-	const char **env; /* NULL-terminated, or NULL */
+	const char **env;  /* NULL-terminated, or NULL */
+	char **resources;  /* "NAME=URL" (from "resources"?: {NAME: URL}), or NULL */
 	bool no_cache;
 };
 /* Fill *out from the body; a malformed one is NUA_EINPUT saying what is

@@ -1092,29 +1092,72 @@ static void set_serving_ip(struct nua_ctx *ctx, const char *name, const char *ip
 /* The variables of the image's resources that have does not hold yet (a
  * new password each), their servers made sure of first; DATABASE_URL and
  * REDIS_URL name the first database and the first Redis. */
+/* The URL given for resource rname in ext ("NAME=URL" strings), or NULL. */
+static const char *external_url(const char *const *ext, const char *rname)
+{
+	size_t len = strlen(rname);
+
+	for (size_t i = 0; ext && ext[i]; i++)
+		if (strncmp(ext[i], rname, len) == 0 && ext[i][len] == '=')
+			return ext[i] + len + 1;
+	return NULL;
+}
+
 static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const char *name,
-			 const struct env_list *have, struct env_list *out, struct nua_error **err)
+			 const struct env_list *have, const char *const *ext, struct env_list *out,
+			 struct nua_error **err)
 {
 	bool db_url = have && env_lookup(have->v, have->n, "DATABASE_URL");
 	bool redis_url = have && env_lookup(have->v, have->n, "REDIS_URL");
 	size_t i;
 	json_t *r;
 
+	/* Every external URL names one of the package's resources. */
+	for (size_t k = 0; ext && ext[k]; k++) {
+		bool known = false;
+
+		json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
+			const char *rname = json_string_value(json_object_get(r, "name"));
+			size_t len = rname ? strlen(rname) : 0;
+
+			if (rname && strncmp(ext[k], rname, len) == 0 && ext[k][len] == '=')
+				known = true;
+		}
+		if (!known)
+			return nua_error_set(err, NUA_EINPUT,
+					     "--resource %.*s: the package has no resource of that "
+					     "name",
+					     (int)strcspn(ext[k], "="), ext[k]);
+	}
 	json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
 		const char *rname = json_string_value(json_object_get(r, "name"));
 		const char *type = json_string_value(json_object_get(r, "type"));
+		const char *xurl = rname ? external_url(ext, rname) : NULL;
 		struct env_rec *v = NULL;
 		size_t n = 0, alloc = 0;
 		const char *url = NULL;
 
 		if (!rname || !type)
 			continue;
-		if (resource_ensure_server(ctx, type, err) < 0)
-			return -1;
-		if (have && resource_env_lookup(have->v, have->n, rname, "password"))
-			continue; /* provisioned by an earlier version */
-		if (resource_new_env(name, rname, type, &v, &n, &alloc, err) < 0)
-			return -1;
+		if (xurl) {
+			struct resource_url u;
+
+			if (resource_parse_url(type, xurl, &u, err) < 0)
+				return nua_error_prefix(err, "resource '%s'", rname);
+			resource_external_env(rname, type, xurl, &u, &v, &n, &alloc);
+			resource_url_release(&u);
+		} else {
+			if (have && resource_env_lookup(have->v, have->n, rname, "password")) {
+				if (resource_is_managed(have->v, have->n, rname, type) &&
+				    resource_ensure_server(ctx, type, err) < 0)
+					return -1;
+				continue; /* provisioned by an earlier version */
+			}
+			if (resource_ensure_server(ctx, type, err) < 0)
+				return -1;
+			if (resource_new_env(name, rname, type, &v, &n, &alloc, err) < 0)
+				return -1;
+		}
 		for (size_t k = 0; k < n; k++) {
 			env_list_set(out, v[k].key, v[k].value, v[k].secret);
 			if (ends_with(v[k].key, "_URL"))
@@ -1154,7 +1197,7 @@ static int provision_all(struct nua_ctx *ctx, const struct instance_rec *in,
 		const char *rname = json_string_value(json_object_get(r, "name"));
 		const char *type = json_string_value(json_object_get(r, "type"));
 
-		if (rname && type &&
+		if (rname && type && resource_is_managed(env.v, env.n, rname, type) &&
 		    resource_provision(ctx, in->name, rname, type, env.v, env.n, err) < 0) {
 			ret = -1;
 			break;
@@ -1178,7 +1221,8 @@ static int deprovision_all(struct nua_ctx *ctx, const struct instance_rec *in,
 		_cleanup_free_ char *server = type ? resource_server_name(type) : NULL;
 		struct instance_rec srv = { 0 };
 
-		if (!rname || !type || state_instance_get(ctx->st, server, &srv, NULL) < 0)
+		if (!rname || !type || !resource_is_managed(in->env, in->n_env, rname, type) ||
+		    state_instance_get(ctx->st, server, &srv, NULL) < 0)
 			continue;
 		instance_rec_release(&srv);
 		if (resource_deprovision(ctx, in->name, rname, type, purge, err) < 0)
@@ -1635,7 +1679,7 @@ static int redeploy(struct nua_ctx *ctx, const struct deploy_request *req, const
 	 * version's [env] adds, plus the request's overrides. */
 	for (size_t i = 0; i < cur->n_env; i++)
 		env_list_set(&env, cur->env[i].key, cur->env[i].value, cur->env[i].secret);
-	if (resources_env(ctx, &ii, cur->name, &env, &res, err) < 0)
+	if (resources_env(ctx, &ii, cur->name, &env, req->resources, &res, err) < 0)
 		goto out;
 	for (size_t k = 0; k < res.n; k++)
 		env_list_set(&env, res.v[k].key, res.v[k].value, res.v[k].secret);
@@ -1729,7 +1773,7 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 		goto out;
 	if (check_image_needs(&ii, ref, err) < 0)
 		goto out;
-	if (resources_env(ctx, &ii, name, NULL, &res, err) < 0)
+	if (resources_env(ctx, &ii, name, NULL, req->resources, &res, err) < 0)
 		goto out;
 	for (size_t k = 0; k < res.n; k++)
 		env_list_set(&env, res.v[k].key, res.v[k].value, res.v[k].secret);

@@ -64,6 +64,9 @@ struct deploy_request {
 	const char *const *env; /* "KEY=VALUE" overrides, NULL-terminated, or NULL */
 	bool no_cache;      /* when building */
 	bool server;	    /* a resource server (may take a reserved name) */
+	/* "NAME=URL": resource NAME on a server the operator runs (Nua
+	 * provisions nothing there), NULL-terminated, or NULL */
+	const char *const *resources;
 };
 
 /* Build (when source is a directory), record, start and route a new

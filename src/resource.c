@@ -237,7 +237,7 @@ int resource_ensure_server(struct nua_ctx *ctx, const char *type, struct nua_err
 		goto out;
 	}
 	{
-		struct deploy_request req = { pkg, name, NULL, NULL, false, true };
+		struct deploy_request req = { pkg, name, NULL, NULL, false, true, NULL };
 
 		if (ctx->progress)
 			fprintf(ctx->progress, "starting the %s server (%s)\n", type, name);
@@ -482,4 +482,163 @@ int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name
 		return nua_error_prefix(err, "cannot restore resource '%s' of '%s'", name,
 					instance);
 	return 0;
+}
+
+void resource_url_release(struct resource_url *u)
+{
+	free(u->scheme);
+	free(u->user);
+	free(u->password);
+	free(u->host);
+	free(u->db);
+	memset(u, 0, sizeof(*u));
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* s[0..len) with %XX decoded; NULL for a bad escape or a NUL byte. */
+static char *url_decode(const char *s, size_t len)
+{
+	char *out = xmalloc(len + 1), *o = out;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '%') {
+			int a = i + 1 < len ? hexval(s[i + 1]) : -1;
+			int b = i + 2 < len ? hexval(s[i + 2]) : -1;
+
+			if (a < 0 || b < 0 || (a == 0 && b == 0)) {
+				free(out);
+				return NULL;
+			}
+			*o++ = (char)(a * 16 + b);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+int resource_parse_url(const char *type, const char *url, struct resource_url *out,
+		       struct nua_error **err)
+{
+	const struct provider *p = provider_of(type);
+	const char *rest, *at, *slash, *colon, *hostp, *end;
+	bool ok_scheme;
+
+	memset(out, 0, sizeof(*out));
+	if (!p)
+		return nua_error_set(err, NUA_EINPUT, "resources of type '%s' are not supported",
+				     type);
+	if (!(rest = strstr(url, "://")))
+		return nua_error_set(err, NUA_EINPUT,
+				     "the URL of a %s server must look like %s://USER:PASSWORD@HOST:"
+				     "PORT/DB",
+				     type, p->scheme);
+	out->scheme = xstrndup(url, (size_t)(rest - url));
+	ok_scheme = streq(out->scheme, p->scheme) || streq(out->scheme, type) ||
+		    (streq(type, "mariadb") && streq(out->scheme, "mysql"));
+	if (!ok_scheme) {
+		nua_error_set(err, NUA_EINPUT, "a %s server's URL starts with %s://, not %s://",
+			      type, p->scheme, out->scheme);
+		goto bad;
+	}
+	rest += 3;
+	end = rest + strcspn(rest, "?#");
+	slash = memchr(rest, '/', (size_t)(end - rest));
+	if (!slash)
+		slash = end;
+	/* The last '@' before the path: a password may hold one, escaped or
+	 * not. */
+	at = NULL;
+	for (const char *q = rest; q < slash; q++)
+		if (*q == '@')
+			at = q;
+	if (!at) {
+		nua_error_set(err, NUA_EINPUT, "the URL of the %s server has no USER@ part", type);
+		goto bad;
+	}
+	colon = memchr(rest, ':', (size_t)(at - rest));
+	out->user = url_decode(rest, (size_t)((colon ? colon : at) - rest));
+	out->password = colon ? url_decode(colon + 1, (size_t)(at - colon - 1)) : xstrdup("");
+	if (!out->user || !out->user[0] || !out->password) {
+		nua_error_set(err, NUA_EINPUT,
+			      "the user or password in the URL of the %s server is empty or "
+			      "badly escaped",
+			      type);
+		goto bad;
+	}
+	hostp = at + 1;
+	colon = memchr(hostp, ':', (size_t)(slash - hostp));
+	out->host = xstrndup(hostp, (size_t)((colon ? colon : slash) - hostp));
+	if (!out->host[0] || strspn(out->host, "abcdefghijklmnopqrstuvwxyz"
+					       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_[]") !=
+				     strlen(out->host)) {
+		nua_error_set(err, NUA_EINPUT, "'%s' is not a host name for the %s server",
+			      out->host, type);
+		goto bad;
+	}
+	out->port = p->port;
+	if (colon) {
+		char *e;
+		long v = strtol(colon + 1, &e, 10);
+
+		if (e != slash || v < 1 || v > 65535) {
+			nua_error_set(err, NUA_EINPUT, "the port in the URL of the %s server is not "
+						       "a port number",
+				      type);
+			goto bad;
+		}
+		out->port = (int)v;
+	}
+	out->db = slash < end ? url_decode(slash + 1, (size_t)(end - slash - 1)) : xstrdup("");
+	if (!out->db) {
+		nua_error_set(err, NUA_EINPUT, "the database in the URL of the %s server is badly "
+					       "escaped",
+			      type);
+		goto bad;
+	}
+	if (!out->db[0] && !streq(type, "redis")) {
+		nua_error_set(err, NUA_EINPUT, "the URL of the %s server names no database (/DB)",
+			      type);
+		goto bad;
+	}
+	return 0;
+bad:
+	resource_url_release(out);
+	return -1;
+}
+
+void resource_external_env(const char *name, const char *type, const char *url,
+			   const struct resource_url *u, struct env_rec **env, size_t *n,
+			   size_t *alloc)
+{
+	_cleanup_free_ char *prefix = var_prefix(name);
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", u->port);
+	env_add(env, n, alloc, prefix, "URL", url, true);
+	env_add(env, n, alloc, prefix, "HOST", u->host, false);
+	env_add(env, n, alloc, prefix, "PORT", port, false);
+	env_add(env, n, alloc, prefix, "USER", u->user, false);
+	env_add(env, n, alloc, prefix, "PASSWORD", u->password, true);
+	env_add(env, n, alloc, prefix, "DB", streq(type, "redis") && !u->db[0] ? "0" : u->db,
+		false);
+	if (streq(type, "redis"))
+		env_add(env, n, alloc, prefix, "PREFIX", "", false);
+}
+
+bool resource_is_managed(const struct env_rec *env, size_t n, const char *name, const char *type)
+{
+	_cleanup_free_ char *server = resource_server_name(type);
+	const char *host = resource_env_lookup(env, n, name, "host");
+
+	return !host || streq(host, server);
 }

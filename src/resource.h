@@ -73,4 +73,28 @@ int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, c
 int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name,
 		     const char *type, const char *path, struct nua_error **err);
 
+/* A server the operator runs, given as a URL at deploy time
+ * ("postgresql://USER:PASSWORD@HOST:PORT/DB", "mysql://...", "redis://..."):
+ * Nua provisions nothing on it and injects the same variables. */
+struct resource_url {
+	char *scheme, *user, *password, *host, *db;
+	int port;
+};
+void resource_url_release(struct resource_url *u);
+/* Parse url for a resource of type: the scheme must be the type's
+ * (postgres or postgresql; mysql or mariadb; redis), the host and the user
+ * are required, the port defaults to the type's, %XX escapes are decoded.
+ * NUA_EINPUT says what is wrong (never quoting the password). */
+int resource_parse_url(const char *type, const char *url, struct resource_url *out,
+		       struct nua_error **err);
+/* The variables of resource name for the external server u (as
+ * resource_new_env's). */
+void resource_external_env(const char *name, const char *type, const char *url,
+			   const struct resource_url *u, struct env_rec **env, size_t *n,
+			   size_t *alloc);
+/* True when the resource's variables in env point at Nua's own server
+ * (which Nua provisions), false for an external one. */
+bool resource_is_managed(const struct env_rec *env, size_t n, const char *name,
+			 const char *type);
+
 #endif

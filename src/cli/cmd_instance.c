@@ -89,7 +89,7 @@ static char *deploy_source(const char *s)
 
 /* POST one deploy and print the instance's URL. */
 static int deploy_one(const char *source, const char *name, const char *domain,
-		      char *const *env, bool no_cache, struct nua_error **err)
+		      char *const *env, char *const *res, bool no_cache, struct nua_error **err)
 {
 	_cleanup_free_ char *src = deploy_source(source);
 	_cleanup_free_ char *url = NULL;
@@ -104,6 +104,24 @@ static int deploy_one(const char *source, const char *name, const char *domain,
 		json_object_set_new(body, "name", json_string(name));
 	if (domain)
 		json_object_set_new(body, "domain", json_string(domain));
+	if (res && res[0]) {
+		json_t *o = json_object();
+
+		for (size_t i = 0; res[i]; i++) {
+			const char *eq = strchr(res[i], '=');
+			_cleanup_free_ char *k = NULL;
+
+			if (!eq || eq == res[i]) {
+				json_decref(o);
+				json_decref(body);
+				return nua_error_set(err, NUA_EINPUT,
+						     "--resource takes NAME=URL, not '%s'", res[i]);
+			}
+			k = xstrndup(res[i], (size_t)(eq - res[i]));
+			json_object_set_new(o, k, json_string(eq + 1));
+		}
+		json_object_set_new(body, "resources", o);
+	}
 	r = client_call_progress("POST", "/v1/instances", body, &in, err);
 	json_decref(body);
 	if (r < 0)
@@ -136,7 +154,7 @@ static int deploy_file(const char *file, bool no_cache)
 		const struct deploy_site *s = &df.sites[i];
 		_cleanup_error_ struct nua_error *err = NULL;
 
-		if (deploy_one(s->image, s->label, s->domain, s->env, no_cache, &err) < 0) {
+		if (deploy_one(s->image, s->label, s->domain, s->env, NULL, no_cache, &err) < 0) {
 			nua_error_prefix(&err, "%s:%d: site %zu of %zu", file, s->line, i + 1,
 					 df.n);
 			deploy_file_release(&df);
@@ -155,11 +173,12 @@ int cmd_deploy(int argc, char **argv)
 		{ "env", required_argument, NULL, 'e' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "no-cache", no_argument, NULL, 'N' },
+		{ "resource", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("deploy");
 	_cleanup_error_ struct nua_error *err = NULL;
-	struct cli_args pos = { 0 }, env = { 0 };
+	struct cli_args pos = { 0 }, env = { 0 }, res = { 0 };
 	const char *file = NULL, *name = NULL, *domain = NULL;
 	bool no_cache = false;
 	int c, r;
@@ -186,6 +205,11 @@ int cmd_deploy(int argc, char **argv)
 		case 'N':
 			no_cache = true;
 			break;
+		case 'R':
+			ALLOC_GROW(res.v, res.n + 2, res.alloc);
+			res.v[res.n++] = optarg;
+			res.v[res.n] = NULL;
+			break;
 		}
 	}
 	if (file ? pos.n != 0 : pos.n != 1) {
@@ -195,13 +219,14 @@ int cmd_deploy(int argc, char **argv)
 	}
 	if (file)
 		r = deploy_file(file, no_cache);
-	else if (deploy_one(pos.v[0], name, domain, env.v, no_cache, &err) < 0)
+	else if (deploy_one(pos.v[0], name, domain, env.v, res.v, no_cache, &err) < 0)
 		r = nua_error_report(err);
 	else
 		r = 0;
 out:
 	free(pos.v);
 	free(env.v);
+	free(res.v);
 	return r;
 }
 

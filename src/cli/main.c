@@ -35,6 +35,8 @@ static const struct cmd_option deploy_options[] = {
 	{ "-e, --env KEY=VALUE", "set a variable of its environment (repeatable)" },
 	{ "-f, --file FILE", "deploy every [[site]] of a deploy.toml" },
 	{ "--no-cache", "rebuild every step of a package" },
+	{ "--resource NAME=URL", "use this server for the resource NAME instead of Nua's "
+				 "(postgresql://USER:PASSWORD@HOST:PORT/DB)" },
 	{ NULL, NULL },
 };
 

@@ -418,8 +418,13 @@ static void op_run(struct op *op)
 		if (cur.name)
 			instance_rec_release(&cur);
 		{
-			struct deploy_request dr = { req.source, req.name, req.domain,
-						     (const char *const *)req.env, req.no_cache, false };
+			struct deploy_request dr = { req.source,
+						     req.name,
+						     req.domain,
+						     (const char *const *)req.env,
+						     req.no_cache,
+						     false,
+						     (const char *const *)req.resources };
 
 			if (instance_deploy(&ctx, &dr, &made, &err) == 0) {
 				res = instance_object_named(d, &ctx, made, &err);

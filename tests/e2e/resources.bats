@@ -77,6 +77,33 @@ pg() { # pg USER PASSWORD DB SQL
 	[[ "$output" == *"password authentication failed"* ]]
 }
 
+@test "resources: a resource on a server the operator runs: nothing provisioned, same variables" {
+	# An "external" server: here Nua's own, with a user and database made
+	# by hand, at its address rather than its name.
+	pgpw=$(secret nua-postgres POSTGRES_PASSWORD)
+	pg postgres "$pgpw" postgres "create role ext login password 'ext-pw-1'"
+	pg postgres "$pgpw" postgres "create database extdb owner ext"
+	ip=$("$NUA" status --json nua-postgres | jq -r .ip)
+	run "$NUA" deploy notes-pg:1.0-1 --name n3 --resource "db=postgresql://ext:bad@$ip:99999/extdb"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"resource 'db': the port in the URL"* ]]
+	[[ "$output" != *bad@* ]]
+	run "$NUA" deploy notes-pg:1.0-1 --name n3 --resource "nope=postgresql://ext:x@$ip/extdb"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--resource nope: the package has no resource of that name"* ]]
+	run "$NUA" deploy notes-pg:1.0-1 --name n3 --resource "db=postgresql://ext:ext-pw-1@$ip:5432/extdb"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(secret n3 DB_HOST)" = "$ip" ]
+	[ "$(secret n3 DB_USER)" = ext ]
+	[ "$(secret n3 DATABASE_URL)" = "postgresql://ext:ext-pw-1@$ip:5432/extdb" ]
+	notes n3 'outside'
+	[ "$(pg ext ext-pw-1 extdb 'select body from notes')" = outside ]
+	# Nua made no user of its own for it, and removing it drops nothing.
+	[ "$(pg postgres "$pgpw" postgres "select count(*) from pg_roles where rolname = 'n3_db'")" = 0 ]
+	"$NUA" rm --purge n3
+	[ "$(pg ext ext-pw-1 extdb 'select count(*) from notes')" = 1 ]
+}
+
 @test "resources: a dump and a restore of one instance's database round-trip" {
 	dumpf=$BATS_TEST_TMPDIR/n1.sql
 	run "$NUA" resources dump n1 db "$dumpf"

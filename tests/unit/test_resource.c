@@ -53,3 +53,47 @@ TEST(resource_env_names_url_and_secrets)
 	CHECK(resource_reserved_name("nua-postgres"));
 	CHECK(!resource_reserved_name("nuage"));
 }
+
+TEST(resource_parse_url_accepts_and_refuses)
+{
+	struct resource_url u;
+	struct nua_error *err = NULL;
+
+	CHECK_INT(resource_parse_url("postgres", "postgresql://bob:p%40ss@db.example.com:6543/notes",
+				     &u, &err),
+		  0);
+	CHECK_STR(u.user, "bob");
+	CHECK_STR(u.password, "p@ss");
+	CHECK_STR(u.host, "db.example.com");
+	CHECK_INT(u.port, 6543);
+	CHECK_STR(u.db, "notes");
+	resource_url_release(&u);
+	CHECK_INT(resource_parse_url("mariadb", "mysql://u:x@10.0.0.5/app?ssl=1", &u, &err), 0);
+	CHECK_INT(u.port, 3306);
+	CHECK_STR(u.db, "app");
+	resource_url_release(&u);
+	CHECK_INT(resource_parse_url("redis", "redis://u:x@cache", &u, &err), 0);
+	CHECK_STR(u.db, "");
+	resource_url_release(&u);
+
+	CHECK_INT(resource_parse_url("postgres", "mysql://u:x@h/d", &u, &err), -1);
+	CHECK_STR(err->msg, "a postgres server's URL starts with postgresql://, not mysql://");
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(resource_parse_url("postgres", "postgresql://h/d", &u, &err), -1);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(resource_parse_url("postgres", "postgresql://u:secret@h:99999/d", &u, &err), -1);
+	CHECK(strstr(err->msg, "secret") == NULL);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(resource_parse_url("postgres", "postgresql://u:%zz@h/d", &u, &err), -1);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(resource_parse_url("postgres", "postgresql://u:x@h", &u, &err), -1);
+	CHECK_STR(err->msg, "the URL of the postgres server names no database (/DB)");
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(resource_parse_url("postgres", "postgresql://u:x@bad host/d", &u, &err), -1);
+	nua_error_free(err);
+}
