@@ -79,7 +79,10 @@ nua_setup_server() {
 nua_teardown_server() {
 	[ -n "${NUA_ROOT:-}" ] && [ -d "$NUA_ROOT" ] || return 0
 	local name
-	for name in $("$NUA" ls --json 2>/dev/null | jq -r '.[].name' 2>/dev/null); do
+	# The apps first: a resource server (nua-...) cannot go while an app
+	# uses it.
+	for name in $("$NUA" ls --json 2>/dev/null | jq -r '.[].name' 2>/dev/null | sort -k1,1 -t- -s |
+		awk '!/^nua-/ {print} /^nua-/ {s = s $0 "\n"} END {printf "%s", s}'); do
 		"$NUA" rm --purge "$name" >/dev/null 2>&1 || true
 	done
 	nua_stop_daemon
