@@ -1147,6 +1147,10 @@ static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const
 			resource_external_env(rname, type, xurl, &u, &v, &n, &alloc);
 			resource_url_release(&u);
 		} else {
+			if (resource_check_version(
+				    rname, type, json_string_value(json_object_get(r, "version")),
+				    err) < 0)
+				return -1;
 			if (have && resource_env_lookup(have->v, have->n, rname, "password")) {
 				if (resource_is_managed(have->v, have->n, rname, type) &&
 				    resource_ensure_server(ctx, type, err) < 0)

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "instance.h"
 #include "paths.h"
 #include "secret.h"
@@ -25,6 +26,7 @@
  * container (commands on its standard input), and the commands. */
 struct provider {
 	const char *type;
+	const char *version; /* of the server Nua runs (Debian 12's) */
 	int port;
 	const char *scheme; /* of the URL */
 	const char *client; /* shell line run in the server's container */
@@ -108,21 +110,21 @@ static void redis_deprovision(struct strbuf *sb, const char *user, const char *d
 }
 
 static const struct provider providers[] = {
-	{ "postgres", 5432, "postgresql",
+	{ "postgres", "15", 5432, "postgresql",
 	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U postgres -d postgres",
 	  pg_provision, pg_deprovision, NULL,
 	  /* Objects restored as the instance's user are the instance's. */
 	  "exec /nua/app/bin/pg_dump -h /tmp -U postgres --no-owner --no-privileges --clean "
 	  "--if-exists \"$NUA_DB\"",
 	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U \"$NUA_USER\" \"$NUA_DB\"" },
-	{ "mariadb", 3306, "mysql",
+	{ "mariadb", "10.11", 3306, "mysql",
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot",
 	  my_provision, my_deprovision, NULL,
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb-dump --socket=/tmp/mysqld.sock "
 	  "-uroot --single-transaction --skip-lock-tables \"$NUA_DB\"",
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot "
 	  "\"$NUA_DB\"" },
-	{ "redis", 6379, "redis", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec redis-cli -h 127.0.0.1",
+	{ "redis", "7.0", 6379, "redis", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec redis-cli -h 127.0.0.1",
 	  redis_provision, redis_deprovision, "ERR", NULL, NULL },
 };
 
@@ -641,4 +643,28 @@ bool resource_is_managed(const struct env_rec *env, size_t n, const char *name, 
 	const char *host = resource_env_lookup(env, n, name, "host");
 
 	return !host || streq(host, server);
+}
+
+int resource_check_version(const char *name, const char *type, const char *constraint,
+			   struct nua_error **err)
+{
+	const struct provider *p = provider_of(type);
+	struct config_version_constraint c;
+	char *why = NULL;
+
+	if (!p || !constraint || !constraint[0])
+		return 0;
+	if (config_version_parse(constraint, &c, &why) < 0) {
+		nua_error_set(err, NUA_EINPUT, "resource '%s': version '%s': %s", name, constraint,
+			      why ? why : "not a constraint");
+		free(why);
+		return -1;
+	}
+	if (!config_version_match(&c, p->version))
+		return nua_error_set(err, NUA_EINPUT,
+				     "resource '%s' asks for %s '%s', and the %s server Nua runs is "
+				     "version %s; give the package a server of its own with "
+				     "--resource %s=URL",
+				     name, type, constraint, type, p->version, name);
+	return 0;
 }

@@ -73,6 +73,12 @@ int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, c
 int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name,
 		     const char *type, const char *path, struct nua_error **err);
 
+/* Whether the server Nua runs for type satisfies the version constraint
+ * of resource name (the [[resource]]'s `version`; NULL or "" takes any):
+ * NUA_EINPUT saying which version it is otherwise. */
+int resource_check_version(const char *name, const char *type, const char *constraint,
+			   struct nua_error **err);
+
 /* A server the operator runs, given as a URL at deploy time
  * ("postgresql://USER:PASSWORD@HOST:PORT/DB", "mysql://...", "redis://..."):
  * Nua provisions nothing on it and injects the same variables. */

@@ -97,3 +97,17 @@ TEST(resource_parse_url_accepts_and_refuses)
 	CHECK_INT(resource_parse_url("postgres", "postgresql://u:x@bad host/d", &u, &err), -1);
 	nua_error_free(err);
 }
+
+TEST(resource_version_constraints)
+{
+	struct nua_error *err = NULL;
+
+	CHECK_INT(resource_check_version("db", "postgres", ">=14, <16", &err), 0);
+	CHECK_INT(resource_check_version("db", "postgres", NULL, &err), 0);
+	CHECK_INT(resource_check_version("db", "mariadb", "10.11", &err), 0);
+	CHECK_INT(resource_check_version("db", "postgres", ">=16", &err), -1);
+	CHECK_STR(err->msg, "resource 'db' asks for postgres '>=16', and the postgres server Nua "
+			    "runs is version 15; give the package a server of its own with "
+			    "--resource db=URL");
+	nua_error_free(err);
+}
