@@ -840,6 +840,7 @@ static const struct field resource_fields[] = {
 	{ "version", { "module-version", NULL, NULL }, F_STRING, RS(version), false, NULL },
 	{ "base-image", NO_ALIAS, F_STRING, RS(base_image), false, NULL },
 	{ "network", NO_ALIAS, F_BOOL, RS(network), false, NULL },
+	{ "dedicated", NO_ALIAS, F_BOOL, RS(dedicated), false, NULL },
 	{ "connector", NO_ALIAS, F_STRINGS, RS(connector), false, NULL },
 	{ "env", NO_ALIAS, F_CUSTOM, 0, false, NULL },
 	{ "volume", NO_ALIAS, F_CUSTOM, 0, false, NULL },

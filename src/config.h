@@ -140,6 +140,7 @@ struct config_resource {
 	struct config_version_constraint constraint; /* n == 0 when no version */
 	char *base_image;               /* docker-image: the image reference */
 	bool network;                   /* reachable on the instance's network (default true) */
+	bool dedicated;                 /* a server of its own rather than the shared one */
 	struct config_strv connector;   /* client packages to install in the app image */
 	struct config_env_list env;     /* the resource's own environment */
 	struct config_volume_list volumes;

@@ -141,6 +141,7 @@ static json_t *resources_json(const struct config_resource_list *l)
 		set(o, "version", str_or_null(r->version));
 		set(o, "base-image", str_or_null(r->base_image));
 		set(o, "network", json_boolean(r->network));
+		set(o, "dedicated", json_boolean(r->dedicated));
 		set(o, "connector", strv_json(&r->connector));
 		set(o, "env", env_json(&r->env));
 		set(o, "volume", volumes_json(&r->volumes));

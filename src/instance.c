@@ -1133,12 +1133,17 @@ static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const
 		const char *rname = json_string_value(json_object_get(r, "name"));
 		const char *type = json_string_value(json_object_get(r, "type"));
 		const char *xurl = rname ? external_url(ext, rname) : NULL;
+		_cleanup_free_ char *server = NULL;
 		struct env_rec *v = NULL;
 		size_t n = 0, alloc = 0;
 		const char *url = NULL;
 
 		if (!rname || !type)
 			continue;
+		server = resource_server_for(name, rname, type,
+					     json_is_true(json_object_get(r, "dedicated")), err);
+		if (!server)
+			return -1;
 		if (xurl) {
 			struct resource_url u;
 
@@ -1152,14 +1157,15 @@ static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const
 				    err) < 0)
 				return -1;
 			if (have && resource_env_lookup(have->v, have->n, rname, "password")) {
-				if (resource_is_managed(have->v, have->n, rname, type) &&
-				    resource_ensure_server(ctx, type, err) < 0)
+				const char *had = resource_server_of(have->v, have->n, rname);
+
+				if (had && resource_ensure_server(ctx, type, had, err) < 0)
 					return -1;
 				continue; /* provisioned by an earlier version */
 			}
-			if (resource_ensure_server(ctx, type, err) < 0)
+			if (resource_ensure_server(ctx, type, server, err) < 0)
 				return -1;
-			if (resource_new_env(name, rname, type, &v, &n, &alloc, err) < 0)
+			if (resource_new_env(name, rname, type, server, &v, &n, &alloc, err) < 0)
 				return -1;
 		}
 		for (size_t k = 0; k < n; k++) {
@@ -1201,8 +1207,10 @@ static int provision_all(struct nua_ctx *ctx, const struct instance_rec *in,
 		const char *rname = json_string_value(json_object_get(r, "name"));
 		const char *type = json_string_value(json_object_get(r, "type"));
 
-		if (rname && type && resource_is_managed(env.v, env.n, rname, type) &&
-		    resource_provision(ctx, in->name, rname, type, env.v, env.n, err) < 0) {
+		const char *server = rname ? resource_server_of(env.v, env.n, rname) : NULL;
+
+		if (type && server &&
+		    resource_provision(ctx, in->name, rname, type, server, env.v, env.n, err) < 0) {
 			ret = -1;
 			break;
 		}
@@ -1222,14 +1230,13 @@ static int deprovision_all(struct nua_ctx *ctx, const struct instance_rec *in,
 	json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
 		const char *rname = json_string_value(json_object_get(r, "name"));
 		const char *type = json_string_value(json_object_get(r, "type"));
-		_cleanup_free_ char *server = type ? resource_server_name(type) : NULL;
+		const char *server = rname ? resource_server_of(in->env, in->n_env, rname) : NULL;
 		struct instance_rec srv = { 0 };
 
-		if (!rname || !type || !resource_is_managed(in->env, in->n_env, rname, type) ||
-		    state_instance_get(ctx->st, server, &srv, NULL) < 0)
+		if (!type || !server || state_instance_get(ctx->st, server, &srv, NULL) < 0)
 			continue;
 		instance_rec_release(&srv);
-		if (resource_deprovision(ctx, in->name, rname, type, purge, err) < 0)
+		if (resource_deprovision(ctx, in->name, rname, type, server, purge, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -1266,6 +1273,35 @@ static int clean_unknown(struct nua_ctx *ctx, const char *name, struct nua_error
 	return ret;
 }
 
+/* The servers of its own a removed instance had go with it (their data
+ * too with purge). A failure leaves the server, named in an event. */
+static void remove_dedicated_servers(struct nua_ctx *ctx, const struct instance_rec *in,
+				     const struct image_info *ii, bool purge)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
+		const char *rname = json_string_value(json_object_get(r, "name"));
+		const char *server = rname ? resource_server_of(in->env, in->n_env, rname) : NULL;
+		_cleanup_free_ char *own = NULL;
+		struct nua_error *e = NULL;
+
+		if (!server || !json_is_true(json_object_get(r, "dedicated")))
+			continue;
+		own = xstrdup(server);
+		if (ctx->lock)
+			ctx->lock(ctx->lock_arg, own, true);
+		if (state_instance_set_removing(ctx->st, own, purge, &e) < 0 ||
+		    instance_converge(ctx, own, &e) < 0) {
+			event(ctx, in->name, "remove", "its server '%s' stays: %s", own, e->msg);
+			nua_error_free(e);
+		}
+		if (ctx->lock)
+			ctx->lock(ctx->lock_arg, own, false);
+	}
+}
+
 static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in,
 			 const struct image_info *ii, const int64_t *gens, size_t n,
 			 struct nua_error **err)
@@ -1283,6 +1319,7 @@ static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in,
 		return -1;
 	if (state_instance_remove(ctx->st, name, err) < 0)
 		return -1;
+	remove_dedicated_servers(ctx, in, ii, purge);
 	set_serving_ip(ctx, name, NULL);
 	update_hosts_files(ctx);
 	if (purge) {
@@ -1920,8 +1957,9 @@ static char *server_user(struct nua_ctx *ctx, const char *name)
 		if (list[i].removing || image_info_load(ctx->st, list[i].image_ref, &ii, NULL) < 0)
 			continue;
 		json_array_foreach(json_object_get(ii.nua, "resource"), k, r) {
-			const char *type = json_string_value(json_object_get(r, "type"));
-			_cleanup_free_ char *server = type ? resource_server_name(type) : NULL;
+			const char *rname = json_string_value(json_object_get(r, "name"));
+			const char *server =
+				rname ? resource_server_of(list[i].env, list[i].n_env, rname) : NULL;
 
 			if (server && streq(server, name) && !user)
 				user = xstrdup(list[i].name);

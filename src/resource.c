@@ -192,9 +192,40 @@ static char *services_dir(void)
 
 static pthread_mutex_t servers_mu = PTHREAD_MUTEX_INITIALIZER;
 
-int resource_ensure_server(struct nua_ctx *ctx, const char *type, struct nua_error **err)
+char *resource_server_for(const char *instance, const char *name, const char *type,
+			  bool dedicated, struct nua_error **err)
 {
-	_cleanup_free_ char *name = resource_server_name(type);
+	char *s;
+
+	if (!dedicated)
+		return resource_server_name(type);
+	s = xasprintf("nua-%s-%s", instance, name);
+	if (!valid_name(s, 40)) {
+		nua_error_set(err, NUA_EINPUT,
+			      "the dedicated server of resource '%s' would be named '%s', over 40 "
+			      "characters: give the instance a shorter name",
+			      name, s);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+const char *resource_server_of(const struct env_rec *env, size_t n, const char *name)
+{
+	const char *host = resource_env_lookup(env, n, name, "host");
+
+	/* Nua's servers are instances, named nua-...; an external server is
+	 * anything else (a host name with dots, an address). */
+	if (!host || !resource_reserved_name(host) || !valid_name(host, 40))
+		return NULL;
+	return host;
+}
+
+int resource_ensure_server(struct nua_ctx *ctx, const char *type, const char *server,
+			   struct nua_error **err)
+{
+	const char *name = server;
 	_cleanup_free_ char *dir = NULL, *pkg = NULL;
 	struct instance_rec in = { 0 };
 	struct instance_run run;
@@ -205,17 +236,20 @@ int resource_ensure_server(struct nua_ctx *ctx, const char *type, struct nua_err
 						      "(postgres, mariadb and redis are)",
 				     type);
 	pthread_mutex_lock(&servers_mu);
-	if (ctx->lock)
-		ctx->lock(ctx->lock_arg, name, true);
 	if (state_instance_get(ctx->st, name, &in, NULL) == 0) {
 		bool stopped = streq(in.desired, "stopped");
 
 		instance_rec_release(&in);
 		if (stopped) {
+			if (ctx->lock)
+				ctx->lock(ctx->lock_arg, name, true);
 			ret = instance_start(ctx, name, err);
+			if (ctx->lock)
+				ctx->lock(ctx->lock_arg, name, false);
 			goto out;
 		}
-		/* It should run: wait a moment when its supervisor restarts it. */
+		/* It should run: wait a moment when its supervisor restarts it
+		 * (without its lock, which the restart needs). */
 		for (int i = 0; i < 300; i++) {
 			if (instance_run_info(ctx, name, &run, NULL) == 0 && run.pid > 0) {
 				instance_run_release(&run);
@@ -243,13 +277,15 @@ int resource_ensure_server(struct nua_ctx *ctx, const char *type, struct nua_err
 
 		if (ctx->progress)
 			fprintf(ctx->progress, "starting the %s server (%s)\n", type, name);
+		if (ctx->lock)
+			ctx->lock(ctx->lock_arg, name, true);
 		ret = instance_deploy(ctx, &req, NULL, err);
+		if (ctx->lock)
+			ctx->lock(ctx->lock_arg, name, false);
 		if (ret < 0)
 			nua_error_prefix(err, "cannot start the %s server", type);
 	}
 out:
-	if (ctx->lock)
-		ctx->lock(ctx->lock_arg, name, false);
 	pthread_mutex_unlock(&servers_mu);
 	return ret;
 }
@@ -264,12 +300,13 @@ static void env_add(struct env_rec **env, size_t *n, size_t *alloc, const char *
 	(*n)++;
 }
 
-int resource_new_env(const char *instance, const char *name, const char *type,
+int resource_new_env(const char *instance, const char *name, const char *type, const char *server,
 		     struct env_rec **env, size_t *n, size_t *alloc, struct nua_error **err)
 {
 	const struct provider *p = provider_of(type);
 	_cleanup_free_ char *prefix = var_prefix(name), *user = ident(instance, name);
-	_cleanup_free_ char *host = resource_server_name(type), *pw = NULL, *url = NULL;
+	_cleanup_free_ char *pw = NULL, *url = NULL;
+	const char *host = server;
 	char port[16];
 
 	if (!p)
@@ -317,10 +354,10 @@ const char *resource_env_lookup(const struct env_rec *env, size_t n, const char 
 
 /* Run the provider's client in the server's container with script on its
  * standard input. */
-static int run_in_server(struct nua_ctx *ctx, const struct provider *p, const char *script,
-			 struct nua_error **err)
+static int run_in_server(struct nua_ctx *ctx, const struct provider *p, const char *name,
+			 const char *script, struct nua_error **err)
 {
-	_cleanup_free_ char *name = resource_server_name(p->type), *id = NULL;
+	_cleanup_free_ char *id = NULL;
 	const char *cmd[] = { "/bin/sh", "-c", p->client, NULL };
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	_cleanup_strbuf_ struct strbuf errs = STRBUF_INIT;
@@ -355,7 +392,8 @@ static int run_in_server(struct nua_ctx *ctx, const struct provider *p, const ch
 }
 
 int resource_provision(struct nua_ctx *ctx, const char *instance, const char *name,
-		       const char *type, const struct env_rec *env, size_t n, struct nua_error **err)
+		       const char *type, const char *server, const struct env_rec *env, size_t n,
+		       struct nua_error **err)
 {
 	const struct provider *p = provider_of(type);
 	_cleanup_free_ char *user = ident(instance, name);
@@ -369,14 +407,14 @@ int resource_provision(struct nua_ctx *ctx, const char *instance, const char *na
 				     "instance '%s' has no password for its resource '%s'", instance,
 				     name);
 	p->provision(&script, user, user, pw);
-	if (run_in_server(ctx, p, script.buf, err) < 0)
+	if (run_in_server(ctx, p, server, script.buf, err) < 0)
 		return nua_error_prefix(err, "cannot provision resource '%s' of '%s'", name,
 					instance);
 	return 0;
 }
 
 int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *name,
-			 const char *type, bool purge, struct nua_error **err)
+			 const char *type, const char *server, bool purge, struct nua_error **err)
 {
 	const struct provider *p = provider_of(type);
 	_cleanup_free_ char *user = ident(instance, name);
@@ -385,7 +423,7 @@ int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *
 	if (!p)
 		return 0;
 	p->deprovision(&script, user, user, purge);
-	if (run_in_server(ctx, p, script.buf, err) < 0)
+	if (run_in_server(ctx, p, server, script.buf, err) < 0)
 		return nua_error_prefix(err, "cannot %s resource '%s' of '%s'",
 					purge ? "drop" : "deprovision", name, instance);
 	return 0;
@@ -393,11 +431,11 @@ int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *
 
 /* Run line (a provider's dump or restore) in the server's container, its
  * standard input and output on fd. */
-static int stream_in_server(struct nua_ctx *ctx, const struct provider *p, const char *line,
-			    const char *instance, const char *name, int in_fd, int out_fd,
-			    struct nua_error **err)
+static int stream_in_server(struct nua_ctx *ctx, const struct provider *p, const char *server,
+			    const char *line, const char *instance, const char *name, int in_fd,
+			    int out_fd, struct nua_error **err)
 {
-	_cleanup_free_ char *server = resource_server_name(p->type), *id = NULL;
+	_cleanup_free_ char *id = NULL;
 	_cleanup_free_ char *user = ident(instance, name);
 	_cleanup_free_ char *script = xasprintf("NUA_DB='%s' NUA_USER='%s'; %s", user, user, line);
 	const char *cmd[] = { "/bin/sh", "-c", script, NULL };
@@ -441,7 +479,7 @@ static int stream_in_server(struct nua_ctx *ctx, const struct provider *p, const
 }
 
 int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, const char *type,
-		  const char *path, struct nua_error **err)
+		  const char *server, const char *path, struct nua_error **err)
 {
 	const struct provider *p = provider_of(type);
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
@@ -455,7 +493,7 @@ int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, c
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
-	r = stream_in_server(ctx, p, p->dump, instance, name, -1, fd, err);
+	r = stream_in_server(ctx, p, server, p->dump, instance, name, -1, fd, err);
 	if (r == 0 && fsync(fd) < 0)
 		r = nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
 	close(fd);
@@ -469,7 +507,7 @@ int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, c
 }
 
 int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name,
-		     const char *type, const char *path, struct nua_error **err)
+		     const char *type, const char *server, const char *path, struct nua_error **err)
 {
 	const struct provider *p = provider_of(type);
 	_cleanup_close_ int fd = -1;
@@ -480,7 +518,7 @@ int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return nua_error_set(err, NUA_EINPUT, "cannot read '%s': %s", path, strerror(errno));
-	if (stream_in_server(ctx, p, p->restore, instance, name, fd, -1, err) < 0)
+	if (stream_in_server(ctx, p, server, p->restore, instance, name, fd, -1, err) < 0)
 		return nua_error_prefix(err, "cannot restore resource '%s' of '%s'", name,
 					instance);
 	return 0;
@@ -637,13 +675,6 @@ void resource_external_env(const char *name, const char *type, const char *url,
 		env_add(env, n, alloc, prefix, "PREFIX", "", false);
 }
 
-bool resource_is_managed(const struct env_rec *env, size_t n, const char *name, const char *type)
-{
-	_cleanup_free_ char *server = resource_server_name(type);
-	const char *host = resource_env_lookup(env, n, name, "host");
-
-	return !host || streq(host, server);
-}
 
 int resource_check_version(const char *name, const char *type, const char *constraint,
 			   struct nua_error **err)

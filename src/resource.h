@@ -31,17 +31,28 @@ char *resource_server_name(const char *type);
 /* True for the instance names Nua keeps for its servers ("nua-..."). */
 bool resource_reserved_name(const char *name);
 
-/* Make sure the shared server of type exists and runs: deploy it from its
- * package when it does not exist, start it when it is stopped. The caller
- * does not hold the server's lock; servers are made one at a time. */
-int resource_ensure_server(struct nua_ctx *ctx, const char *type, struct nua_error **err);
+/* The instance name of the server of resource name (type) of instance:
+ * the shared "nua-TYPE", or with dedicated its own "nua-INSTANCE-NAME"
+ * (NUA_EINPUT when that is over 40 characters). Caller frees. */
+char *resource_server_for(const char *instance, const char *name, const char *type,
+			  bool dedicated, struct nua_error **err);
+
+/* The server (a Nua instance) that resource name's variables in env point
+ * at, or NULL for a server outside Nua. Points into env. */
+const char *resource_server_of(const struct env_rec *env, size_t n, const char *name);
+
+/* Make sure server (an instance of the package services/TYPE) exists and
+ * runs: deploy it when it does not exist, start it when it is stopped.
+ * Takes the server's lock (ctx->lock); servers are made one at a time. */
+int resource_ensure_server(struct nua_ctx *ctx, const char *type, const char *server,
+			   struct nua_error **err);
 
 /* The variables an instance named instance gets for its resource name of
  * type: NAME_URL, NAME_HOST, NAME_PORT, NAME_USER, NAME_PASSWORD, NAME_DB
  * (NAME uppercased, '-' as '_'), with a new random password. Appended to
  * *env (n entries, *alloc allocated; values and keys owned by the array).
  * The password and the URL are marked secret. */
-int resource_new_env(const char *instance, const char *name, const char *type,
+int resource_new_env(const char *instance, const char *name, const char *type, const char *server,
 		     struct env_rec **env, size_t *n, size_t *alloc, struct nua_error **err);
 
 /* The value of the variable KEY of resource name in env (the instance's
@@ -54,24 +65,25 @@ const char *resource_env_lookup(const struct env_rec *env, size_t n, const char 
  * resource name of type for instance. env is the instance's env with its
  * secrets opened. */
 int resource_provision(struct nua_ctx *ctx, const char *instance, const char *name,
-		       const char *type, const struct env_rec *env, size_t n, struct nua_error **err);
+		       const char *type, const char *server, const struct env_rec *env, size_t n,
+		       struct nua_error **err);
 
 /* Take the resource away from the instance: its user can no longer log in
  * (its data is kept); with purge, drop the database (or keys) and the user.
  * A server that does not run is no error when nothing needs purging. */
 int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *name,
-			 const char *type, bool purge, struct nua_error **err);
+			 const char *type, const char *server, bool purge, struct nua_error **err);
 
 /* Write the data of the resource name (type) of instance to path as SQL
  * (pg_dump, mariadb-dump), atomically, mode 0600. Redis has none (its
  * data is the server's append-only file). */
 int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, const char *type,
-		  const char *path, struct nua_error **err);
+		  const char *server, const char *path, struct nua_error **err);
 /* Read such a dump back into the resource (replacing what it holds: a
  * PostgreSQL dump drops and recreates its objects, a MariaDB one its
  * tables), its objects owned by the instance's user. */
 int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name,
-		     const char *type, const char *path, struct nua_error **err);
+		     const char *type, const char *server, const char *path, struct nua_error **err);
 
 /* Whether the server Nua runs for type satisfies the version constraint
  * of resource name (the [[resource]]'s `version`; NULL or "" takes any):
@@ -98,9 +110,5 @@ int resource_parse_url(const char *type, const char *url, struct resource_url *o
 void resource_external_env(const char *name, const char *type, const char *url,
 			   const struct resource_url *u, struct env_rec **env, size_t *n,
 			   size_t *alloc);
-/* True when the resource's variables in env point at Nua's own server
- * (which Nua provisions), false for an external one. */
-bool resource_is_managed(const struct env_rec *env, size_t n, const char *name,
-			 const char *type);
 
 #endif

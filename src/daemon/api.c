@@ -1215,9 +1215,12 @@ static enum MHD_Result h_resources(struct daemon *d, struct MHD_Connection *c,
 			continue;
 		json_t *o = instance_object(d, ctx, &list[i]);
 
+		_cleanup_free_ char *type = xstrndup(list[i].image_ref,
+						     strcspn(list[i].image_ref, ":"));
+
 		json_object_set_new(servers, list[i].name,
 				    json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:[]}", "name",
-					      list[i].name, "type", list[i].name + 4, "state",
+					      list[i].name, "type", type, "state",
 					      json_incref(json_object_get(o, "state")), "health",
 					      json_incref(json_object_get(o, "health")), "ip",
 					      json_incref(json_object_get(o, "ip")), "image",
@@ -1235,8 +1238,9 @@ static enum MHD_Result h_resources(struct daemon *d, struct MHD_Connection *c,
 		cfg = json_loads(img.config ? img.config : "{}", 0, NULL);
 		image_rec_release(&img);
 		json_array_foreach(json_object_get(cfg, "resource"), k, r) {
-			const char *type = json_string_value(json_object_get(r, "type"));
-			_cleanup_free_ char *server = type ? resource_server_name(type) : NULL;
+			const char *rname = json_string_value(json_object_get(r, "name"));
+			const char *server =
+				rname ? resource_server_of(list[i].env, list[i].n_env, rname) : NULL;
 			json_t *srv = server ? json_object_get(servers, server) : NULL;
 
 			if (srv)
@@ -1262,7 +1266,7 @@ static enum MHD_Result h_resource_data(struct daemon *d, struct MHD_Connection *
 	struct nua_error *err = NULL;
 	struct instance_rec in = { 0 };
 	struct image_rec img = { 0 };
-	const char *type = NULL;
+	const char *type = NULL, *server = NULL;
 	json_t *cfg = NULL, *r;
 	size_t i;
 	int ret;
@@ -1283,9 +1287,13 @@ static enum MHD_Result h_resource_data(struct daemon *d, struct MHD_Connection *
 			ret = nua_error_set(&err, NUA_EINPUT, "'%s' has no resource named '%s'", name,
 					    res);
 	}
+	if (ret == 0 && !(server = resource_server_of(in.env, in.n_env, res)))
+		ret = nua_error_set(&err, NUA_EINPUT,
+				    "resource '%s' of '%s' is on a server outside Nua: dump it there",
+				    res, name);
 	if (ret == 0)
-		ret = dump ? resource_dump(ctx, name, res, type, b.path, &err)
-			   : resource_restore(ctx, name, res, type, b.path, &err);
+		ret = dump ? resource_dump(ctx, name, res, type, server, b.path, &err)
+			   : resource_restore(ctx, name, res, type, server, b.path, &err);
 	daemon_unlock(d, name);
 	json_decref(cfg);
 	image_rec_release(&img);

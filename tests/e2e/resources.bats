@@ -104,6 +104,24 @@ pg() { # pg USER PASSWORD DB SQL
 	[ "$(pg ext ext-pw-1 extdb 'select count(*) from notes')" = 1 ]
 }
 
+@test "resources: a resource may ask for a server of its own, which goes with the instance" {
+	pkg=$BATS_TEST_TMPDIR/solo
+	cp -r "$NUA_TOP/apps/notes-pg" "$pkg"
+	sed -i 's/^id = "notes-pg"/id = "solo"/; s/^type = "postgres"/type = "postgres"\ndedicated = true/' \
+		"$pkg/nua-config.toml"
+	run "$NUA" deploy "$pkg" --name solo
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(secret solo DB_HOST)" = nua-solo-db ]
+	[ "$("$NUA" status --json nua-solo-db | jq -r .state)" = running ]
+	[ "$(notes solo 'alone')" = stored ]
+	[ "$(notes solo)" = '["alone"]' ]
+	run "$NUA" resources
+	[[ "$output" == *"nua-solo-db"*"postgres"*"solo (db)"* ]]
+	"$NUA" rm --purge solo
+	run "$NUA" status nua-solo-db
+	[ "$status" -eq 2 ]
+}
+
 @test "resources: a dump and a restore of one instance's database round-trip" {
 	dumpf=$BATS_TEST_TMPDIR/n1.sql
 	run "$NUA" resources dump n1 db "$dumpf"

@@ -20,7 +20,7 @@ TEST(resource_env_names_url_and_secrets)
 	const char *pw;
 	char *url;
 
-	CHECK_INT(resource_new_env("my-blog", "main-db", "postgres", &env, &n, &alloc, &err), 0);
+	CHECK_INT(resource_new_env("my-blog", "main-db", "postgres", "nua-postgres", &env, &n, &alloc, &err), 0);
 	CHECK_STR(get(env, n, "MAIN_DB_USER"), "my_blog_main_db");
 	CHECK_STR(get(env, n, "MAIN_DB_DB"), "my_blog_main_db");
 	CHECK_STR(get(env, n, "MAIN_DB_HOST"), "nua-postgres");
@@ -37,10 +37,10 @@ TEST(resource_env_names_url_and_secrets)
 	CHECK_STR(resource_env_lookup(env, n, "main-db", "database"), "my_blog_main_db");
 	CHECK(resource_env_lookup(env, n, "main-db", "nothing") == NULL);
 	CHECK(resource_env_lookup(env, n, "other", "url") == NULL);
-	CHECK_INT(resource_new_env("a", "cache", "redis", &env, &n, &alloc, &err), 0);
+	CHECK_INT(resource_new_env("a", "cache", "redis", "nua-redis", &env, &n, &alloc, &err), 0);
 	CHECK_STR(get(env, n, "CACHE_PREFIX"), "a_cache:");
 	CHECK_STR(get(env, n, "CACHE_DB"), "0");
-	CHECK_INT(resource_new_env("a", "x", "mongodb", &env, &n, &alloc, &err), -1);
+	CHECK_INT(resource_new_env("a", "x", "mongodb", "nua-mongodb", &env, &n, &alloc, &err), -1);
 	CHECK(strstr(err->msg, "'mongodb'") != NULL);
 	nua_error_free(err);
 	for (size_t i = 0; i < n; i++) {
