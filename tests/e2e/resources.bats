@@ -178,6 +178,37 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	[[ "$(secret gb DATABASE_URL)" == "mysql://gb_sql:"*"@nua-mariadb:3306/gb_sql" ]]
 }
 
+@test "resources: a Redis app keeps its counters through a restart" {
+	run "$NUA" deploy "$NUA_TOP/apps/visits-redis" --name vis
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(get vis /home)" = 1 ]
+	[ "$(get vis /home)" = 2 ]
+	"$NUA" restart vis
+	[ "$(get vis /home)" = 3 ]
+	"$NUA" rm --purge vis
+}
+
+@test "resources: a server that cannot start fails the deploy with its lines, leaving nothing" {
+	# A second server whose postgres package fails at start.
+	svc=$BATS_TEST_TMPDIR/services
+	mkdir -p "$svc"
+	cp -r "$NUA_TOP/services/postgres" "$svc/"
+	printf '#!/bin/sh\necho "broken server: refusing to start"\nexit 3\n' >"$svc/postgres/start.sh"
+	export NUA_ROOT=$BATS_TEST_TMPDIR/root2 NUA_RUN=$BATS_TEST_TMPDIR/r2 NUA_HTTP_PORT=$(free_port)
+	export NUA_SERVICES=$svc
+	mkdir -p "$NUA_ROOT" "$NUA_RUN"
+	nua_start_daemon
+	run "$NUA" deploy "$NUA_TOP/apps/notes-pg" --name nb
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot start the postgres server"* ]]
+	[[ "$output" == *"broken server: refusing to start"* ]]
+	[ "$("$NUA" ls --json)" = "[]" ]
+	[ ! -e "$NUA_ROOT/instances/nb" ]
+	nua_stop_daemon
+	tag=$(printf '%s' "$NUA_ROOT" | sha256sum | cut -c1-8)
+	ip link del "nua-$tag" 2>/dev/null || true
+}
+
 @test "resources: an app with two resources, Redis and PostgreSQL" {
 	run "$NUA" deploy "$NUA_TOP/apps/counter-redis" --name cnt
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
