@@ -163,11 +163,13 @@ pg() { # pg USER PASSWORD DB SQL
 get() { curl -s -m 10 -H "Host: $1.localhost" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
 post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
 
-@test "resources: a MariaDB app keeps its guestbook through a restart" {
+@test "resources: a MariaDB app keeps its guestbook through a restart and a redeploy" {
 	run "$NUA" deploy "$NUA_TOP/apps/guestbook-mariadb" --name gb
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(post gb / ada)" = signed ]
 	"$NUA" restart gb
+	[ "$(get gb /)" = '["ada"]' ]
+	"$NUA" deploy "$NUA_TOP/apps/guestbook-mariadb" --name gb
 	[ "$(get gb /)" = '["ada"]' ]
 	# A dump and a restore round-trip.
 	"$NUA" resources dump gb sql "$BATS_TEST_TMPDIR/gb.sql"
@@ -178,13 +180,15 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	[[ "$(secret gb DATABASE_URL)" == "mysql://gb_sql:"*"@nua-mariadb:3306/gb_sql" ]]
 }
 
-@test "resources: a Redis app keeps its counters through a restart" {
+@test "resources: a Redis app keeps its counters through a restart and a redeploy" {
 	run "$NUA" deploy "$NUA_TOP/apps/visits-redis" --name vis
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(get vis /home)" = 1 ]
 	[ "$(get vis /home)" = 2 ]
 	"$NUA" restart vis
 	[ "$(get vis /home)" = 3 ]
+	"$NUA" deploy "$NUA_TOP/apps/visits-redis" --name vis
+	[ "$(get vis /home)" = 4 ]
 	"$NUA" rm --purge vis
 }
 
@@ -217,6 +221,9 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	[ "$(post cnt /log hello)" = logged ]
 	"$NUA" restart cnt
 	[ "$(get cnt /count/a)" = 3 ]
+	[ "$(get cnt /log)" = '["hello"]' ]
+	"$NUA" deploy "$NUA_TOP/apps/counter-redis" --name cnt
+	[ "$(get cnt /count/a)" = 4 ]
 	[ "$(get cnt /log)" = '["hello"]' ]
 	[[ "$(secret cnt REDIS_URL)" == "redis://cnt_cache:"*"@nua-redis:6379/0" ]]
 	[[ "$(secret cnt DATABASE_URL)" == "postgresql://cnt_db:"*"@nua-postgres:5432/cnt_db" ]]
