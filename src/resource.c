@@ -109,6 +109,44 @@ static void redis_deprovision(struct strbuf *sb, const char *user, const char *d
 		strbuf_addf(sb, "ACL SETUSER %s off\nACL SAVE\n", user);
 }
 
+/* Redis has no per-prefix dump: a script run in the server writes the
+ * instance's keys as the commands that make them again (SET, HSET, RPUSH,
+ * SADD, ZADD, PEXPIRE), every string quoted as redis-cli reads it back. */
+#define REDIS_LUA_DUMP                                                                            \
+	"local function q(s)\n"                                                                  \
+	"  s = s:gsub('[\\\\\"]', function(c) return '\\\\' .. c end)\n"                        \
+	"  s = s:gsub('[%z\\1-\\31\\127-\\255]', function(c)\n"                                 \
+	"    return string.format('\\\\x%02x', c:byte()) end)\n"                                 \
+	"  return '\"' .. s .. '\"'\n"                                                             \
+	"end\n"                                                                                  \
+	"local out = {}\n"                                                                       \
+	"for _, k in ipairs(redis.call('KEYS', ARGV[1])) do\n"                                   \
+	"  local t = redis.call('TYPE', k).ok\n"                                                 \
+	"  if t == 'string' then table.insert(out, 'SET ' .. q(k) .. ' ' .. q(redis.call('GET', k)))\n" \
+	"  elseif t == 'hash' then local h = redis.call('HGETALL', k)\n"                         \
+	"    for i = 1, #h, 2 do table.insert(out, 'HSET ' .. q(k) .. ' ' .. q(h[i]) .. ' ' .. q(h[i + 1])) end\n" \
+	"  elseif t == 'list' then for _, v in ipairs(redis.call('LRANGE', k, 0, -1)) do\n"      \
+	"    table.insert(out, 'RPUSH ' .. q(k) .. ' ' .. q(v)) end\n"                            \
+	"  elseif t == 'set' then for _, v in ipairs(redis.call('SMEMBERS', k)) do\n"            \
+	"    table.insert(out, 'SADD ' .. q(k) .. ' ' .. q(v)) end\n"                             \
+	"  elseif t == 'zset' then local z = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')\n"     \
+	"    for i = 1, #z, 2 do table.insert(out, 'ZADD ' .. q(k) .. ' ' .. z[i + 1] .. ' ' .. q(z[i])) end\n" \
+	"  end\n"                                                                                \
+	"  local ttl = redis.call('PTTL', k)\n"                                                  \
+	"  if ttl > 0 then table.insert(out, 'PEXPIRE ' .. q(k) .. ' ' .. ttl) end\n"            \
+	"end\n"                                                                                  \
+	"return table.concat(out, '\\n')\n"
+#define REDIS_DUMP                                                                                \
+	"export REDISCLI_AUTH=\"$REDIS_PASSWORD\"; umask 077; cat >/tmp/nua-dump.lua <<'LUA'\n"   \
+	REDIS_LUA_DUMP "LUA\n"                                                                    \
+	"redis-cli -h 127.0.0.1 --raw --eval /tmp/nua-dump.lua , \"$NUA_USER:*\"; r=$?; "          \
+	"rm -f /tmp/nua-dump.lua; exit $r"
+/* A restore replaces the instance's keys: the old ones go first. */
+#define REDIS_RESTORE                                                                             \
+	"export REDISCLI_AUTH=\"$REDIS_PASSWORD\"; "                                              \
+	"redis-cli -h 127.0.0.1 EVAL \"for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "        \
+	"redis.call('DEL', k) end\" 0 \"$NUA_USER:*\" >/dev/null && exec redis-cli -h 127.0.0.1"
+
 static const struct provider providers[] = {
 	{ "postgres", "15", 5432, "postgresql",
 	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U postgres -d postgres",
@@ -125,7 +163,7 @@ static const struct provider providers[] = {
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot "
 	  "\"$NUA_DB\"" },
 	{ "redis", "7.0", 6379, "redis", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec redis-cli -h 127.0.0.1",
-	  redis_provision, redis_deprovision, "ERR", NULL, NULL },
+	  redis_provision, redis_deprovision, "ERR", REDIS_DUMP, REDIS_RESTORE },
 };
 
 static const struct provider *provider_of(const char *type)
@@ -486,10 +524,7 @@ int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, c
 	int fd, r;
 
 	if (!p || !p->dump)
-		return nua_error_set(err, NUA_EINPUT, "resources of type '%s' have no dump (%s)",
-				     type, streq(type, "redis")
-						   ? "their data is the server's append-only file"
-						   : "not supported");
+		return nua_error_set(err, NUA_EINPUT, "resources of type '%s' have no dump", type);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));

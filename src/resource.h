@@ -74,14 +74,14 @@ int resource_provision(struct nua_ctx *ctx, const char *instance, const char *na
 int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *name,
 			 const char *type, const char *server, bool purge, struct nua_error **err);
 
-/* Write the data of the resource name (type) of instance to path as SQL
- * (pg_dump, mariadb-dump), atomically, mode 0600. Redis has none (its
- * data is the server's append-only file). */
+/* Write the data of the resource name (type) of instance on server to
+ * path, atomically, mode 0600: SQL (pg_dump, mariadb-dump), or for Redis
+ * the commands that make the instance's keys again. */
 int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, const char *type,
 		  const char *server, const char *path, struct nua_error **err);
-/* Read such a dump back into the resource (replacing what it holds: a
- * PostgreSQL dump drops and recreates its objects, a MariaDB one its
- * tables), its objects owned by the instance's user. */
+/* Read such a dump back into the resource, replacing what it holds (a
+ * PostgreSQL dump drops and recreates its objects, as the instance's user;
+ * a MariaDB one its tables; Redis: the instance's keys). */
 int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name,
 		     const char *type, const char *server, const char *path, struct nua_error **err);
 

@@ -189,6 +189,30 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	[ "$(get vis /home)" = 3 ]
 	"$NUA" deploy "$NUA_TOP/apps/visits-redis" --name vis
 	[ "$(get vis /home)" = 4 ]
+	# A dump of its keys, and a restore that replaces them.
+	"$NUA" resources dump vis cache "$BATS_TEST_TMPDIR/vis.redis"
+	grep -q '^SET "vis_cache:visits/home" "4"$' "$BATS_TEST_TMPDIR/vis.redis"
+	[ "$(get vis /home)" = 5 ]
+	[ "$(get vis /other)" = 1 ]
+	"$NUA" resources restore vis cache "$BATS_TEST_TMPDIR/vis.redis"
+	[ "$(get vis /home)" = 5 ]
+	[ "$(get vis /other)" = 1 ]
+	# Any bytes, and the other types, survive the round trip.
+	pw=$(secret vis CACHE_PASSWORD)
+	rp=$("$NUA" status --json nua-redis | jq .pid)
+	rc() { nsenter -t "$rp" -m -n -p -- redis-cli -h 127.0.0.1 --no-auth-warning --user vis_cache --pass "$pw" "$@"; }
+	odd=$(printf 'a "quoted" \\ back\nslash \001\377 end')
+	rc set vis_cache:odd "$odd" >/dev/null
+	rc hset vis_cache:h f1 v1 f2 "two words" >/dev/null
+	rc rpush vis_cache:l x y z >/dev/null
+	rc zadd vis_cache:z 1.5 m >/dev/null
+	"$NUA" resources dump vis cache "$BATS_TEST_TMPDIR/vis2.redis"
+	rc del vis_cache:odd vis_cache:h vis_cache:l vis_cache:z >/dev/null
+	"$NUA" resources restore vis cache "$BATS_TEST_TMPDIR/vis2.redis"
+	[ "$(rc --raw get vis_cache:odd)" = "$odd" ]
+	[ "$(rc hget vis_cache:h f2)" = "two words" ]
+	[ "$(rc lrange vis_cache:l 0 -1 | tr '\n' ' ')" = "x y z " ]
+	[ "$(rc zscore vis_cache:z m)" = 1.5 ]
 	"$NUA" rm --purge vis
 }
 
