@@ -885,6 +885,7 @@ static int oci_peek(struct runtime *rt, const char *id, struct container_state *
 		    struct nua_error **err)
 {
 	_cleanup_free_ char *dir = NULL, *pidfile = NULL, *data = NULL, *oom = NULL;
+	_cleanup_free_ char *root = oci_root(rt), *fifo = NULL;
 	long pid;
 
 	if (check_id(id, err) < 0)
@@ -899,8 +900,12 @@ static int oci_peek(struct runtime *rt, const char *id, struct container_state *
 		return 0;
 	}
 	pidfile = xasprintf("%s/pid", dir);
-	if (read_file(pidfile, &data, NULL) == 0 && (pid = strtol(data, NULL, 10)) > 1 &&
-	    kill((pid_t)pid, 0) == 0) {
+	/* A container created but not started (its creator was killed in
+	 * between) has a live init too, waiting on its exec fifo: only the
+	 * runtime tells it from a running one. */
+	fifo = xasprintf("%s/%s/exec.fifo", root, id);
+	if (!path_exists(fifo) && read_file(pidfile, &data, NULL) == 0 &&
+	    (pid = strtol(data, NULL, 10)) > 1 && kill((pid_t)pid, 0) == 0) {
 		st->status = CONTAINER_RUNNING;
 		st->pid = (pid_t)pid;
 		return 0;
