@@ -262,7 +262,7 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	rp=$("$NUA" status --json nua-redis | jq .pid)
 	mp=$("$NUA" status --json nua-mariadb | jq .pid)
 	rc() { nsenter -t "$rp" -m -n -p -- redis-cli -h 127.0.0.1 --no-auth-warning "$@"; }
-	[ "$(rc --user cnt_cache --pass "$cpw" get cnt_cache:a)" = 3 ]
+	[ "$(rc --user cnt_cache --pass "$cpw" get cnt_cache:a)" = 4 ]
 	[[ "$(rc --user cnt_cache --pass "$cpw" set other:k v)" == NOPERM* ]]
 	[[ "$(rc --user cnt_cache --pass wrong get cnt_cache:a 2>&1)" == *WRONGPASS* ]]
 	my() { nsenter -t "$mp" -m -n -p -- env MYSQL_PWD="$1" mariadb -h 127.0.0.1 -u gb_sql -N "${@:2}"; }
