@@ -156,7 +156,7 @@ const struct cmd_struct nua_commands[] = {
 	  "show what happened to the instances",
 	  "Print the server's events, oldest first, one a line: TIME  INSTANCE  KIND  MESSAGE.\n"
 	  "Kinds: deploy, deploy-failed, start, start-failed, switch, stop, restart, env,\n"
-	  "remove, crash, unhealthy, healthy, crashloop and daemon. With -f, keep printing\n"
+	  "remove, crash, unhealthy, crashloop and daemon. With -f, keep printing\n"
 	  "them as they happen.",
 	  events_options, NULL },
 	{ "stats", cmd_stats, CMD_NEED_DAEMON, "nua stats [--json] [NAME]",
