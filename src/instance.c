@@ -1114,13 +1114,13 @@ static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const
 
 	/* Every external URL names one of the package's resources. */
 	for (size_t k = 0; ext && ext[k]; k++) {
+		const char *one[] = { ext[k], NULL };
 		bool known = false;
 
 		json_array_foreach(json_object_get(ii->nua, "resource"), i, r) {
 			const char *rname = json_string_value(json_object_get(r, "name"));
-			size_t len = rname ? strlen(rname) : 0;
 
-			if (rname && strncmp(ext[k], rname, len) == 0 && ext[k][len] == '=')
+			if (rname && external_url(one, rname))
 				known = true;
 		}
 		if (!known)
@@ -1529,28 +1529,17 @@ int instance_known_names(struct nua_ctx *ctx, char ***out, struct nua_error **er
 	_cleanup_free_ char *dir = xasprintf("%s/instances", nua_root());
 	DIR *d;
 
-#define ADD_NAME(s)                                                                               \
-	do {                                                                                      \
-		bool seen_ = false;                                                               \
-		for (size_t k_ = 0; k_ < len && !seen_; k_++)                                     \
-			seen_ = streq(names[k_], (s));                                            \
-		if (!seen_) {                                                                     \
-			ALLOC_GROW(names, len + 2, alloc);                                        \
-			names[len++] = xstrdup(s);                                                \
-			names[len] = NULL;                                                        \
-		}                                                                                 \
-	} while (0)
 
 	if (state_instance_list(ctx->st, &list, &n, err) < 0)
 		return -1;
 	ALLOC_GROW(names, 1, alloc);
 	names[0] = NULL;
 	for (size_t i = 0; i < n; i++)
-		ADD_NAME(list[i].name);
+		strv_add_unique(&names, &len, &alloc, list[i].name);
 	instance_rec_list_free(list, n);
 	if (proxy_list_routes(&ctx->proxy, &routes, &nr, NULL) == 0) {
 		for (size_t i = 0; i < nr; i++)
-			ADD_NAME(routes[i].name);
+			strv_add_unique(&names, &len, &alloc, routes[i].name);
 		proxy_route_list_free(routes, nr);
 	}
 	if (ctx->rt.driver->list(&ctx->rt, &ids, NULL) == 0) {
@@ -1559,7 +1548,7 @@ int instance_known_names(struct nua_ctx *ctx, char ***out, struct nua_error **er
 			int64_t g;
 
 			if (instance_parse_container_id(ids[i], nm, sizeof(nm), &g))
-				ADD_NAME(nm);
+				strv_add_unique(&names, &len, &alloc, nm);
 		}
 		strv_free(ids);
 	}
@@ -1573,11 +1562,10 @@ int instance_known_names(struct nua_ctx *ctx, char ***out, struct nua_error **er
 				continue;
 			g = inst_path(de->d_name, "gen");
 			if (is_dir(g))
-				ADD_NAME(de->d_name);
+				strv_add_unique(&names, &len, &alloc, de->d_name);
 		}
 		closedir(d);
 	}
-#undef ADD_NAME
 	*out = names;
 	return 0;
 }

@@ -920,19 +920,9 @@ static int add_ids(const char *dir, char ***ids, size_t *n, size_t *alloc)
 
 	if (!d)
 		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(d))) {
-		bool seen = false;
-
-		if (!valid_name(de->d_name, ID_MAX))
-			continue;
-		for (size_t i = 0; i < *n && !seen; i++)
-			seen = streq((*ids)[i], de->d_name);
-		if (seen)
-			continue;
-		ALLOC_GROW(*ids, *n + 2, *alloc);
-		(*ids)[(*n)++] = xstrdup(de->d_name);
-		(*ids)[*n] = NULL;
-	}
+	while ((de = readdir(d)))
+		if (valid_name(de->d_name, ID_MAX))
+			strv_add_unique(ids, n, alloc, de->d_name);
 	closedir(d);
 	return 0;
 }

@@ -295,6 +295,16 @@ void strv_free(char **v)
 	free(v);
 }
 
+void strv_add_unique(char ***v, size_t *n, size_t *alloc, const char *s)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (streq((*v)[i], s))
+			return;
+	ALLOC_GROW(*v, *n + 2, *alloc);
+	(*v)[(*n)++] = xstrdup(s);
+	(*v)[*n] = NULL;
+}
+
 long long monotonic_ms(void)
 {
 	struct timespec ts;

@@ -106,4 +106,8 @@ bool is_dir(const char *path);
 /* Free a NULL-terminated array of strings and the array; NULL is allowed. */
 void strv_free(char **v);
 
+/* Append a copy of s to the NULL-terminated array *v (*n entries, *alloc
+ * allocated) unless it holds s already. */
+void strv_add_unique(char ***v, size_t *n, size_t *alloc, const char *s);
+
 #endif
