@@ -390,30 +390,40 @@ const char *resource_env_lookup(const struct env_rec *env, size_t n, const char 
 	return NULL;
 }
 
+/* The argument vector that runs the shell line in the container of
+ * server, which must run (caller frees with strv_free); NULL with *err. */
+static char **server_argv(struct nua_ctx *ctx, const struct provider *p, const char *server,
+			  const char *line, struct nua_error **err)
+{
+	_cleanup_free_ char *id = NULL;
+	const char *cmd[] = { "/bin/sh", "-c", line, NULL };
+	struct instance_run run;
+
+	if (instance_run_info(ctx, server, &run, err) < 0)
+		return NULL;
+	if (run.pid <= 0) {
+		instance_run_release(&run);
+		nua_error_set(err, NUA_EFAIL, "the %s server ('%s') does not run", p->type, server);
+		return NULL;
+	}
+	id = instance_container_id(server, run.generation);
+	instance_run_release(&run);
+	return ctx->rt.driver->exec_argv(&ctx->rt, id, cmd);
+}
+
 /* Run the provider's client in the server's container with script on its
  * standard input. */
 static int run_in_server(struct nua_ctx *ctx, const struct provider *p, const char *name,
 			 const char *script, struct nua_error **err)
 {
-	_cleanup_free_ char *id = NULL;
-	const char *cmd[] = { "/bin/sh", "-c", p->client, NULL };
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	_cleanup_strbuf_ struct strbuf errs = STRBUF_INIT;
 	struct nua_cmd c = NUA_CMD_INIT;
-	struct instance_run run;
 	char **argv;
 	int status, r;
 
-	if (instance_run_info(ctx, name, &run, err) < 0)
+	if (!(argv = server_argv(ctx, p, name, p->client, err)))
 		return -1;
-	if (run.pid <= 0) {
-		instance_run_release(&run);
-		return nua_error_set(err, NUA_EFAIL, "the %s server ('%s') does not run", p->type,
-				     name);
-	}
-	id = instance_container_id(name, run.generation);
-	instance_run_release(&run);
-	argv = ctx->rt.driver->exec_argv(&ctx->rt, id, cmd);
 	c.argv = (const char *const *)argv;
 	r = nua_cmd_capture(&c, script, &out, &errs, &status, err);
 	strv_free(argv);
@@ -473,27 +483,16 @@ static int stream_in_server(struct nua_ctx *ctx, const struct provider *p, const
 			    const char *line, const char *instance, const char *name, int in_fd,
 			    int out_fd, struct nua_error **err)
 {
-	_cleanup_free_ char *id = NULL;
 	_cleanup_free_ char *user = ident(instance, name);
 	_cleanup_free_ char *script = xasprintf("NUA_DB='%s' NUA_USER='%s'; %s", user, user, line);
-	const char *cmd[] = { "/bin/sh", "-c", script, NULL };
 	_cleanup_close_ int errfd = -1;
 	struct nua_cmd c = NUA_CMD_INIT;
-	struct instance_run run;
 	char **argv;
 	pid_t pid;
 	int status, r;
 
-	if (instance_run_info(ctx, server, &run, err) < 0)
+	if (!(argv = server_argv(ctx, p, server, script, err)))
 		return -1;
-	if (run.pid <= 0) {
-		instance_run_release(&run);
-		return nua_error_set(err, NUA_EFAIL, "the %s server ('%s') does not run", p->type,
-				     server);
-	}
-	id = instance_container_id(server, run.generation);
-	instance_run_release(&run);
-	argv = ctx->rt.driver->exec_argv(&ctx->rt, id, cmd);
 	errfd = memfd_create("nua-err", MFD_CLOEXEC);
 	c.argv = (const char *const *)argv;
 	c.in = in_fd;
