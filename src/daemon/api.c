@@ -1050,57 +1050,44 @@ static enum MHD_Result h_stats(struct daemon *d, struct MHD_Connection *c, struc
 
 static enum MHD_Result h_metrics(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx)
 {
-	int64_t now = (int64_t)time(NULL);
 	struct instance_rec *list = NULL;
-	struct metric_rec *recs = NULL;
 	struct metrics_instance *mi;
 	struct metrics_daemon md;
 	struct nua_error *err = NULL;
 	struct strbuf out = STRBUF_INIT;
-	size_t ni = 0, n = 0;
+	size_t ni = 0;
 	enum MHD_Result ret;
 
-	if (state_instance_list(ctx->st, &list, &ni, &err) < 0 ||
-	    state_metrics_list(ctx->st, NULL, now - 120, &recs, &n, &err) < 0) {
-		instance_rec_list_free(list, ni);
+	if (state_instance_list(ctx->st, &list, &ni, &err) < 0)
 		return send_nua_error(c, err);
-	}
 	mi = xcalloc(ni ? ni : 1, sizeof(*mi));
 	for (size_t i = 0; i < ni; i++) {
 		struct instance_status is;
-		const struct metric_rec *last = NULL;
+		struct cgroup_sample cs = { -1, -1, -1, -1 };
+		long long latency = -1;
 		bool running;
 
 		if (instance_status_of(ctx, &list[i], &is, NULL) < 0)
 			memset(&is, 0, sizeof(is));
 		running = is.ctr.status == CONTAINER_RUNNING;
-		for (size_t k = 0; k < n; k++)
-			if (streq(recs[k].instance, list[i].name))
-				last = &recs[k];
+		/* Counters read now, and the supervisor's last health check: a
+		 * scrape sees the present, not the last stored sample. */
+		if (running && is.ctr.pid > 0 && metrics_sample_pid(is.ctr.pid, &cs, NULL) < 0)
+			cs = (struct cgroup_sample){ -1, -1, -1, -1 };
+		if (running)
+			sup_health_info(d, list[i].name, &latency, NULL, 0);
 		mi[i] = (struct metrics_instance){
 			.name = list[i].name,
 			.state = shown_state(&list[i], &is),
 			.health = running ? list[i].health : "unknown",
-			.cpu_usec = running && last ? last->cpu_usec : -1,
-			.memory = running && last ? last->memory : -1,
-			.memory_limit = -1,
-			.pids = running && last ? last->pids : -1,
+			.cpu_usec = cs.cpu_usec,
+			.memory = cs.memory,
+			.memory_limit = cs.memory_limit,
+			.pids = cs.pids,
 			.restarts = list[i].restarts,
-			.health_ms = running && last ? last->health_ms : -1,
+			.health_ms = latency,
 			.started_at = running && is.started_at ? is.started_at : -1,
 		};
-		/* Counters are read now when it runs: a scrape sees the
-		 * present, not the last sample. */
-		if (running && is.ctr.pid > 0) {
-			struct cgroup_sample cs;
-
-			if (metrics_sample_pid(is.ctr.pid, &cs, NULL) == 0) {
-				mi[i].cpu_usec = cs.cpu_usec;
-				mi[i].memory = cs.memory;
-				mi[i].memory_limit = cs.memory_limit;
-				mi[i].pids = cs.pids;
-			}
-		}
 	}
 	md = (struct metrics_daemon){ metrics_self_rss(), (monotonic_ms() - d->started_ms) / 1000,
 				      (int64_t)ni, (int64_t)d->requests };
@@ -1108,7 +1095,6 @@ static enum MHD_Result h_metrics(struct daemon *d, struct MHD_Connection *c, str
 	ret = send_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", out.buf, out.len);
 	strbuf_release(&out);
 	free(mi);
-	metric_rec_list_free(recs, n);
 	instance_rec_list_free(list, ni);
 	return ret;
 }
