@@ -1107,10 +1107,16 @@ static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const
 			 const struct env_list *have, const char *const *ext, struct env_list *out,
 			 struct nua_error **err)
 {
-	bool db_url = have && env_lookup(have->v, have->n, "DATABASE_URL");
-	bool redis_url = have && env_lookup(have->v, have->n, "REDIS_URL");
-	size_t i;
+	json_t *rs = json_object_get(ii->nua, "resource");
+	size_t nres = json_array_size(rs), i;
+	_cleanup_free_ const char **names = xcalloc(nres + 1, sizeof(*names));
+	_cleanup_free_ const char **types = xcalloc(nres + 1, sizeof(*types));
 	json_t *r;
+
+	json_array_foreach(rs, i, r) {
+		names[i] = json_string_value(json_object_get(r, "name"));
+		types[i] = json_string_value(json_object_get(r, "type"));
+	}
 
 	/* Every external URL names one of the package's resources. */
 	for (size_t k = 0; ext && ext[k]; k++) {
@@ -1136,7 +1142,8 @@ static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const
 		_cleanup_free_ char *server = NULL;
 		struct env_rec *v = NULL;
 		size_t n = 0, alloc = 0;
-		const char *url = NULL;
+		const char *alias = resource_url_alias(names, types, nres, i);
+		_cleanup_free_ char *url = NULL;
 
 		if (!rname || !type)
 			continue;
@@ -1170,16 +1177,13 @@ static int resources_env(struct nua_ctx *ctx, const struct image_info *ii, const
 		}
 		for (size_t k = 0; k < n; k++) {
 			env_list_set(out, v[k].key, v[k].value, v[k].secret);
-			if (ends_with(v[k].key, "_URL"))
-				url = out->v[out->n - 1].value;
+			if (ends_with(v[k].key, "_URL") && !url)
+				url = xstrdup(v[k].value);
 		}
-		if (url && !db_url && !streq(type, "redis")) {
-			env_list_set(out, "DATABASE_URL", url, true);
-			db_url = true;
-		} else if (url && !redis_url && streq(type, "redis")) {
-			env_list_set(out, "REDIS_URL", url, true);
-			redis_url = true;
-		}
+		/* The alias never overrides what the operator or an earlier
+		 * version of the instance set. */
+		if (url && alias && !(have && env_lookup(have->v, have->n, alias)))
+			env_list_set(out, alias, url, true);
 		for (size_t k = 0; k < n; k++) {
 			free(v[k].key);
 			free(v[k].value);

@@ -374,6 +374,34 @@ int resource_new_env(const char *instance, const char *name, const char *type, c
 	return 0;
 }
 
+/* Whether NAME_URL of resource name is key. */
+static bool own_url_is(const char *name, const char *key)
+{
+	_cleanup_free_ char *prefix = var_prefix(name);
+	size_t len = strlen(prefix);
+
+	return strncmp(prefix, key, len) == 0 && streq(key + len, "URL");
+}
+
+const char *resource_url_alias(const char *const *names, const char *const *types, size_t n,
+			       size_t i)
+{
+	const char *alias;
+
+	if (i >= n || !names[i] || !types[i])
+		return NULL;
+	alias = streq(types[i], "redis") ? "REDIS_URL" : "DATABASE_URL";
+	for (size_t k = 0; k < n; k++) {
+		if (!names[k] || !types[k])
+			continue;
+		if (own_url_is(names[k], alias))
+			return NULL;
+		if (k < i && streq(types[k], "redis") == streq(types[i], "redis"))
+			return NULL;
+	}
+	return alias;
+}
+
 const char *resource_env_lookup(const struct env_rec *env, size_t n, const char *name,
 				const char *key)
 {

@@ -55,6 +55,14 @@ int resource_ensure_server(struct nua_ctx *ctx, const char *type, const char *se
 int resource_new_env(const char *instance, const char *name, const char *type, const char *server,
 		     struct env_rec **env, size_t *n, size_t *alloc, struct nua_error **err);
 
+/* The twelve-factor name under which resource i of a package (names and
+ * types: its n resources in order) also gets its URL: DATABASE_URL for the
+ * first SQL database, REDIS_URL for the first Redis. NULL when it gets
+ * none: an earlier resource took the name, or the name is some resource's
+ * own NAME_URL (a resource named "database" or "redis" owns it). */
+const char *resource_url_alias(const char *const *names, const char *const *types, size_t n,
+			       size_t i);
+
 /* The value of the variable KEY of resource name in env (the instance's
  * opened env), for {from = "name", key = "url"} references: url, host,
  * port, user, password, db (any case). NULL when there is none. */

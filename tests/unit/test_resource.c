@@ -111,3 +111,26 @@ TEST(resource_version_constraints)
 			    "--resource db=URL");
 	nua_error_free(err);
 }
+
+TEST(resource_url_alias_never_takes_a_resource_own_name)
+{
+	const char *common[] = { "database", "redis" }, *common_t[] = { "postgres", "redis" };
+	const char *two[] = { "db", "cache", "other", "sessions" };
+	const char *two_t[] = { "mariadb", "redis", "postgres", "redis" };
+	/* "redis" is a PostgreSQL here: REDIS_URL is its own, so the Redis
+	 * named "cache" gets no alias. */
+	const char *odd[] = { "redis", "cache" }, *odd_t[] = { "postgres", "redis" };
+	const char *db_later[] = { "main", "database" }, *db_later_t[] = { "postgres", "mariadb" };
+
+	CHECK(resource_url_alias(common, common_t, 2, 0) == NULL);
+	CHECK(resource_url_alias(common, common_t, 2, 1) == NULL);
+	CHECK_STR(resource_url_alias(two, two_t, 4, 0), "DATABASE_URL");
+	CHECK_STR(resource_url_alias(two, two_t, 4, 1), "REDIS_URL");
+	CHECK(resource_url_alias(two, two_t, 4, 2) == NULL);
+	CHECK(resource_url_alias(two, two_t, 4, 3) == NULL);
+	CHECK_STR(resource_url_alias(odd, odd_t, 2, 0), "DATABASE_URL");
+	CHECK(resource_url_alias(odd, odd_t, 2, 1) == NULL);
+	CHECK(resource_url_alias(db_later, db_later_t, 2, 0) == NULL);
+	CHECK(resource_url_alias(db_later, db_later_t, 2, 1) == NULL);
+	CHECK(resource_url_alias(two, two_t, 4, 4) == NULL);
+}
