@@ -19,6 +19,17 @@ SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omi
 OPT = -O1 -g
 endif
 PKGS = sqlite3 jansson libsodium libarchive libcurl libmicrohttpd
+# A machine without one of them stops here, with one line that names them
+# all, rather than at a compiler error about a header. 'make clean' and
+# 'make format' need none.
+NO_PKGS_GOALS = clean format cppcheck
+ifneq ($(filter-out $(NO_PKGS_GOALS),$(or $(MAKECMDGOALS),all)),)
+MISSING_PKGS := $(shell command -v pkg-config >/dev/null || echo pkg-config; \
+	for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
+ifneq ($(MISSING_PKGS),)
+$(error missing pkg-config modules: $(MISSING_PKGS); 'scripts/setup' installs them)
+endif
+endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
