@@ -73,6 +73,12 @@ const char *instance_log_text(const char *line)
 	return line;
 }
 
+/* Names of resource servers: "nua-..." is kept for them. */
+static bool is_server_name(const char *name)
+{
+	return strncmp(name, "nua-", 4) == 0;
+}
+
 static int check_instance_name(const char *name, struct nua_error **err)
 {
 	if (!valid_name(name, 40))
@@ -1570,8 +1576,78 @@ int instance_known_names(struct nua_ctx *ctx, char ***out, struct nua_error **er
 		}
 		closedir(d);
 	}
+	/* Resource servers first (a stable partition): the apps that use
+	 * them start after them. */
+	{
+		size_t k = 0;
+		char **sorted = xcalloc(len + 1, sizeof(*sorted));
+
+		for (size_t i = 0; i < len; i++)
+			if (is_server_name(names[i]))
+				sorted[k++] = names[i];
+		for (size_t i = 0; i < len; i++)
+			if (!is_server_name(names[i]))
+				sorted[k++] = names[i];
+		free(names);
+		names = sorted;
+	}
 	*out = names;
 	return 0;
+}
+
+int instance_halt(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	int64_t *gens = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (state_instance_get(ctx->st, name, &in, NULL) < 0)
+		return clean_unknown(ctx, name, err);
+	if (list_gens(ctx, name, &gens, &n, err) < 0) {
+		instance_rec_release(&in);
+		return -1;
+	}
+	/* The current generation keeps its writable layer, as a container
+	 * of a machine that shuts down does; older ones go. */
+	for (size_t i = 0; i < n; i++)
+		if (teardown_gen(ctx, name, gens[i], gens[i] != in.generation,
+				 ret < 0 ? NULL : err) < 0)
+			ret = -1;
+	free(gens);
+	set_serving_ip(ctx, name, NULL);
+	if (ret == 0 && !streq(in.actual, "stopped")) {
+		set_actual(ctx, &in, "stopped");
+		state_instance_set_started(ctx->st, name, 0, NULL);
+		state_instance_set_health(ctx->st, name, "unknown", NULL);
+		event(ctx, name, "stop", "stopped with the platform (it %s when Nua starts)",
+		      streq(in.desired, "running") ? "starts again" : "stays stopped");
+	}
+	instance_rec_release(&in);
+	return ret;
+}
+
+int instance_halt_all(struct nua_ctx *ctx, struct nua_error **err)
+{
+	char **names = NULL;
+	size_t len = 0;
+	int ret = 0;
+
+	if (instance_known_names(ctx, &names, err) < 0)
+		return -1;
+	while (names[len])
+		len++;
+	/* The apps before the servers they use. */
+	for (size_t i = len; i-- > 0;) {
+		say(ctx, "stopping %s", names[i]);
+		if (instance_halt(ctx, names[i], ret < 0 ? NULL : err) < 0) {
+			if (ret == 0)
+				nua_error_prefix(err, "cannot stop '%s'", names[i]);
+			ret = -1;
+		}
+	}
+	strv_free(names);
+	return ret;
 }
 
 /* ---- operations ---- */

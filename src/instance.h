@@ -126,8 +126,19 @@ int instance_recover(struct nua_ctx *ctx, const char *name, struct nua_error **e
 
 /* Every instance name something is left of: the state's, the proxy's
  * routes, the runtime's containers, instances/ directories with
- * generations. NULL-terminated; free with strv_free. */
+ * generations; the resource servers (nua-...) first. NULL-terminated; free
+ * with strv_free. */
 int instance_known_names(struct nua_ctx *ctx, char ***names, struct nua_error **err);
+
+/* Stop what runs of name (every generation's container, network and
+ * mounts) without changing what it should be: the next instance_converge
+ * (the daemon's start) starts it again, with its writable layer. For
+ * stopping the whole platform; a name the state does not know is cleaned
+ * up as instance_converge does. */
+int instance_halt(struct nua_ctx *ctx, const char *name, struct nua_error **err);
+/* instance_halt for every known name, the apps before the resource
+ * servers; goes on past a failure and reports the first. */
+int instance_halt_all(struct nua_ctx *ctx, struct nua_error **err);
 
 /* How to reach and check the current generation of an instance. */
 struct instance_run {

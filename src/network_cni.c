@@ -2,6 +2,7 @@
 #include "network_cni.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -179,6 +180,52 @@ void cni_network_release(struct cni_network *net)
 	free(net->conflist);
 	free(net->netns_dir);
 	memset(net, 0, sizeof(*net));
+}
+
+int cni_network_remove(const struct cni_network *net, struct nua_error **err)
+{
+	static const char *const ips[] = { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" };
+	const char *ip = NULL;
+	struct strbuf errs = STRBUF_INIT;
+	int status, ret = 0;
+	DIR *d;
+
+	if (if_nametoindex(net->bridge) == 0)
+		return 0;
+	if ((d = opendir(net->netns_dir))) {
+		struct dirent *de;
+		bool busy = false;
+
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				busy = true;
+		closedir(d);
+		if (busy)
+			return nua_error_set(err, NUA_EFAIL,
+					     "the bridge '%s' still has containers (in '%s')",
+					     net->bridge, net->netns_dir);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ips) && !ip; i++)
+		if (access(ips[i], X_OK) == 0)
+			ip = ips[i];
+	if (!ip)
+		return nua_error_set(err, NUA_EFAIL, "cannot remove the bridge '%s': 'ip' (iproute2) "
+						     "is not installed",
+				     net->bridge);
+	{
+		const char *argv[] = { ip, "link", "delete", "dev", net->bridge, "type", "bridge",
+				       NULL };
+		struct nua_cmd cmd = NUA_CMD_INIT;
+
+		cmd.argv = argv;
+		if (nua_cmd_capture(&cmd, NULL, NULL, &errs, &status, err) < 0)
+			ret = -1;
+		else if (status != 0 && if_nametoindex(net->bridge) != 0)
+			ret = nua_error_set(err, NUA_EFAIL, "cannot remove the bridge '%s': %s",
+					    net->bridge, errs.buf);
+	}
+	strbuf_release(&errs);
+	return ret;
 }
 
 /* ---- namespaces ---- */

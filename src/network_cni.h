@@ -45,6 +45,11 @@ struct cni_result {
 int cni_network_open(struct cni_network *net, const char *subnet, struct nua_error **err);
 void cni_network_release(struct cni_network *net);
 
+/* Delete this root's bridge (when Nua stops with its apps). Absent is
+ * success; a namespace left in $NUA_RUN/netns is an error (the bridge
+ * still serves it). */
+int cni_network_remove(const struct cni_network *net, struct nua_error **err);
+
 /* Create the network namespace $NUA_RUN/netns/NAME (a new namespace, its
  * loopback up) and give its path in *path (caller frees; may be NULL). name
  * is checked with valid_name. An existing namespace of that name is an

@@ -266,7 +266,6 @@ int resource_ensure_server(struct nua_ctx *ctx, const char *type, const char *se
 	const char *name = server;
 	_cleanup_free_ char *dir = NULL, *pkg = NULL;
 	struct instance_rec in = { 0 };
-	struct instance_run run;
 	int ret = -1;
 
 	if (!provider_of(type))
@@ -278,28 +277,17 @@ int resource_ensure_server(struct nua_ctx *ctx, const char *type, const char *se
 		bool stopped = streq(in.desired, "stopped");
 
 		instance_rec_release(&in);
-		if (stopped) {
-			if (ctx->lock)
-				ctx->lock(ctx->lock_arg, name, true);
-			ret = instance_start(ctx, name, err);
-			if (ctx->lock)
-				ctx->lock(ctx->lock_arg, name, false);
-			goto out;
-		}
-		/* It should run: wait a moment when its supervisor restarts it
-		 * (without its lock, which the restart needs). */
-		for (int i = 0; i < 300; i++) {
-			if (instance_run_info(ctx, name, &run, NULL) == 0 && run.pid > 0) {
-				instance_run_release(&run);
-				ret = 0;
-				goto out;
-			}
-			instance_run_release(&run);
-			sleep_ms(100);
-		}
-		nua_error_set(err, NUA_EFAIL,
-			      "the %s server ('%s') does not run; 'nua status %s' tells why", type,
-			      name, name);
+		/* Under the server's lock (after a restart its supervisor
+		 * may be making): converging one that runs changes nothing,
+		 * and one that should run but does not (Nua was stopped with
+		 * its apps) starts now, before the app that needs it. */
+		if (ctx->lock)
+			ctx->lock(ctx->lock_arg, name, true);
+		ret = stopped ? instance_start(ctx, name, err) : instance_converge(ctx, name, err);
+		if (ctx->lock)
+			ctx->lock(ctx->lock_arg, name, false);
+		if (ret < 0)
+			nua_error_prefix(err, "the %s server ('%s') does not run", type, name);
 		goto out;
 	}
 	dir = services_dir();

@@ -89,6 +89,8 @@ static const struct cmd_option image_options[] = {
 
 static const struct cmd_option daemon_options[] = {
 	{ "--detach", "run in the background once it serves" },
+	{ "stop --all", "stop: the instances, resource servers, nginx and the bridge too" },
+	{ "stop --timeout S", "stop: seconds to wait for the daemon before killing it (30)" },
 	{ NULL, NULL },
 };
 
@@ -172,11 +174,16 @@ const struct cmd_struct nua_commands[] = {
 	  "resource each serves. dump writes the data of an instance's resource to FILE as\n"
 	  "SQL (mode 0600); restore reads such a file back into it, replacing its tables.",
 	  json_options, "instance" },
-	{ "daemon", cmd_daemon, 0, "nua daemon [--detach]", "run the orchestrator",
+	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",
+	  "run or stop the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"
 	  "$NUA_RUN/nua.sock (which every other command talks to), converges what runs on\n"
 	  "what the state says, restarts crashed apps and samples their metrics. --detach\n"
-	  "returns once it serves, logging to $NUA_ROOT/daemon.log.",
+	  "returns once it serves, logging to $NUA_ROOT/daemon.log.\n"
+	  "'nua daemon stop' stops the daemon; the apps keep running, and the next daemon\n"
+	  "takes them over. With --all, every instance, resource server, nginx and the\n"
+	  "containers' bridge stop too, without changing what should run: the next 'nua\n"
+	  "daemon' starts them again, to the same state.",
 	  daemon_options, NULL },
 	{ "check", cmd_check, 0, "nua check [--json] [DIR|FILE]",
 	  "validate a package's nua-config.toml",

@@ -16,10 +16,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 #include <microhttpd.h>
 
@@ -464,6 +466,11 @@ static int detach(const char *log_path, const char *sock)
 	}
 	close(pipefd[0]);
 	setsid();
+	/* Nothing the caller had open stays open in a daemon (a test runner
+	 * waits for its pipes to close; an operator's shell may hold a lock). */
+	if (pipefd[1] > 3)
+		syscall(SYS_close_range, 3U, (unsigned)pipefd[1] - 1, 0U);
+	syscall(SYS_close_range, (unsigned)pipefd[1] + 1, ~0U, 0U);
 	{
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -476,6 +483,156 @@ static int detach(const char *log_path, const char *sock)
 		}
 	}
 	return pipefd[1];
+}
+
+/* ---- nua daemon stop ---- */
+
+/* The pid of the daemon that holds this run directory's pid file, or 0
+ * when none does. */
+static pid_t running_daemon(void)
+{
+	_cleanup_free_ char *path = nua_run_path("nua.pid");
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	long pid;
+
+	if (fd < 0 || flock(fd, LOCK_SH | LOCK_NB) == 0)
+		return 0;
+	if (read_file(path, &text, NULL) < 0 || (pid = strtol(text, NULL, 10)) <= 0)
+		return -1; /* held, but not written yet */
+	return (pid_t)pid;
+}
+
+/* Wait until no daemon holds the pid file, at most ms. */
+static bool wait_daemon_gone(int ms)
+{
+	for (int waited = 0; waited < ms; waited += 50) {
+		if (running_daemon() == 0)
+			return true;
+		sleep_ms(50);
+	}
+	return running_daemon() == 0;
+}
+
+/* With the daemon gone, and its lock held so that none starts meanwhile:
+ * stop every instance, then nginx, then remove the bridge. */
+static int halt_platform(struct nua_error **err)
+{
+	static struct daemon dd;
+	struct nua_ctx ctx = { 0 };
+	int pidfd, ret = 0;
+	struct nua_error *e = NULL;
+
+	if ((pidfd = take_pid_file(err)) < 0)
+		return -1;
+	if (open_shared(&dd, err) < 0) {
+		close(pidfd);
+		return -1;
+	}
+	ctx.st = dd.st;
+	ctx.rt = dd.rt;
+	ctx.proxy = dd.proxy;
+	ctx.net = dd.net;
+	ctx.progress = stdout;
+	if (instance_halt_all(&ctx, &e) < 0) {
+		ret = -1;
+		*err = e;
+		e = NULL;
+	}
+	if (proxy_stop(&dd.proxy, ret < 0 ? NULL : &e) < 0 && ret == 0) {
+		ret = -1;
+		*err = e;
+		e = NULL;
+	} else if (ret == 0) {
+		printf("stopped nginx\n");
+	}
+	if (ret == 0 && cni_network_remove(&dd.net, &e) < 0) {
+		ret = -1;
+		*err = e;
+		e = NULL;
+	}
+	nua_error_free(e);
+	close(pidfd);
+	return ret;
+}
+
+static int daemon_stop(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct nua_error *err = NULL;
+	bool all = false;
+	long timeout = 30;
+	pid_t pid;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "aht:", longopts, NULL)) != -1) {
+		if (c == 'a') {
+			all = true;
+		} else if (c == 't') {
+			char *end;
+
+			timeout = strtol(optarg, &end, 10);
+			if (*end || timeout < 1 || timeout > 3600) {
+				fprintf(stderr, "error: --timeout '%s': give seconds, 1 to 3600\n",
+					optarg);
+				return NUA_EINPUT;
+			}
+		} else if (c == 'h') {
+			printf("usage: nua daemon stop [--all] [--timeout SECONDS]\n");
+			return 0;
+		} else {
+			return NUA_EINPUT;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "error: nua daemon stop takes no arguments\n");
+		return NUA_EINPUT;
+	}
+	pid = running_daemon();
+	if (pid < 0) {
+		/* Starting: its pid comes in a moment. */
+		sleep_ms(500);
+		pid = running_daemon();
+	}
+	if (pid > 0) {
+		if (kill(pid, SIGTERM) < 0 && errno != ESRCH) {
+			fprintf(stderr, "error: cannot stop the daemon (pid %d): %s\n", (int)pid,
+				strerror(errno));
+			return NUA_EFAIL;
+		}
+		if (!wait_daemon_gone((int)timeout * 1000)) {
+			fprintf(stderr, "nua: the daemon (pid %d) did not stop in %ld s: killed\n",
+				(int)pid, timeout);
+			kill(pid, SIGKILL);
+			if (!wait_daemon_gone(5000)) {
+				fprintf(stderr, "error: the daemon (pid %d) does not stop\n",
+					(int)pid);
+				return NUA_EFAIL;
+			}
+		}
+		printf("stopped the nua daemon (pid %d)%s\n", (int)pid,
+		       all ? "" : "; the apps keep running");
+	} else if (!all) {
+		printf("no nua daemon runs for '%s'\n", nua_run_dir());
+		return 0;
+	}
+	if (!all)
+		return 0;
+	if (halt_platform(&err) < 0) {
+		nua_error_prefix(&err, "cannot stop everything");
+		r = nua_error_report(err);
+		nua_error_free(err);
+		return r;
+	}
+	printf("stopped Nua for '%s': what should run starts again with 'nua daemon'\n",
+	       nua_root());
+	return 0;
 }
 
 int cmd_daemon(int argc, char **argv)
@@ -494,18 +651,22 @@ int cmd_daemon(int argc, char **argv)
 	int c, pidfd, lfd, sfd, tfd, ready_fd = -1, r;
 	sigset_t mask;
 
+	if (argc > 1 && streq(argv[1], "stop"))
+		return daemon_stop(argc - 1, argv + 1);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "dh", longopts, NULL)) != -1) {
 		if (c == 'd')
 			detach_opt = true;
 		else if (c == 'h') {
-			printf("usage: nua daemon [--detach]\n");
+			printf("usage: nua daemon [--detach]\n       nua daemon stop [--all] "
+			       "[--timeout SECONDS]\n");
 			return 0;
 		} else
 			return NUA_EINPUT;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "error: nua daemon takes no arguments\n");
+		fprintf(stderr, "error: '%s': nua daemon takes no arguments but 'stop'\n",
+			argv[optind]);
 		return NUA_EINPUT;
 	}
 	if ((r = mkdir_p(nua_run_dir(), 0711)) < 0) {
@@ -520,6 +681,8 @@ int cmd_daemon(int argc, char **argv)
 	log_path = nua_root_path("daemon.log");
 	if (detach_opt)
 		ready_fd = detach(log_path, sock);
+	else
+		syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 
 	/* One malloc arena: glibc gives threads arenas of their own (up to 8
 	 * per core), which a daemon with a thread per connection and per job
