@@ -7,7 +7,7 @@ setup() {
 	nua_setup_root
 	nua_start_daemon
 }
-teardown() { nua_stop_daemon; }
+teardown() { nua_teardown_test; }
 
 @test "nua --version prints the version" {
 	run "$NUA" --version

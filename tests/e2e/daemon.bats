@@ -17,6 +17,10 @@ teardown_file() {
 	nua_teardown_server
 }
 
+teardown() {
+	nua_teardown_test
+}
+
 setup() {
 	[ -z "${NUA_SKIP:-}" ] || skip "$NUA_SKIP"
 }

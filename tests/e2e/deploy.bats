@@ -15,6 +15,10 @@ teardown_file() {
 	nua_teardown_server
 }
 
+teardown() {
+	nua_teardown_test
+}
+
 setup() {
 	[ -n "${NUA_SKIP:-}" ] && skip "$NUA_SKIP"
 	true
@@ -228,7 +232,7 @@ setup() {
 	port=$(free_port)
 	"$NUA" image export hello-static:1.0.0-1 "$BATS_TEST_TMPDIR/img.tar"
 	python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" &
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" 3>&- &
 	holder=$!
 	sleep 0.3
 	# A second server, whose nginx port is the one taken.
@@ -243,9 +247,6 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 	[ ! -e "$NUA_ROOT/instances/taken" ]
 	run "$NUA" ls --json
 	[ "$output" = "[]" ]
-	nua_stop_daemon
-	tag=$(printf '%s' "$NUA_ROOT" | sha256sum | cut -c1-8)
-	ip link del "nua-$tag" 2>/dev/null || true
 }
 
 @test "a package asking for a host port is refused before anything runs" {

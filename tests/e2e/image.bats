@@ -166,7 +166,7 @@ stop_dockerd() {
 
 teardown() {
 	stop_dockerd
-	nua_stop_daemon
+	nua_teardown_test
 }
 
 @test "docker load accepts an export and runs it" {

@@ -14,6 +14,10 @@ teardown_file() {
 	nua_teardown_server
 }
 
+teardown() {
+	nua_teardown_test
+}
+
 setup() {
 	[ -z "${NUA_SKIP:-}" ] || skip "$NUA_SKIP"
 }
@@ -232,9 +236,6 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	[[ "$output" == *"broken server: refusing to start"* ]]
 	[ "$("$NUA" ls --json)" = "[]" ]
 	[ ! -e "$NUA_ROOT/instances/nb" ]
-	nua_stop_daemon
-	tag=$(printf '%s' "$NUA_ROOT" | sha256sum | cut -c1-8)
-	ip link del "nua-$tag" 2>/dev/null || true
 }
 
 @test "resources: an app with two resources, Redis and PostgreSQL" {

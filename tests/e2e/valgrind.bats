@@ -10,6 +10,8 @@ setup() {
 	fi
 }
 
+teardown() { nua_teardown_test; }
+
 vg() {
 	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 		--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 "$NUA" "$@"
@@ -55,5 +57,4 @@ vg() {
 	[ "$status" -eq 0 ]
 	run vg stats
 	[ "$status" -eq 0 ]
-	nua_stop_daemon
 }
