@@ -271,12 +271,17 @@ int state_open_version(const char *path, int version, struct state **out, struct
 		return nua_error_set(err, NUA_EFAIL, "cannot create the directory of '%s': %s", path,
 				     strerror(-r));
 	/* Create the file ourselves so that it is 0600 from the start: it will
-	 * hold secrets, even if encrypted. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
+	 * hold secrets, even if encrypted. Only when it does not exist: closing
+	 * a descriptor of a file drops every POSIX lock the process holds on
+	 * it, so an open and close of a database that other connections of
+	 * this process use would drop their locks, and another process (a
+	 * build worker) could then write under them: a corrupt database. */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EEXIST)
 		return nua_error_set(err, NUA_EFAIL, "cannot open state database '%s': %s", path,
 				     strerror(errno));
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	st = xcalloc(1, sizeof(*st));
 	st->path = xstrdup(path);
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=

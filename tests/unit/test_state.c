@@ -521,3 +521,58 @@ TEST(state_metrics_add_list_prune)
 	metric_rec_list_free(out, n);
 	state_close(st);
 }
+
+/* Opening a connection in a process must not drop the locks its other
+ * connections hold (closing any descriptor of a file drops the process's
+ * POSIX locks on it): another process's last connection would then think
+ * it is alone, checkpoint and delete the WAL under them, and what they
+ * write next is lost (the daemon's database, with a build worker). */
+TEST(state_open_keeps_the_locks_of_other_connections)
+{
+	char *path = db_path("locks");
+	char *wal = xasprintf("%s-wal", path);
+	struct state *a = NULL, *b = NULL;
+	struct nua_error *err = NULL;
+	struct event_rec *ev = NULL;
+	struct stat sb;
+	size_t n = 0;
+	int status = 0, go[2];
+	pid_t pid;
+	char c;
+
+	/* The other process is forked before this one opens anything: a
+	 * fork would copy SQLite's table of this process's locks. */
+	CHECK(pipe(go) == 0);
+	pid = fork();
+	if (pid == 0) {
+		struct state *other = NULL;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1 || state_open(path, &other, NULL) < 0 ||
+		    state_event_add(other, NULL, "test", "other", NULL, NULL, NULL) < 0)
+			_exit(1);
+		state_close(other);
+		_exit(0);
+	}
+	close(go[0]);
+	a = open_fresh("locks");
+	CHECK(a != NULL);
+	CHECK_INT(state_event_add(a, NULL, "test", "first", NULL, NULL, &err), 0);
+	CHECK_INT(state_open(path, &b, &err), 0);
+	state_close(b);
+	CHECK(write(go[1], "g", 1) == 1);
+	close(go[1]);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(stat(wal, &sb) == 0);
+	CHECK_INT(state_event_add(a, NULL, "test", "after", NULL, NULL, &err), 0);
+	/* A new connection sees all three. */
+	CHECK_INT(state_open(path, &b, &err), 0);
+	CHECK_INT(state_event_list(b, 0, 100, &ev, &n, &err), 0);
+	CHECK_INT((int)n, 3);
+	event_rec_list_free(ev, n);
+	state_close(b);
+	state_close(a);
+	free(wal);
+	free(path);
+}
