@@ -10,7 +10,9 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -818,3 +820,184 @@ out:
 	config_free(b.cfg);
 	return ret;
 }
+
+/* ---- the build worker ---- */
+
+/* All of fd until its end, appended to sb. */
+static int slurp_fd(int fd, struct strbuf *sb)
+{
+	char buf[4096];
+
+	for (;;) {
+		ssize_t got = read(fd, buf, sizeof(buf));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -1;
+		if (got == 0)
+			return 0;
+		strbuf_add(sb, buf, (size_t)got);
+	}
+}
+
+int build_package_worker(const char *dir, const struct build_options *opt, char **ref,
+			 struct nua_error **err)
+{
+	extern char **environ;
+	char parent[24];
+	const char *argv[8];
+	size_t k = 0;
+	int out[2] = { -1, -1 }, res[2] = { -1, -1 }, status = 0, ret = -1;
+	struct strbuf result = STRBUF_INIT;
+	struct nua_cmd cmd = NUA_CMD_INIT;
+	json_t *j = NULL;
+	pid_t pid;
+	FILE *in = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+
+	snprintf(parent, sizeof(parent), "--parent=%d", (int)getpid());
+	argv[k++] = "/proc/self/exe";
+	argv[k++] = "__build";
+	argv[k++] = parent;
+	if (opt->no_cache)
+		argv[k++] = "--no-cache";
+	if (opt->tty)
+		argv[k++] = "--tty";
+	argv[k++] = "--";
+	argv[k++] = dir;
+	argv[k] = NULL;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0) {
+		nua_error_set(err, NUA_EFAIL, "cannot make a pipe: %s", strerror(errno));
+		goto out;
+	}
+	cmd.argv = argv;
+	cmd.envp = (const char *const *)environ;
+	cmd.out = out[1];
+	cmd.err = STDERR_FILENO;
+	cmd.extra_fd = res[1];
+	if (nua_cmd_spawn(&cmd, &pid, err) < 0) {
+		nua_error_prefix(err, "cannot start the build worker");
+		goto out;
+	}
+	close(out[1]);
+	close(res[1]);
+	out[1] = res[1] = -1;
+	in = fdopen(out[0], "r");
+	out[0] = -1;
+	while (in && getline(&line, &cap, in) > 0)
+		if (opt->progress) {
+			fputs(line, opt->progress);
+			fflush(opt->progress);
+		}
+	if (slurp_fd(res[0], &result) < 0)
+		strbuf_reset(&result);
+	if (nua_cmd_wait(pid, -1, &status, err) < 0)
+		goto out;
+	j = json_loadb(result.buf, result.len, 0, NULL);
+	if (json_is_string(json_object_get(j, "ref"))) {
+		*ref = xstrdup(json_string_value(json_object_get(j, "ref")));
+		ret = 0;
+	} else if (json_is_string(json_object_get(j, "error"))) {
+		json_int_t code = json_integer_value(json_object_get(j, "code"));
+
+		nua_error_set(err, code == NUA_EINPUT ? NUA_EINPUT : NUA_EFAIL, "%s",
+			      json_string_value(json_object_get(j, "error")));
+	} else {
+		nua_error_set(err, NUA_EFAIL, "the build worker ended without a result (%s)",
+			      nua_wait_status_str(status));
+	}
+out:
+	json_decref(j);
+	free(line);
+	if (in)
+		fclose(in);
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (res[i] >= 0)
+			close(res[i]);
+	}
+	strbuf_release(&result);
+	return ret;
+}
+
+static void write_result(int fd, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	size_t len = strlen(s);
+
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, s + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	free(s);
+	json_decref(j);
+}
+
+int build_worker_main(const char *dir, bool no_cache, bool tty, int result_fd)
+{
+	_cleanup_free_ char *db = nua_root_path("nua.db");
+	struct build_options opt = { no_cache, stdout, tty };
+	struct nua_error *err = NULL;
+	struct state *st = NULL;
+	struct runtime rt;
+	char *ref = NULL;
+	int ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (state_open(db, &st, &err) < 0 || runtime_oci_open(&rt, &err) < 0) {
+		if (st)
+			state_close(st);
+		goto fail;
+	}
+	ret = build_package(st, &rt, dir, &opt, &ref, &err);
+	runtime_release(&rt);
+	state_close(st);
+	if (ret < 0)
+		goto fail;
+	write_result(result_fd, json_pack("{s:s}", "ref", ref));
+	free(ref);
+	return 0;
+fail:
+	write_result(result_fd, json_pack("{s:s, s:i}", "error", err->msg, "code", err->status));
+	ret = err->status == NUA_EINPUT ? NUA_EINPUT : NUA_EFAIL;
+	nua_error_free(err);
+	return ret;
+}
+
+void build_clean_stale(struct runtime *rt)
+{
+	_cleanup_free_ char *layers = nua_root_path("layers");
+	char **ids = NULL;
+	DIR *d;
+
+	if (rt->driver->list(rt, &ids, NULL) == 0) {
+		for (size_t i = 0; ids[i]; i++)
+			if (strncmp(ids[i], "nua-build-", 10) == 0) {
+				rt->driver->stop(rt, ids[i], 0, NULL);
+				rt->driver->remove(rt, ids[i], NULL);
+			}
+		strv_free(ids);
+	}
+	if (!(d = opendir(layers)))
+		return;
+	for (struct dirent *de; (de = readdir(d));) {
+		_cleanup_free_ char *dir = NULL, *merged = NULL;
+
+		if (strncmp(de->d_name, ".tmp-", 5) != 0)
+			continue;
+		dir = xasprintf("%s/%s", layers, de->d_name);
+		merged = xasprintf("%s/merged", dir);
+		unmount_path(merged, NULL);
+		remove_tree(dir);
+	}
+	closedir(d);
+}
+

@@ -46,6 +46,26 @@ struct build_options {
 int build_package(struct state *st, struct runtime *rt, const char *dir,
 		  const struct build_options *opt, char **ref, struct nua_error **err);
 
+/* build_package in a child process, the worker `nua __build` of the
+ * calling binary (/proc/self/exe) with the caller's environment: what the
+ * build touches (libarchive's and libcurl's libraries, the layers' pages)
+ * and a crash of it stay out of a long-lived caller (the daemon). Its
+ * progress lines go to opt->progress; its result and error come back as
+ * build_package's. The worker dies with the thread that started it. */
+int build_package_worker(const char *dir, const struct build_options *opt, char **ref,
+			 struct nua_error **err);
+
+/* The worker's side: build dir with its own state connection and runtime,
+ * progress lines to stdout, and the result to the descriptor result_fd as
+ * one JSON object, {"ref": REF} or {"error": MESSAGE, "code": CODE}.
+ * Returns the exit status. */
+int build_worker_main(const char *dir, bool no_cache, bool tty, int result_fd);
+
+/* What killed builds leave (a worker killed with its daemon): their step
+ * containers ("nua-build-..."), overlay mounts and scratch directories
+ * under layers/. Only when no build runs (the daemon's start, a stop). */
+void build_clean_stale(struct runtime *rt);
+
 /* Last n lines of the file at path, for error messages (caller frees; ""
  * when it cannot be read). */
 char *file_tail(const char *path, int n);

@@ -1736,6 +1736,8 @@ static int resolve_image(struct nua_ctx *ctx, const struct deploy_request *req, 
 	if (is_dir(req->source) || ends_with(req->source, ".toml")) {
 		struct build_options bo = { req->no_cache, ctx->progress, ctx->tty };
 
+		if (ctx->build_worker)
+			return build_package_worker(req->source, &bo, ref, err);
 		return build_package(ctx->st, &ctx->rt, req->source, &bo, ref, err);
 	} else {
 		struct image_rec img = { 0 };

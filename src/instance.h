@@ -51,6 +51,7 @@ struct nua_ctx {
 	struct cni_network net;
 	FILE *progress; /* messages for a person (NULL: quiet) */
 	bool tty;
+	bool build_worker; /* builds run in a child (build_package_worker) */
 	/* Take (take true) or release the lock of another instance than the
 	 * one being worked on (a resource server); NULL: no locks. */
 	void (*lock)(void *arg, const char *name, bool take);

@@ -1,11 +1,17 @@
 /* nua: dispatch to one verb from the command table. */
 #define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "build.h"
 #include "cli.h"
 #include "client.h"
 #include "daemon/daemon.h"
@@ -475,6 +481,33 @@ int cmd_completion(int argc, char **argv)
 	return 0;
 }
 
+/* nua __build --parent=PID [--no-cache] [--tty] -- DIR, its result on fd 3. */
+static int build_worker_cmd(int argc, char **argv)
+{
+	bool no_cache = false, tty = false;
+	long parent = 0;
+	int i;
+
+	for (i = 1; i < argc && !streq(argv[i], "--"); i++) {
+		if (strncmp(argv[i], "--parent=", 9) == 0)
+			parent = strtol(argv[i] + 9, NULL, 10);
+		else if (streq(argv[i], "--no-cache"))
+			no_cache = true;
+		else if (streq(argv[i], "--tty"))
+			tty = true;
+		else
+			return cli_error(NUA_EINPUT, "__build: unknown option '%s'", argv[i]);
+	}
+	if (i + 2 != argc || parent <= 0 || fcntl(3, F_GETFD) < 0)
+		return cli_error(NUA_EINPUT, "__build is the daemon's build worker, not a command");
+	/* It dies with the daemon's thread that waits for it; a daemon gone
+	 * already is the same. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != (pid_t)parent)
+		return NUA_EFAIL;
+	return build_worker_main(argv[i + 1], no_cache, tty, 3);
+}
+
 int main(int argc, char **argv)
 {
 	const struct cmd_struct *cmd;
@@ -490,6 +523,9 @@ int main(int argc, char **argv)
 		argv[1] = (char *)"help";
 	if (argv[1][0] == '-')
 		return cli_error(NUA_EINPUT, "unknown option '%s'; see 'nua help'", argv[1]);
+	/* Not for people: the daemon's build worker (build_package_worker). */
+	if (streq(argv[1], "__build"))
+		return build_worker_cmd(argc - 1, argv + 1);
 	cmd = cli_find_command(argv[1]);
 	if (!cmd) {
 		const char *near = suggest_command(argv[1]);

@@ -449,7 +449,7 @@ static void op_run(struct op *op)
 		{
 			struct build_options bo = { req.no_cache, progress, false };
 
-			if (build_package(ctx.st, &ctx.rt, req.path, &bo, &ref, &err) == 0) {
+			if (build_package_worker(req.path, &bo, &ref, &err) == 0) {
 				res = image_object_named(&ctx, ref, &err);
 				status = 201;
 			}

@@ -25,6 +25,7 @@
 
 #include <microhttpd.h>
 
+#include "build.h"
 #include "paths.h"
 #include "state.h"
 #include "util.h"
@@ -72,6 +73,8 @@ int daemon_ctx(struct daemon *d, struct nua_ctx *ctx, struct nua_error **err)
 	ctx->net = d->net;
 	ctx->lock = ctx_lock;
 	ctx->lock_arg = d;
+	/* The daemon's footprint and life are kept apart from builds. */
+	ctx->build_worker = true;
 	return state_open(db, &ctx->st, err);
 }
 
@@ -534,6 +537,7 @@ static int halt_platform(struct nua_error **err)
 	ctx.proxy = dd.proxy;
 	ctx.net = dd.net;
 	ctx.progress = stdout;
+	build_clean_stale(&dd.rt);
 	if (instance_halt_all(&ctx, &e) < 0) {
 		ret = -1;
 		*err = e;
@@ -716,6 +720,8 @@ int cmd_daemon(int argc, char **argv)
 		timerfd_settime(tfd, 0, &its, NULL);
 	}
 
+	/* What a build killed with an earlier daemon left. */
+	build_clean_stale(&d->rt);
 	/* nginx first: a configuration written by a daemon killed before its
 	 * reload is checked and applied now. */
 	if (proxy_ensure_running(&d->proxy, &err) < 0) {
