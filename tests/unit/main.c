@@ -16,6 +16,7 @@ struct test_case {
 static struct test_case tests[1024];
 static size_t ntests;
 static int current_failed;
+static char current_skip[200];
 static char tmpdir[256];
 
 void test_register(const char *name, test_fn fn)
@@ -39,6 +40,15 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	printf("\n");
+}
+
+void test_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(current_skip, sizeof(current_skip), fmt, ap);
+	va_end(ap);
 }
 
 const char *test_tmpdir(void)
@@ -82,10 +92,15 @@ int main(int argc, char **argv)
 		if (filter && !strstr(tests[i].name, filter))
 			continue;
 		current_failed = 0;
+		current_skip[0] = '\0';
 		tests[i].fn();
 		remove_tmpdir();
 		run++;
-		printf("%s %zu - %s\n", current_failed ? "not ok" : "ok", run, tests[i].name);
+		if (current_skip[0] && !current_failed)
+			printf("ok %zu - %s # SKIP %s\n", run, tests[i].name, current_skip);
+		else
+			printf("%s %zu - %s\n", current_failed ? "not ok" : "ok", run,
+			       tests[i].name);
 		failed += current_failed;
 	}
 	return failed ? 1 : 0;

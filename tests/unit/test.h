@@ -11,6 +11,8 @@ typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn);
 void test_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Mark the running test skipped, saying what this machine lacks. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A scratch directory for the running test, removed after it. */
 const char *test_tmpdir(void);
 
@@ -21,6 +23,12 @@ const char *test_tmpdir(void);
 		test_register(#name, test_##name);                                \
 	}                                                                         \
 	static void test_##name(void)
+
+#define SKIP(...)                                                                 \
+	do {                                                                      \
+		test_skip(__VA_ARGS__);                                           \
+		return;                                                           \
+	} while (0)
 
 #define CHECK(cond)                                                               \
 	do {                                                                      \
