@@ -257,6 +257,29 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	[[ "$output" == *"nua-postgres"*"cnt (db)"* ]]
 }
 
+@test "resources: resources named 'database' and 'redis', as most Nua packages name them" {
+	# counter-redis with the resource names of the Python Nua's samples:
+	# their own NAME_URL is DATABASE_URL and REDIS_URL.
+	pkg=$BATS_TEST_TMPDIR/shape
+	cp -r "$NUA_TOP/apps/counter-redis" "$pkg"
+	sed -i 's/^id = "counter-redis"/id = "shape"/; s/^name = "cache"/name = "redis"/; s/^name = "db"/name = "database"/' \
+		"$pkg/nua-config.toml"
+	sed -i 's/CACHE_PREFIX/REDIS_PREFIX/' "$pkg/app.py"
+	run "$NUA" deploy "$pkg" --name shape
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(get shape /count/a)" = 1 ]
+	[ "$(post shape /log held-out)" = logged ]
+	[ "$(get shape /log)" = '["held-out"]' ]
+	[[ "$(secret shape DATABASE_URL)" == "postgresql://shape_database:"*"@nua-postgres:5432/shape_database" ]]
+	[[ "$(secret shape REDIS_URL)" == "redis://shape_redis:"*"@nua-redis:6379/0" ]]
+	[ "$(secret shape DATABASE_PASSWORD)" = "$(secret shape DATABASE_URL | sed 's|.*:\(.*\)@.*|\1|')" ]
+	# A redeploy keeps them.
+	"$NUA" deploy "$pkg" --name shape
+	[ "$(get shape /count/a)" = 2 ]
+	[ "$(get shape /log)" = '["held-out"]' ]
+	"$NUA" rm --purge shape
+}
+
 @test "resources: Redis and MariaDB users are confined to their own keys and database" {
 	cpw=$(secret cnt CACHE_PASSWORD)
 	spw=$(secret gb SQL_PASSWORD)
