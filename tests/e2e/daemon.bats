@@ -4,25 +4,12 @@
 # a private root.
 
 load helpers
+load server
 
 FLAKY=$BATS_TEST_DIRNAME/apps/flaky
 
-setup_file() {
-	nua_require_runtime || return 0
-	nua_setup_server
+file_setup() {
 	"$NUA" build "$FLAKY" >/dev/null 2>&1
-}
-
-teardown_file() {
-	nua_teardown_server
-}
-
-teardown() {
-	nua_teardown_test
-}
-
-setup() {
-	[ -z "${NUA_SKIP:-}" ] || skip "$NUA_SKIP"
 }
 
 # A request to the daemon's API: api METHOD PATH [curl args...]

@@ -4,25 +4,7 @@
 # NUA_ROOT with nginx on a free loopback port.
 
 load helpers
-
-setup_file() {
-	nua_require_runtime || return 0
-	nua_setup_server
-	export NUA_ROOT NUA_RUN NUA_HTTP_PORT NUA_HTTP_ADDR
-}
-
-teardown_file() {
-	nua_teardown_server
-}
-
-teardown() {
-	nua_teardown_test
-}
-
-setup() {
-	[ -n "${NUA_SKIP:-}" ] && skip "$NUA_SKIP"
-	true
-}
+load server
 
 @test "nua build makes an image, and an unchanged package rebuilds from the cache" {
 	run "$NUA" build "$NUA_TOP/apps/hello-static"

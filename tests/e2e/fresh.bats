@@ -6,24 +6,11 @@
 # on any machine, including one that happens to have it installed.
 
 load helpers
+load server
 
-setup_file() {
-	nua_require_runtime || return 0
-	nua_setup_server
-	# apt installs the build list from the Debian mirror, then nua builds.
+# apt installs the build list from the Debian mirror, then nua builds.
+file_setup() {
 	export BATS_TEST_TIMEOUT=1500
-}
-
-teardown_file() {
-	nua_teardown_server
-}
-
-teardown() {
-	nua_teardown_test
-}
-
-setup() {
-	[ -z "${NUA_SKIP:-}" ] || skip "$NUA_SKIP"
 }
 
 @test "fresh machine: a clean clone builds and passes its unit tests with only setup's build list" {

@@ -4,23 +4,7 @@
 # environment variables. A real daemon, servers and apps on a private root.
 
 load helpers
-
-setup_file() {
-	nua_require_runtime || return 0
-	nua_setup_server
-}
-
-teardown_file() {
-	nua_teardown_server
-}
-
-teardown() {
-	nua_teardown_test
-}
-
-setup() {
-	[ -z "${NUA_SKIP:-}" ] || skip "$NUA_SKIP"
-}
+load server
 
 notes() { # notes INSTANCE [BODY]: GET, or POST BODY to /notes
 	if [ $# -eq 2 ]; then

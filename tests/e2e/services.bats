@@ -5,23 +5,7 @@
 # are reachable by other instances only (no route).
 
 load helpers
-
-setup_file() {
-	nua_require_runtime || return 0
-	nua_setup_server
-}
-
-teardown_file() {
-	nua_teardown_server
-}
-
-teardown() {
-	nua_teardown_test
-}
-
-setup() {
-	[ -z "${NUA_SKIP:-}" ] || skip "$NUA_SKIP"
-}
+load server
 
 # Run a command in instance $1's container (its mount, network and pid
 # namespaces), as the app's user.

@@ -5,24 +5,7 @@
 # already dead; the next 'nua daemon' brings back the same state.
 
 load helpers
-
-setup_file() {
-	nua_require_runtime || return 0
-	export NUA_SERVICES=$NUA_TOP/services
-	nua_setup_server
-}
-
-teardown_file() {
-	nua_teardown_server
-}
-
-teardown() {
-	nua_teardown_test
-}
-
-setup() {
-	[ -z "${NUA_SKIP:-}" ] || skip "$NUA_SKIP"
-}
+load server
 
 get() { curl -s -m 10 -H "Host: $1.localhost" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
 pid_of() { "$NUA" status --json "$1" | jq -r .pid; }
