@@ -20,6 +20,16 @@ wait_running() { # every instance running and healthy, at most 120 s
 	return 1
 }
 
+wait_healthy() { # instance $1 running and healthy, at most 120 s
+	local i
+	for i in $(seq 240); do
+		[ "$("$NUA" status --json "$1" 2>/dev/null | jq -r '"\(.state) \(.health)"')" = "running healthy" ] && return 0
+		sleep 0.5
+	done
+	"$NUA" status "$1" >&2
+	return 1
+}
+
 @test "stop: the daemon alone; the apps keep serving and the next daemon takes them over" {
 	run "$NUA" deploy "$NUA_TOP/apps/hello-python" --name hello
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
@@ -71,11 +81,8 @@ wait_running() { # every instance running and healthy, at most 120 s
 	run nua_leaks "$NUA_ROOT" "$NUA_RUN"
 	[ -z "$output" ] || { echo "$output"; false; }
 	"$NUA" daemon --detach
-	for i in $(seq 120); do
-		[ "$("$NUA" status --json hello | jq -r .state)" = running ] && break
-		sleep 0.5
-	done
-	[[ "$(get hello /)" == *"Visit number 4."* ]]
+	wait_healthy hello
+	[[ "$(get hello /)" == *"Visit number 4."* ]] || { "$NUA" status hello; false; }
 	[ "$("$NUA" status --json notes | jq -r .state)" = stopped ]
 	[ "$("$NUA" status --json notes | jq -r .desired)" = stopped ]
 }
