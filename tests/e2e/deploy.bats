@@ -213,10 +213,14 @@ load server
 @test "a front door port taken by another program fails the deploy, leaving nothing" {
 	port=$(free_port)
 	"$NUA" image export hello-static:1.0.0-1 "$BATS_TEST_TMPDIR/img.tar"
+	# The holder says when it listens (python may take seconds to start
+	# on a busy machine, and the second nginx must come after it).
 	python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" 3>&- &
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+open(sys.argv[2], "w").write("held"); time.sleep(60)' "$port" "$BATS_TEST_TMPDIR/held" 3>&- &
 	holder=$!
-	sleep 0.3
+	for _ in $(seq 300); do [ -s "$BATS_TEST_TMPDIR/held" ] && break; sleep 0.1; done
+	[ -s "$BATS_TEST_TMPDIR/held" ]
 	# A second server, whose nginx port is the one taken.
 	export NUA_ROOT=$BATS_TEST_TMPDIR/root2 NUA_RUN=$BATS_TEST_TMPDIR/r2 NUA_HTTP_PORT=$port
 	mkdir -p "$NUA_ROOT" "$NUA_RUN"
