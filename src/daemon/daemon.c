@@ -523,8 +523,7 @@ static int halt_platform(struct nua_error **err)
 {
 	static struct daemon dd;
 	struct nua_ctx ctx = { 0 };
-	int pidfd, ret = 0;
-	struct nua_error *e = NULL;
+	int pidfd, ret;
 
 	if ((pidfd = take_pid_file(err)) < 0)
 		return -1;
@@ -538,24 +537,15 @@ static int halt_platform(struct nua_error **err)
 	ctx.net = dd.net;
 	ctx.progress = stdout;
 	build_clean_stale(&dd.rt);
-	if (instance_halt_all(&ctx, &e) < 0) {
+	/* nginx stops even when an instance did not; the first error is
+	 * the one reported. */
+	ret = instance_halt_all(&ctx, err);
+	if (proxy_stop(&dd.proxy, ret < 0 ? NULL : err) < 0)
 		ret = -1;
-		*err = e;
-		e = NULL;
-	}
-	if (proxy_stop(&dd.proxy, ret < 0 ? NULL : &e) < 0 && ret == 0) {
-		ret = -1;
-		*err = e;
-		e = NULL;
-	} else if (ret == 0) {
+	else if (ret == 0)
 		printf("stopped nginx\n");
-	}
-	if (ret == 0 && cni_network_remove(&dd.net, &e) < 0) {
+	if (ret == 0 && cni_network_remove(&dd.net, err) < 0)
 		ret = -1;
-		*err = e;
-		e = NULL;
-	}
-	nua_error_free(e);
 	close(pidfd);
 	return ret;
 }
