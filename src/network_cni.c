@@ -184,8 +184,7 @@ void cni_network_release(struct cni_network *net)
 
 int cni_network_remove(const struct cni_network *net, struct nua_error **err)
 {
-	static const char *const ips[] = { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" };
-	const char *ip = NULL;
+	_cleanup_free_ char *ip = NULL;
 	struct strbuf errs = STRBUF_INIT;
 	int status, ret = 0;
 	DIR *d;
@@ -205,10 +204,7 @@ int cni_network_remove(const struct cni_network *net, struct nua_error **err)
 					     "the bridge '%s' still has containers (in '%s')",
 					     net->bridge, net->netns_dir);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(ips) && !ip; i++)
-		if (access(ips[i], X_OK) == 0)
-			ip = ips[i];
-	if (!ip)
+	if (!(ip = nua_find_program("ip")))
 		return nua_error_set(err, NUA_EFAIL, "cannot remove the bridge '%s': 'ip' (iproute2) "
 						     "is not installed",
 				     net->bridge);

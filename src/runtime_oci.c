@@ -323,7 +323,7 @@ bool oci_crun_usable(void)
 
 /* ---- the OCI runtime binary ---- */
 
-static char *find_program(const char *name)
+char *nua_find_program(const char *name)
 {
 	static const char *const dirs[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
 					    "/usr/bin", "/sbin", "/bin", NULL };
@@ -989,7 +989,7 @@ int runtime_oci_open(struct runtime *rt, struct nua_error **err)
 			if (access(want, X_OK) < 0)
 				goto missing;
 		} else if (streq(want, "runc") || streq(want, "crun")) {
-			rt->oci = find_program(want);
+			rt->oci = nua_find_program(want);
 			if (!rt->oci) {
 				rt->oci = xstrdup(want);
 				goto missing;
@@ -1007,9 +1007,9 @@ int runtime_oci_open(struct runtime *rt, struct nua_error **err)
 		}
 	} else {
 		if (oci_crun_usable())
-			rt->oci = find_program("crun");
+			rt->oci = nua_find_program("crun");
 		if (!rt->oci)
-			rt->oci = find_program("runc");
+			rt->oci = nua_find_program("runc");
 		if (!rt->oci) {
 			runtime_release(rt);
 			return nua_error_set(err, NUA_EFAIL,
@@ -1017,7 +1017,7 @@ int runtime_oci_open(struct runtime *rt, struct nua_error **err)
 		}
 		rt->oci_name = xstrdup(ends_with(rt->oci, "crun") ? "crun" : "runc");
 	}
-	rt->conmon = find_program("conmon");
+	rt->conmon = nua_find_program("conmon");
 	rt->state_dir = xasprintf("%s/oci", nua_run_dir());
 	for (const char *const *d = subdirs; *d; d++) {
 		_cleanup_free_ char *p = xasprintf("%s/%s", rt->state_dir, *d);

@@ -141,6 +141,11 @@ struct nua_cmd {
 };
 #define NUA_CMD_INIT { NULL, NULL, -1, -1, -1, -1, NULL }
 
+/* The absolute path of program name in the system's directories
+ * (/usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin, /bin), or
+ * NULL when none has it. Caller frees. */
+char *nua_find_program(const char *name);
+
 /* Start cmd; *pid is the child's. Fails when it cannot be executed. */
 int nua_cmd_spawn(const struct nua_cmd *cmd, pid_t *pid, struct nua_error **err);
 
