@@ -51,13 +51,13 @@ nua_register_server() {
 
 nua_root_tag_of() { printf '%s' "$1" | sha256sum | cut -c1-8; }
 
-# What is left of the server of root $1 and run directory $2, one line
-# each: processes (daemon, nginx, conmon, containers), mounts, cgroups,
-# network devices, iptables rules. Zombies (already dead, waiting for their
-# parent) are not counted.
-nua_leaks() {
-	local root=$1 run=$2 tag p cmd state line
-	tag=$(nua_root_tag_of "$root")
+# The live processes of the server of root $1, run directory $2 (tag $3),
+# as "PID COMMAND": whose command line names its directories, whose cgroup
+# bears its tag, or whose working directory or open files are under its
+# directories. Zombies (already dead, waiting for their parent) and this
+# shell are left out.
+nua_procs_of() {
+	local root=$1 run=$2 tag=$3 p cmd state
 	for p in /proc/[0-9]*; do
 		[ "${p#/proc/}" != "$$" ] && [ "${p#/proc/}" != "$BASHPID" ] || continue
 		read -r state < <(awk '{print $3}' "$p/stat" 2>/dev/null) || continue
@@ -66,9 +66,21 @@ nua_leaks() {
 		if [[ $cmd == *"$root/"* || $cmd == *"$run/"* ]] ||
 			grep -q "nua-$tag" "$p/cgroup" 2>/dev/null ||
 			ls -l "$p/cwd" "$p/fd" 2>/dev/null | grep -qE -- "-> ($root|$run)(/|$)"; then
-			echo "process ${p#/proc/}: ${cmd:0:120}"
+			echo "${p#/proc/} ${cmd:0:120}"
 		fi
 	done
+}
+
+# What is left of the server of root $1 and run directory $2, one line
+# each: processes (daemon, nginx, conmon, containers), mounts, cgroups,
+# network devices, iptables rules. Zombies (already dead, waiting for their
+# parent) are not counted.
+nua_leaks() {
+	local root=$1 run=$2 tag pid cmd line
+	tag=$(nua_root_tag_of "$root")
+	while read -r pid cmd; do
+		echo "process $pid: $cmd"
+	done < <(nua_procs_of "$root" "$run" "$tag")
 	while read -r line; do
 		echo "mount $line"
 	done < <(awk -v r="$root" -v n="$run" 'index($5, r "/") == 1 || $5 == r || index($5, n "/") == 1 || $5 == n {print $5}' /proc/self/mountinfo)
@@ -111,19 +123,15 @@ nua_stop_server() {
 
 # The last resort after a failed stop: kill, unmount, delete by name.
 nua_force_clean() {
-	local root=$1 run=$2 tag p cmd id
+	local root=$1 run=$2 tag pid cmd id
 	tag=$(nua_root_tag_of "$root")
 	for id in $(ls "$run/oci/runc" 2>/dev/null); do
 		runc --root "$run/oci/runc" kill "$id" KILL 2>/dev/null || true
 		runc --root "$run/oci/runc" delete --force "$id" 2>/dev/null || true
 	done
-	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-		if [[ $cmd == *"$root/"* || $cmd == *"$run/"* ]] || grep -q "nua-$tag" "$p/cgroup" 2>/dev/null ||
-			ls -l "$p/cwd" "$p/fd" 2>/dev/null | grep -qE -- "-> ($root|$run)(/|$)"; then
-			[ "${p#/proc/}" != "$$" ] && [ "${p#/proc/}" != "$BASHPID" ] && kill -9 "${p#/proc/}" 2>/dev/null
-		fi
-	done
+	while read -r pid cmd; do
+		kill -9 "$pid" 2>/dev/null || true
+	done < <(nua_procs_of "$root" "$run" "$tag")
 	sleep 0.3
 	awk -v r="$root" -v n="$run" 'index($5, r "/") == 1 || index($5, n "/") == 1 {print $5}' /proc/self/mountinfo |
 		sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -140,7 +148,9 @@ nua_teardown_servers() {
 	while read -r s root run; do
 		[ "$scope" = all ] || [ "$s" = "$scope" ] || continue
 		nua_stop_server "$root" "$run" || rc=1
-		grep -vxF "$s $root $run" "$f" >"$f.new"; mv "$f.new" "$f"
+		# grep exits 1 when no line is left: not an error here.
+		grep -vxF "$s $root $run" "$f" >"$f.new" || true
+		mv "$f.new" "$f"
 	done < <(tac "$f")
 	return $rc
 }
