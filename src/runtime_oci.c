@@ -720,6 +720,20 @@ static int read_exit_code(struct runtime *rt, const char *id)
 	return (int)v;
 }
 
+/* Whether the conmon of container id still runs (it writes the exit status
+ * once the container's process ends). */
+static bool conmon_alive(struct runtime *rt, const char *id)
+{
+	_cleanup_free_ char *dir = ctr_dir(rt, id);
+	_cleanup_free_ char *path = xasprintf("%s/conmon.pid", dir);
+	_cleanup_free_ char *data = NULL;
+	long pid;
+
+	if (read_file(path, &data, NULL) < 0 || (pid = strtol(data, NULL, 10)) <= 0)
+		return false;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
 static int oci_state(struct runtime *rt, const char *id, struct container_state *st,
 		     struct nua_error **err)
 {
@@ -832,9 +846,12 @@ static int oci_stop(struct runtime *rt, const char *id, int timeout_sec, struct 
 			return nua_error_set(err, NUA_EFAIL,
 					     "container '%s' is still running after SIGKILL", id);
 	}
-	/* conmon reaps the process and then writes the exit status. */
+	/* conmon reaps the process and then writes the exit status. A conmon
+	 * that is gone (killed, or never past a create that its daemon did
+	 * not live to start) writes nothing: the container is stopped all
+	 * the same, with no status to wait for. */
 	t0 = monotonic_ms();
-	while (read_exit_code(rt, id) < 0) {
+	while (read_exit_code(rt, id) < 0 && conmon_alive(rt, id)) {
 		if ((monotonic_ms() - t0) > EXIT_RECORD_MS)
 			return nua_error_set(err, NUA_EFAIL,
 					     "container '%s' stopped but conmon recorded no exit status",

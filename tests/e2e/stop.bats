@@ -87,6 +87,21 @@ wait_healthy() { # instance $1 running and healthy, at most 120 s
 	[ "$("$NUA" status --json notes | jq -r .desired)" = stopped ]
 }
 
+@test "stop: an instance whose conmon was killed still stops, and starts again" {
+	tag=$(nua_root_tag_of "$NUA_ROOT")
+	gen=$("$NUA" status --json hello | jq .generation)
+	conmon=$(pgrep -f "conmon .*-c nua-$tag-hello-g$gen ")
+	[ -n "$conmon" ]
+	kill -9 "$conmon"
+	# Nobody is left to record the exit status: stopping must not wait
+	# for one, nor fail.
+	run "$NUA" stop hello
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	"$NUA" start hello
+	wait_healthy hello
+	[[ "$(get hello /)" == *"Visit number 5."* ]]
+}
+
 @test "stop: bad usage is refused with exit status 2" {
 	run "$NUA" daemon stop now
 	[ "$status" -eq 2 ]
