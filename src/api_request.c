@@ -194,3 +194,44 @@ int api_parse_env_patch(const char *body, size_t len, struct api_env_patch *out,
 	}
 	return 0;
 }
+
+void api_snapshot_body_release(struct api_snapshot_body *b)
+{
+	json_decref(b->root);
+	memset(b, 0, sizeof(*b));
+}
+
+int api_parse_snapshot_body(enum api_snapshot_kind kind, const char *body, size_t len,
+			    struct api_snapshot_body *out, struct nua_error **err)
+{
+	const char *what = kind == API_BACKUP ? "backup" : "restore";
+	json_t *snap = NULL;
+	json_error_t jerr;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0) {
+		out->root = json_object();
+		return 0;
+	}
+	if (!(out->root = load_object(body, len, what, err)))
+		return -1;
+	if (kind == API_BACKUP) {
+		if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{}") < 0)
+			return nua_error_set(err, NUA_EINPUT, "bad backup request: %s", jerr.text);
+		return 0;
+	}
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?o}", "snapshot", &snap) < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad restore request: %s", jerr.text);
+	if (snap && !json_is_null(snap)) {
+		const char *s = json_string_value(snap);
+		size_t n = s ? strlen(s) : 0;
+
+		if (!s || !(streq(s, "latest") ||
+			    (n >= 4 && n <= 64 && strspn(s, "0123456789abcdef") == n)))
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad restore request: 'snapshot' must be a snapshot id "
+					     "(at least 4 hex digits) or \"latest\"");
+		out->snapshot = s;
+	}
+	return 0;
+}

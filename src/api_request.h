@@ -62,4 +62,17 @@ int api_parse_env_patch(const char *body, size_t len, struct api_env_patch *out,
 			struct nua_error **err);
 void api_env_patch_release(struct api_env_patch *p);
 
+/* POST /v1/instances/NAME/backup: {} (or no body); POST
+ * /v1/instances/NAME/restore: {"snapshot"?: S | null} (an id, a prefix of
+ * one of at least 4 hex digits, or "latest"). *snapshot points into *root
+ * (NULL: the latest). */
+struct api_snapshot_body {
+	void *root;
+	const char *snapshot;
+};
+enum api_snapshot_kind { API_BACKUP, API_RESTORE_SNAPSHOT };
+int api_parse_snapshot_body(enum api_snapshot_kind kind, const char *body, size_t len,
+			    struct api_snapshot_body *out, struct nua_error **err);
+void api_snapshot_body_release(struct api_snapshot_body *b);
+
 #endif

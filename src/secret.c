@@ -122,6 +122,33 @@ int secret_open(const char *sealed, char **out, struct nua_error **err)
 	return 0;
 }
 
+int secret_master_key_text(char **out, struct nua_error **err)
+{
+	unsigned char key[crypto_secretbox_KEYBYTES];
+	size_t len = sodium_base64_encoded_len(sizeof(key), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *text;
+
+	if (master_key(key, err) < 0)
+		return -1;
+	text = xmalloc(len);
+	sodium_bin2base64(text, len, key, sizeof(key), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(key, sizeof(key));
+	*out = text;
+	return 0;
+}
+
+int secret_key_id(char id[17], struct nua_error **err)
+{
+	unsigned char key[crypto_secretbox_KEYBYTES], h[crypto_generichash_BYTES];
+
+	if (master_key(key, err) < 0)
+		return -1;
+	crypto_generichash(h, sizeof(h), key, sizeof(key), NULL, 0);
+	sodium_memzero(key, sizeof(key));
+	sodium_bin2hex(id, 17, h, 8);
+	return 0;
+}
+
 char *secret_random_string(int len)
 {
 	static const char alphabet[] =

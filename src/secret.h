@@ -21,6 +21,15 @@ int secret_open(const char *sealed, char **out, struct nua_error **err);
 
 bool secret_is_sealed(const char *value);
 
+/* The master key as text (URL-safe base64, 43 characters), for the
+ * recovery key a person keeps off the server; the caller frees and should
+ * wipe it. */
+int secret_master_key_text(char **out, struct nua_error **err);
+
+/* 16 hex digits naming the master key (a hash of it, which tells nothing of
+ * the key): whether values sealed elsewhere open here. */
+int secret_key_id(char id[17], struct nua_error **err);
+
 /* A random string of len characters from [A-Za-z0-9] (caller frees). */
 char *secret_random_string(int len);
 

@@ -126,6 +126,25 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (instance, time)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX metrics_time ON metrics(time);",
+	/* 4: server settings (backup targets among them) and the backups taken,
+	 * as restic reported them. */
+	"CREATE TABLE settings ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	");"
+	"CREATE TABLE backups ("
+	"  target TEXT NOT NULL,"
+	"  snapshot TEXT NOT NULL," /* restic's full snapshot id */
+	"  instance TEXT NOT NULL," /* no foreign key: kept after removal */
+	"  time INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL," /* manual, scheduled, safety, upgrade */
+	"  image_ref TEXT NOT NULL,"
+	"  bytes INTEGER NOT NULL," /* what the snapshot holds */
+	"  files INTEGER NOT NULL,"
+	"  added INTEGER NOT NULL," /* bytes the repository grew by */
+	"  PRIMARY KEY (target, snapshot)"
+	");"
+	"CREATE INDEX backups_instance ON backups(instance, time);",
 };
 
 int state_latest_version(void) { return (int)ARRAY_SIZE(migrations); }
@@ -1306,4 +1325,153 @@ int state_metrics_prune(struct state *st, int64_t before, struct nua_error **err
 		return -1;
 	sqlite3_bind_int64(s, 1, before);
 	return step_done(st, s, err, "cannot prune metrics");
+}
+
+/* ---- settings (schema 4) ---- */
+
+int state_setting_get(struct state *st, const char *key, char **value, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	*value = NULL;
+	if (prepare(st, "SELECT value FROM settings WHERE key = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, key);
+	r = sqlite3_step(s);
+	if (r == SQLITE_ROW)
+		*value = column_text(s, 0);
+	else if (r != SQLITE_DONE)
+		return db_error(st, err, "cannot read a setting");
+	return 0;
+}
+
+int state_setting_set(struct state *st, const char *key, const char *value,
+		      struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (value ? prepare(st, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", &s,
+			    err) < 0
+		  : prepare(st, "DELETE FROM settings WHERE key = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, key);
+	if (value)
+		bind_text(s, 2, value);
+	return step_done(st, s, err, "cannot write a setting");
+}
+
+int state_setting_keys(struct state *st, const char *prefix, char ***keys, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	char **v = NULL;
+	size_t n = 0, alloc = 0;
+	int r;
+
+	ALLOC_GROW(v, 1, alloc);
+	v[0] = NULL;
+	if (prepare(st, "SELECT key FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+		    &s, err) < 0) {
+		free(v);
+		return -1;
+	}
+	bind_text(s, 1, prefix);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		ALLOC_GROW(v, n + 2, alloc);
+		v[n++] = column_text(s, 0);
+		v[n] = NULL;
+	}
+	if (r != SQLITE_DONE) {
+		strv_free(v);
+		return db_error(st, err, "cannot read settings");
+	}
+	*keys = v;
+	return 0;
+}
+
+/* ---- backups (schema 4) ---- */
+
+void backup_rec_list_free(struct backup_rec *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(list[i].target);
+		free(list[i].snapshot);
+		free(list[i].instance);
+		free(list[i].kind);
+		free(list[i].image_ref);
+	}
+	free(list);
+}
+
+int state_backup_add(struct state *st, const struct backup_rec *b, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st,
+		    "INSERT OR REPLACE INTO backups (target, snapshot, instance, time, kind, "
+		    "image_ref, bytes, files, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    &s, err) < 0)
+		return -1;
+	bind_text(s, 1, b->target);
+	bind_text(s, 2, b->snapshot);
+	bind_text(s, 3, b->instance);
+	sqlite3_bind_int64(s, 4, b->time);
+	bind_text(s, 5, b->kind);
+	bind_text(s, 6, b->image_ref);
+	sqlite3_bind_int64(s, 7, b->bytes);
+	sqlite3_bind_int64(s, 8, b->files);
+	sqlite3_bind_int64(s, 9, b->added);
+	return step_done(st, s, err, "cannot record the backup");
+}
+
+int state_backup_list(struct state *st, const char *instance, struct backup_rec **out, size_t *n,
+		      struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	struct backup_rec *list = NULL;
+	size_t len = 0, alloc = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (prepare(st,
+		    "SELECT target, snapshot, instance, time, kind, image_ref, bytes, files, added "
+		    "FROM backups WHERE ?1 IS NULL OR instance = ?1 ORDER BY time, snapshot",
+		    &s, err) < 0)
+		return -1;
+	bind_text(s, 1, instance);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct backup_rec *b;
+
+		ALLOC_GROW(list, len + 1, alloc);
+		b = &list[len++];
+		b->target = column_text(s, 0);
+		b->snapshot = column_text(s, 1);
+		b->instance = column_text(s, 2);
+		b->time = sqlite3_column_int64(s, 3);
+		b->kind = column_text(s, 4);
+		b->image_ref = column_text(s, 5);
+		b->bytes = sqlite3_column_int64(s, 6);
+		b->files = sqlite3_column_int64(s, 7);
+		b->added = sqlite3_column_int64(s, 8);
+	}
+	if (r != SQLITE_DONE) {
+		backup_rec_list_free(list, len);
+		return db_error(st, err, "cannot read backups");
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+int state_backup_remove(struct state *st, const char *target, const char *snapshot,
+			struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, "DELETE FROM backups WHERE target = ? AND snapshot = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, target);
+	bind_text(s, 2, snapshot);
+	return step_done(st, s, err, "cannot forget a backup");
 }

@@ -206,4 +206,38 @@ int state_metrics_list(struct state *st, const char *instance, int64_t since,
 		       struct metric_rec **out, size_t *n, struct nua_error **err);
 int state_metrics_prune(struct state *st, int64_t before, struct nua_error **err);
 
+/* ---- settings (schema 4) ---- */
+
+/* Server-wide settings, by dotted key ("backup.frequency",
+ * "backup.target.local"). *value is NULL (and 0 returned) when the key is
+ * not set; the caller frees it. */
+int state_setting_get(struct state *st, const char *key, char **value, struct nua_error **err);
+/* Set key to value, or delete it when value is NULL. */
+int state_setting_set(struct state *st, const char *key, const char *value,
+		      struct nua_error **err);
+/* The keys that start with prefix, sorted, as a NULL-terminated array the
+ * caller frees with strv_free. */
+int state_setting_keys(struct state *st, const char *prefix, char ***keys, struct nua_error **err);
+
+/* ---- backups (schema 4) ---- */
+
+/* A snapshot Nua took, as restic reported it. */
+struct backup_rec {
+	char *target;	/* the repository's name */
+	char *snapshot; /* restic's snapshot id (64 hex digits) */
+	char *instance;
+	int64_t time;	/* unix seconds */
+	char *kind;	/* manual, scheduled, safety, upgrade */
+	char *image_ref;
+	int64_t bytes, files, added;
+};
+void backup_rec_list_free(struct backup_rec *list, size_t n);
+/* Record a snapshot (replacing the record of the same target and id). */
+int state_backup_add(struct state *st, const struct backup_rec *b, struct nua_error **err);
+/* The snapshots of instance (NULL: all), oldest first. */
+int state_backup_list(struct state *st, const char *instance, struct backup_rec **out, size_t *n,
+		      struct nua_error **err);
+int state_backup_remove(struct state *st, const char *target, const char *snapshot,
+			struct nua_error **err);
+
 #endif

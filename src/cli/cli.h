@@ -115,5 +115,8 @@ DECLARE_CMD(image);
 DECLARE_CMD(events);
 DECLARE_CMD(stats);
 DECLARE_CMD(resources);
+DECLARE_CMD(backup);
+DECLARE_CMD(backups);
+DECLARE_CMD(restore);
 
 #endif

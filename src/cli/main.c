@@ -93,6 +93,12 @@ static const struct cmd_option image_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option backup_options[] = {
+	{ "--all", "every instance (the resource servers are in their dumps)" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option daemon_options[] = {
 	{ "--detach", "run in the background once it serves" },
 	{ "stop --all", "stop: the instances, resource servers, nginx and the bridge too" },
@@ -179,6 +185,28 @@ const struct cmd_struct nua_commands[] = {
 	  "(PostgreSQL, MariaDB, Redis): their state and health, and which instance's\n"
 	  "resource each serves. dump writes the data of an instance's resource to FILE as\n"
 	  "SQL (mode 0600); restore reads such a file back into it, replacing its tables.",
+	  json_options, "instance" },
+	{ "backup", cmd_backup, CMD_NEED_DAEMON, "nua backup [--json] NAME|--all | nua backup key",
+	  "back up an instance; show the recovery key",
+	  "Take a snapshot of instance NAME (or of every instance with --all) into the\n"
+	  "server's backup repositories with restic: its volumes, a dump of each of its\n"
+	  "databases made while it runs, its image and its record (env with secrets still\n"
+	  "sealed, domain). The first backup makes a repository under $NUA_ROOT/backups with\n"
+	  "a random password. 'nua backup key' prints what to keep off the server to\n"
+	  "restore after losing it: the repositories, their passwords and the master key.",
+	  backup_options, "instance" },
+	{ "backups", cmd_backups, CMD_NEED_DAEMON, "nua backups [--json] [NAME]",
+	  "list the snapshots",
+	  "List the snapshots of every instance (or of NAME), oldest first: id, time,\n"
+	  "kind (manual, scheduled, safety), repository, size and what each holds.",
+	  json_options, "instance" },
+	{ "restore", cmd_restore, CMD_NEED_DAEMON, "nua restore [--json] NAME [SNAPSHOT]",
+	  "put an instance back as a snapshot holds it",
+	  "Restore instance NAME from SNAPSHOT (an id or its first digits; default: the\n"
+	  "latest). A safety backup is taken first; then the app is stopped, its volumes\n"
+	  "and databases are replaced by the snapshot's (the databases keep their current\n"
+	  "credentials), the image the snapshot names is started and its health awaited.\n"
+	  "If any step fails, the instance is put back as it was and serves again.",
 	  json_options, "instance" },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",
 	  "run or stop the orchestrator",

@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "api_request.h"
+#include "backup.h"
 #include "build.h"
 #include "config.h"
 #include "image.h"
@@ -285,11 +286,12 @@ static json_t *event_object(const struct event_rec *e)
 
 /* ---- long operations, with progress ---- */
 
-enum op_kind { OP_DEPLOY, OP_BUILD };
+enum op_kind { OP_DEPLOY, OP_BUILD, OP_BACKUP, OP_RESTORE };
 
 struct op {
 	struct daemon *d;
 	enum op_kind kind;
+	char name[API_SEGMENT_MAX]; /* the instance of a backup or restore */
 	struct strbuf body; /* the request's, kept: a streamed op outlives it */
 	/* Streaming: progress and the final line go to fd; else NULL. */
 	int fd;
@@ -437,6 +439,30 @@ static void op_run(struct op *op)
 			daemon_unlock(d, target);
 		free(made);
 		api_deploy_release(&req);
+	} else if (op->kind == OP_BACKUP || op->kind == OP_RESTORE) {
+		struct api_snapshot_body req;
+		char *snap = NULL;
+		int r;
+
+		if (api_parse_snapshot_body(op->kind == OP_BACKUP ? API_BACKUP : API_RESTORE_SNAPSHOT,
+					    op->body.buf, op->body.len, &req, &err) < 0) {
+			api_snapshot_body_release(&req);
+			goto done_ctx;
+		}
+		daemon_lock(d, op->name);
+		if (op->kind == OP_BACKUP)
+			r = backup_instance(&ctx, op->name, "manual", &snap, &err);
+		else
+			r = backup_restore(&ctx, op->name, req.snapshot, &snap, &err);
+		daemon_unlock(d, op->name);
+		if (r == 0) {
+			res = instance_object_named(d, &ctx, op->name, &err);
+			if (res)
+				json_object_set_new(res, op->kind == OP_BACKUP ? "snapshot" : "safety",
+						    snap ? json_string(snap) : json_null());
+		}
+		free(snap);
+		api_snapshot_body_release(&req);
 	} else {
 		struct api_path_body req;
 		char *ref = NULL;
@@ -510,7 +536,7 @@ static ssize_t pipe_reader(void *cls, uint64_t pos, char *buf, size_t max)
 static void pipe_free(void *cls) { close((int)(intptr_t)cls); }
 
 static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum op_kind kind,
-			      const struct request *req)
+			      const char *name, const struct request *req)
 {
 	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
 	struct nua_error *err = NULL;
@@ -524,6 +550,21 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 
 		r = api_parse_deploy(req->body.buf, req->body.len, &dr, &err);
 		api_deploy_release(&dr);
+	} else if (kind == OP_BACKUP || kind == OP_RESTORE) {
+		struct api_snapshot_body sb;
+		struct instance_rec in = { 0 };
+		struct nua_ctx ctx;
+
+		r = api_parse_snapshot_body(kind == OP_BACKUP ? API_BACKUP : API_RESTORE_SNAPSHOT,
+					    req->body.buf, req->body.len, &sb, &err);
+		api_snapshot_body_release(&sb);
+		/* An unknown instance is a 404 before any stream starts. */
+		if (r == 0 && (r = daemon_ctx(d, &ctx, &err)) == 0) {
+			r = instance_get(&ctx, name, &in, &err);
+			if (in.name)
+				instance_rec_release(&in);
+			daemon_ctx_close(&ctx);
+		}
 	} else {
 		struct api_path_body pb;
 
@@ -535,6 +576,7 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 	op = xcalloc(1, sizeof(*op));
 	op->d = d;
 	op->kind = kind;
+	snprintf(op->name, sizeof(op->name), "%s", name ? name : "");
 	strbuf_init(&op->body, req->body.len);
 	strbuf_add(&op->body, req->body.buf, req->body.len);
 	strbuf_init(&op->line, 0);
@@ -1298,6 +1340,59 @@ static enum MHD_Result h_resource_data(struct daemon *d, struct MHD_Connection *
 	}
 }
 
+/* GET /v1/backups[?instance=NAME] */
+static enum MHD_Result h_backups(struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	const char *inst = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "instance");
+	struct backup_snapshot *list = NULL;
+	struct nua_error *err = NULL;
+	size_t n = 0;
+	json_t *a;
+
+	if (inst && !valid_name(inst, 64))
+		return send_error(c, 400, "'%s' is not an instance name", inst);
+	if (backup_list(ctx, inst, &list, &n, &err) < 0)
+		return send_nua_error(c, err);
+	a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct backup_snapshot *b = &list[i];
+		json_t *vols = json_array(), *res = json_array();
+		json_t *o;
+
+		for (size_t k = 0; b->volumes[k]; k++)
+			json_array_append_new(vols, json_string(b->volumes[k]));
+		for (size_t k = 0; b->resources[k]; k++)
+			json_array_append_new(res, json_string(b->resources[k]));
+		o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:o, s:o}", "id", b->id,
+			      "short_id", b->short_id, "target", b->target, "instance", b->instance,
+			      "time", (json_int_t)b->time, "kind", b->kind, "image", b->image_ref,
+			      "nua_version", b->nua_version, "volumes", vols, "resources", res);
+		json_object_set_new(o, "bytes", b->bytes >= 0 ? json_integer(b->bytes) : json_null());
+		json_object_set_new(o, "files", b->files >= 0 ? json_integer(b->files) : json_null());
+		json_object_set_new(o, "added", b->added >= 0 ? json_integer(b->added) : json_null());
+		json_array_append_new(a, o);
+	}
+	backup_snapshot_list_free(list, n);
+	return send_json(c, 200, a);
+}
+
+/* GET /v1/backup/key */
+static enum MHD_Result h_backup_key(struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	struct nua_error *err = NULL;
+	char *text = NULL;
+	enum MHD_Result ret;
+	json_t *o;
+
+	if (backup_key(ctx, &text, &err) < 0)
+		return send_nua_error(c, err);
+	o = json_pack("{s:s}", "key", text);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	ret = send_json(c, 200, o);
+	return ret;
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
@@ -1328,7 +1423,10 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 					   "api", 1, "root", nua_root(), "driver",
 					   d->rt.driver->name, "runtime", d->rt.oci_name));
 	if ((n == 2 && (streq(seg[1], "instances") || streq(seg[1], "images")) && post))
-		return run_op(d, c, streq(seg[1], "instances") ? OP_DEPLOY : OP_BUILD, req);
+		return run_op(d, c, streq(seg[1], "instances") ? OP_DEPLOY : OP_BUILD, NULL, req);
+	if (n == 4 && streq(seg[1], "instances") && post &&
+	    (streq(seg[3], "backup") || streq(seg[3], "restore")))
+		return run_op(d, c, streq(seg[3], "backup") ? OP_BACKUP : OP_RESTORE, name, req);
 
 	if (daemon_ctx(d, &ctx, &err) < 0)
 		return send_nua_error(c, err);
@@ -1365,6 +1463,10 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 	} else if (n == 6 && streq(seg[1], "instances") && streq(seg[3], "resources") && post &&
 		   (streq(seg[5], "dump") || streq(seg[5], "restore"))) {
 		ret = h_resource_data(d, c, &ctx, name, seg[4], streq(seg[5], "dump"), req);
+	} else if (n == 2 && streq(seg[1], "backups") && get) {
+		ret = h_backups(c, &ctx);
+	} else if (n == 3 && streq(seg[1], "backup") && get && streq(seg[2], "key")) {
+		ret = h_backup_key(c, &ctx);
 	} else if (n == 2 && streq(seg[1], "resources") && get) {
 		ret = h_resources(d, c, &ctx);
 	} else if (n == 2 && streq(seg[1], "stats") && get) {
@@ -1381,7 +1483,7 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		ret = h_image_export(c, &ctx, seg[2], req);
 	} else {
 		bool known = (n == 2 && (streq(seg[1], "instances") || streq(seg[1], "images") ||
-					 streq(seg[1], "resources") ||
+					 streq(seg[1], "resources") || streq(seg[1], "backups") ||
 					 streq(seg[1], "events") || streq(seg[1], "stats") ||
 					 streq(seg[1], "health"))) ||
 			     (n >= 3 && (streq(seg[1], "instances") || streq(seg[1], "images")));

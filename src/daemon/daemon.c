@@ -25,6 +25,7 @@
 
 #include <microhttpd.h>
 
+#include "backup.h"
 #include "build.h"
 #include "paths.h"
 #include "state.h"
@@ -258,6 +259,24 @@ static void reconcile_job(struct daemon *d, const char *name)
 
 	(void)name;
 	daemon_reconcile_all(d, "start");
+	/* Restores cut short by the last stop are undone once the resource
+	 * servers run again. */
+	if (daemon_ctx(d, &ctx, NULL) == 0) {
+		char **names = backup_interrupted();
+
+		for (size_t i = 0; names[i] && !d->stopping; i++) {
+			struct nua_error *err = NULL;
+
+			daemon_lock(d, names[i]);
+			if (backup_recover(&ctx, names[i], &err) < 0) {
+				daemon_log("recover: %s", err->msg);
+				nua_error_free(err);
+			}
+			daemon_unlock(d, names[i]);
+		}
+		strv_free(names);
+		daemon_ctx_close(&ctx);
+	}
 	if (daemon_ctx(d, &ctx, NULL) == 0) {
 		state_event_add(ctx.st, NULL, "daemon", "converged after its start", NULL, NULL,
 				NULL);

@@ -86,3 +86,39 @@ TEST(api_parse_path_and_env_bodies)
 	api_env_patch_release(&p);
 	nua_error_free(err);
 }
+
+TEST(api_parse_snapshot_bodies)
+{
+	struct api_snapshot_body b;
+	struct nua_error *err = NULL;
+	const char *bad[] = { "{\"snapshot\": \"ab\"}", "{\"snapshot\": \"../x\"}",
+			      "{\"snapshot\": 3}", "{\"snap\": \"abcd\"}", "[]" };
+
+	CHECK_INT(api_parse_snapshot_body(API_BACKUP, "", 0, &b, &err), 0);
+	api_snapshot_body_release(&b);
+	CHECK_INT(api_parse_snapshot_body(API_BACKUP, "{}", 2, &b, &err), 0);
+	api_snapshot_body_release(&b);
+	CHECK_INT(api_parse_snapshot_body(API_BACKUP, "{\"x\": 1}", 8, &b, &err), -1);
+	api_snapshot_body_release(&b);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(api_parse_snapshot_body(API_RESTORE_SNAPSHOT, "{\"snapshot\": \"1f2e3d4c\"}", 24,
+					  &b, &err),
+		  0);
+	CHECK_STR(b.snapshot, "1f2e3d4c");
+	api_snapshot_body_release(&b);
+	CHECK_INT(api_parse_snapshot_body(API_RESTORE_SNAPSHOT, "{\"snapshot\": null}", 18, &b,
+					  &err),
+		  0);
+	CHECK(b.snapshot == NULL);
+	api_snapshot_body_release(&b);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		CHECK_INT(api_parse_snapshot_body(API_RESTORE_SNAPSHOT, bad[i], strlen(bad[i]), &b,
+						  &err),
+			  -1);
+		CHECK(err && err->status == NUA_EINPUT);
+		api_snapshot_body_release(&b);
+		nua_error_free(err);
+		err = NULL;
+	}
+}

@@ -1,0 +1,1608 @@
+/* Backups and restores of instances, with restic. */
+#define _GNU_SOURCE
+#include "backup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "instance.h"
+#include "mount.h"
+#include "paths.h"
+#include "resource.h"
+#include "runtime_oci.h"
+#include "secret.h"
+#include "state.h"
+#include "strbuf.h"
+#include "util.h"
+#include "banned.h"
+
+#define TARGET_PREFIX  "backup.target."
+#define DEFAULT_TARGET "local"
+
+static void say(struct nua_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
+static void say(struct nua_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ctx->progress)
+		return;
+	va_start(ap, fmt);
+	vfprintf(ctx->progress, fmt, ap);
+	va_end(ap);
+	fputc('\n', ctx->progress);
+	fflush(ctx->progress);
+}
+
+static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
+    PRINTF(4, 5);
+static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		BUG("out of memory");
+	va_end(ap);
+	state_event_add(ctx->st, name, kind, msg, NULL, NULL, NULL);
+	free(msg);
+}
+
+/* $NUA_ROOT/instances/NAME[/rel] (caller frees). */
+static char *inst_file(const char *name, const char *rel)
+{
+	_cleanup_free_ char *r =
+	    rel ? xasprintf("instances/%s/%s", name, rel) : xasprintf("instances/%s", name);
+
+	return nua_root_path(r);
+}
+
+/* ---- targets ---- */
+
+struct target {
+	char *name, *url;
+	char *password; /* plain; wiped when released */
+};
+
+static void target_release(struct target *t)
+{
+	free(t->name);
+	free(t->url);
+	if (t->password) {
+		explicit_bzero(t->password, strlen(t->password));
+		free(t->password);
+	}
+	memset(t, 0, sizeof(*t));
+}
+
+static void targets_free(struct target *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		target_release(&v[i]);
+	free(v);
+}
+
+static int target_load(struct nua_ctx *ctx, const char *name, struct target *t,
+		       struct nua_error **err)
+{
+	_cleanup_free_ char *key = xasprintf(TARGET_PREFIX "%s", name), *text = NULL;
+	json_t *o;
+	const char *url, *pw;
+	int ret = -1;
+
+	memset(t, 0, sizeof(*t));
+	if (state_setting_get(ctx->st, key, &text, err) < 0)
+		return -1;
+	if (!text)
+		return nua_error_set(err, NUA_EINPUT, "no backup target named '%s'", name);
+	o = json_loads(text, 0, NULL);
+	url = json_string_value(json_object_get(o, "url"));
+	pw = json_string_value(json_object_get(o, "password"));
+	if (!url || !pw) {
+		nua_error_set(err, NUA_EFAIL, "the setting '%s' is damaged", key);
+		goto out;
+	}
+	if (secret_open(pw, &t->password, err) < 0) {
+		nua_error_prefix(err, "cannot open the password of backup target '%s'", name);
+		goto out;
+	}
+	t->name = xstrdup(name);
+	t->url = xstrdup(url);
+	ret = 0;
+out:
+	json_decref(o);
+	return ret;
+}
+
+static int target_save(struct nua_ctx *ctx, const char *name, const char *url, const char *password,
+		       struct nua_error **err)
+{
+	_cleanup_free_ char *key = xasprintf(TARGET_PREFIX "%s", name), *sealed = NULL;
+	char *text;
+	json_t *o;
+	int r;
+
+	if (secret_seal(password, &sealed, err) < 0)
+		return -1;
+	o = json_pack("{s:s, s:s, s:I}", "url", url, "password", sealed, "created_at",
+		      (json_int_t)time(NULL));
+	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	r = state_setting_set(ctx->st, key, text, err);
+	free(text);
+	return r;
+}
+
+/* Every target, by name. */
+static int targets_load(struct nua_ctx *ctx, struct target **out, size_t *n, struct nua_error **err)
+{
+	char **keys = NULL;
+	struct target *v = NULL;
+	size_t len = 0, alloc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (state_setting_keys(ctx->st, TARGET_PREFIX, &keys, err) < 0)
+		return -1;
+	for (size_t i = 0; keys[i]; i++) {
+		ALLOC_GROW(v, len + 1, alloc);
+		if (target_load(ctx, keys[i] + strlen(TARGET_PREFIX), &v[len], err) < 0) {
+			strv_free(keys);
+			targets_free(v, len);
+			return -1;
+		}
+		len++;
+	}
+	strv_free(keys);
+	*out = v;
+	*n = len;
+	return 0;
+}
+
+/* ---- running restic ---- */
+
+/* Called with each line restic writes on its standard output. */
+typedef void (*line_fn)(const char *line, void *arg);
+
+/* Run restic on target t with args (NULL-terminated), in directory dir
+ * (NULL: unchanged). Lines of its output go to fn, or into out (either may
+ * be NULL). Fails with restic's own message when it exits with an error. */
+static int restic_run(const struct target *t, const char *const *args, const char *dir, line_fn fn,
+		      void *arg, struct strbuf *out, struct nua_error **err)
+{
+	_cleanup_free_ char *prog = nua_find_program("restic");
+	_cleanup_free_ char *cache = xasprintf("%s/restic", nua_cache_dir());
+	_cleanup_free_ char *home = nua_root_path("backups");
+	_cleanup_free_ char *home_env = xasprintf("HOME=%s", home);
+	_cleanup_close_ int pw_fd = -1, err_fd = -1;
+	const char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			      "LC_ALL=C", "RESTIC_PROGRESS_FPS=1", home_env, NULL};
+	const char *argv[64];
+	size_t n = 0;
+	struct nua_cmd cmd = NUA_CMD_INIT;
+	struct strbuf line = STRBUF_INIT, errs = STRBUF_INIT;
+	int pipefd[2], status = 0, ret = -1;
+	pid_t pid;
+
+	if (!prog)
+		return nua_error_set(err, NUA_EFAIL,
+				     "restic is not installed: 'scripts/setup' installs it");
+	mkdir_p(cache, 0700);
+	mkdir_p(home, 0700);
+	argv[n++] = prog;
+	argv[n++] = "--repo";
+	argv[n++] = t->url;
+	argv[n++] = "--password-file";
+	argv[n++] = "/dev/fd/3";
+	argv[n++] = "--cache-dir";
+	argv[n++] = cache;
+	for (size_t i = 0; args[i]; i++) {
+		if (n >= ARRAY_SIZE(argv) - 1)
+			BUG("too many arguments for restic");
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	/* The password on a memory file: /dev/fd/3 opens it from the start,
+	 * and it is never on disk, in an argument or in the environment. */
+	pw_fd = memfd_create("nua-restic", MFD_CLOEXEC);
+	err_fd = memfd_create("nua-restic-err", MFD_CLOEXEC);
+	if (pw_fd < 0 || err_fd < 0 ||
+	    write(pw_fd, t->password, strlen(t->password)) != (ssize_t)strlen(t->password) ||
+	    write(pw_fd, "\n", 1) != 1)
+		return nua_error_set(err, NUA_EFAIL, "cannot pass restic its password: %s",
+				     strerror(errno));
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot make a pipe: %s", strerror(errno));
+	cmd.argv = argv;
+	cmd.envp = envp;
+	cmd.out = pipefd[1];
+	cmd.err = err_fd;
+	cmd.extra_fd = pw_fd;
+	cmd.dir = dir;
+	if (nua_cmd_spawn(&cmd, &pid, err) < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	close(pipefd[1]);
+	for (;;) {
+		char chunk[8192];
+		ssize_t got = read(pipefd[0], chunk, sizeof(chunk));
+		char *nl;
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		strbuf_add(&line, chunk, (size_t)got);
+		while ((nl = memchr(line.buf, '\n', line.len))) {
+			*nl = '\0';
+			if (fn)
+				fn(line.buf, arg);
+			if (out) {
+				strbuf_addstr(out, line.buf);
+				strbuf_addch(out, '\n');
+			}
+			strbuf_remove(&line, 0, (size_t)(nl - line.buf) + 1);
+		}
+	}
+	close(pipefd[0]);
+	if (line.len) {
+		if (fn)
+			fn(line.buf, arg);
+		if (out)
+			strbuf_addstr(out, line.buf);
+	}
+	if (nua_cmd_wait(pid, -1, &status, err) < 0)
+		goto out;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char buf[4096];
+		ssize_t got;
+
+		lseek(err_fd, 0, SEEK_SET);
+		while ((got = read(err_fd, buf, sizeof(buf))) > 0)
+			strbuf_add(&errs, buf, (size_t)got);
+		strbuf_rtrim(&errs);
+		/* restic's last line says what went wrong. */
+		{
+			const char *last = strrchr(errs.buf, '\n');
+
+			last = last ? last + 1 : errs.buf;
+			nua_error_set(err, NUA_EFAIL, "restic %s on '%s': %s", args[0], t->name,
+				      *last ? last : nua_wait_status_str(status));
+		}
+		goto out;
+	}
+	ret = 0;
+out:
+	strbuf_release(&line);
+	strbuf_release(&errs);
+	return ret;
+}
+
+/* Make the repository of t when it has none yet. */
+static int repo_ensure(const struct target *t, struct nua_error **err)
+{
+	const char *cat[] = {"cat", "config", "--quiet", NULL};
+	const char *init[] = {"init", "--quiet", NULL};
+	struct nua_error *e = NULL;
+
+	if (t->url[0] == '/') {
+		_cleanup_free_ char *cfg = xasprintf("%s/config", t->url);
+
+		if (access(cfg, F_OK) == 0)
+			return 0;
+		mkdir_p(t->url, 0700);
+	} else {
+		struct strbuf out = STRBUF_INIT;
+		int r = restic_run(t, cat, NULL, NULL, NULL, &out, &e);
+
+		strbuf_release(&out);
+		if (r == 0)
+			return 0;
+		nua_error_free(e);
+	}
+	return restic_run(t, init, NULL, NULL, NULL, NULL, err);
+}
+
+/* The targets, with the default one made when there is none. */
+static int targets_ready(struct nua_ctx *ctx, struct target **out, size_t *n,
+			 struct nua_error **err)
+{
+	if (targets_load(ctx, out, n, err) < 0)
+		return -1;
+	if (*n == 0) {
+		_cleanup_free_ char *url = nua_root_path("backups/" DEFAULT_TARGET);
+		char *pw = secret_random_string(40);
+		int r = target_save(ctx, DEFAULT_TARGET, url, pw, err);
+
+		explicit_bzero(pw, strlen(pw));
+		free(pw);
+		free(*out);
+		if (r < 0 || targets_load(ctx, out, n, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < *n; i++)
+		if (repo_ensure(&(*out)[i], err) < 0) {
+			targets_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return -1;
+		}
+	return 0;
+}
+
+/* ---- backup ---- */
+
+/* The resources of an instance that a backup dumps. */
+struct res {
+	const char *name, *type; /* borrowed from the config */
+	const char *server;	 /* borrowed from the env; NULL: outside Nua */
+};
+
+static size_t resources_of(json_t *cfg, const struct instance_rec *in, struct res *out, size_t max)
+{
+	size_t n = 0, i;
+	json_t *r;
+
+	json_array_foreach(json_object_get(cfg, "resource"), i, r)
+	{
+		const char *name = json_string_value(json_object_get(r, "name"));
+		const char *type = json_string_value(json_object_get(r, "type"));
+
+		if (!name || !type || n >= max)
+			continue;
+		out[n].name = name;
+		out[n].type = type;
+		out[n].server = resource_server_of(in->env, in->n_env, name);
+		n++;
+	}
+	return n;
+}
+
+static json_t *env_json(const struct instance_rec *in)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < in->n_env; i++)
+		json_array_append_new(a,
+				      json_pack("{s:s, s:s, s:b}", "key", in->env[i].key, "value",
+						in->env[i].value, "secret", in->env[i].secret));
+	return a;
+}
+
+/* Write backup/image.tar again when the image changed since the last one. */
+static int stage_image(struct nua_ctx *ctx, const struct image_rec *img, const char *stage,
+		       struct nua_error **err)
+{
+	_cleanup_free_ char *tar = xasprintf("%s/image.tar", stage);
+	_cleanup_free_ char *stamp = xasprintf("%s/image.digest", stage);
+	_cleanup_free_ char *had = NULL;
+	size_t len;
+
+	if (read_file(stamp, &had, &len) == 0 && access(tar, F_OK) == 0 && img->digest &&
+	    streq(had, img->digest))
+		return 0;
+	say(ctx, "exporting image %s", img->ref);
+	unlink(stamp);
+	if (image_export(ctx->st, img->ref, tar, err) < 0)
+		return -1;
+	if (write_file_atomic(stamp, img->digest ? img->digest : "", strlen(img->digest ?: ""),
+			      0600) < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", stamp,
+				     strerror(errno));
+	return 0;
+}
+
+struct progress {
+	struct nua_ctx *ctx;
+	json_t *summary;
+	long long last_ms;
+};
+
+static void backup_line(const char *line, void *arg)
+{
+	struct progress *p = arg;
+	json_t *j = json_loads(line, 0, NULL);
+	const char *type = json_string_value(json_object_get(j, "message_type"));
+
+	if (type && streq(type, "summary")) {
+		json_decref(p->summary);
+		p->summary = j;
+		return;
+	}
+	if (type && streq(type, "status") && p->ctx->progress) {
+		long long now = monotonic_ms();
+		double pct = json_number_value(json_object_get(j, "percent_done")) * 100;
+		json_int_t done = json_integer_value(json_object_get(j, "bytes_done"));
+		json_int_t total = json_integer_value(json_object_get(j, "total_bytes"));
+		json_int_t files = json_integer_value(json_object_get(j, "files_done"));
+		double secs = json_number_value(json_object_get(j, "seconds_elapsed"));
+
+		if (now - p->last_ms >= 1000) {
+			p->last_ms = now;
+			say(p->ctx, "backup: %.0f%%, %lld of %lld MB, %lld files, %.1f MB/s", pct,
+			    (long long)done / 1000000, (long long)total / 1000000, (long long)files,
+			    secs > 0 ? (double)done / 1e6 / secs : 0.0);
+		}
+	}
+	json_decref(j);
+}
+
+static const char *str_or(const char *s, const char *dflt)
+{
+	return s ? s : dflt;
+}
+
+/* The full id of snapshot short in the local repository of t, or NULL. */
+static char *local_full_id(const struct target *t, const char *short_id)
+{
+	_cleanup_free_ char *dir = NULL;
+	DIR *d;
+	struct dirent *de;
+	char *found = NULL;
+	int hits = 0;
+
+	if (t->url[0] != '/')
+		return NULL;
+	dir = xasprintf("%s/snapshots", t->url);
+	if (!(d = opendir(dir)))
+		return NULL;
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 64 && starts_with(de->d_name, short_id) && !hits++)
+			found = xstrdup(de->d_name);
+	closedir(d);
+	if (hits != 1) {
+		free(found);
+		return NULL;
+	}
+	return found;
+}
+
+static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, char **snapshot,
+		      struct nua_error **err)
+{
+	struct instance_rec in = {0};
+	struct image_rec img = {0};
+	struct target *targets = NULL;
+	size_t nt = 0, nres = 0;
+	struct res res[16];
+	json_t *cfg = NULL, *manifest = NULL, *vols, *dumps;
+	_cleanup_free_ char *dir = inst_file(name, NULL), *stage = inst_file(name, "backup");
+	_cleanup_free_ char *dumpdir = inst_file(name, "backup/dumps");
+	char **paths = NULL, **tags = NULL;
+	size_t np = 0, ap = 0, ntags = 0, atags = 0;
+	char keyid[17];
+	long long t0 = monotonic_ms();
+	int ret = -1, r;
+
+	if (instance_get(ctx, name, &in, err) < 0)
+		return -1;
+	if (state_image_get(ctx->st, in.image_ref, &img, err) < 0)
+		goto out;
+	cfg = json_loads(img.config ? img.config : "{}", 0, NULL);
+	nres = resources_of(cfg, &in, res, ARRAY_SIZE(res));
+	if (targets_ready(ctx, &targets, &nt, err) < 0)
+		goto out;
+	if ((r = mkdir_p(dumpdir, 0700)) < 0) {
+		nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", dumpdir, strerror(-r));
+		goto out;
+	}
+	chmod(stage, 0700);
+	/* Dumps of resources the package no longer has would be restored as
+	 * if they were current: they go. */
+	{
+		DIR *d = opendir(dumpdir);
+		struct dirent *de;
+
+		while (d && (de = readdir(d))) {
+			_cleanup_free_ char *p = NULL;
+
+			if (de->d_name[0] == '.')
+				continue;
+			p = xasprintf("%s/%s", dumpdir, de->d_name);
+			unlink(p);
+		}
+		if (d)
+			closedir(d);
+	}
+	dumps = json_array();
+	for (size_t i = 0; i < nres; i++) {
+		_cleanup_free_ char *file = NULL, *rel = NULL;
+
+		if (!res[i].server) {
+			json_array_append_new(dumps,
+					      json_pack("{s:s, s:s, s:b}", "name", res[i].name,
+							"type", res[i].type, "external", 1));
+			say(ctx, "resource %s is on a server outside Nua: not in the backup",
+			    res[i].name);
+			continue;
+		}
+		file = xasprintf("%s/%s.dump", dumpdir, res[i].name);
+		rel = xasprintf("backup/dumps/%s.dump", res[i].name);
+		say(ctx, "dumping resource %s (%s)", res[i].name, res[i].type);
+		if (resource_dump(ctx, name, res[i].name, res[i].type, res[i].server, file, err) <
+		    0) {
+			json_decref(dumps);
+			goto out;
+		}
+		json_array_append_new(dumps, json_pack("{s:s, s:s, s:s}", "name", res[i].name,
+						       "type", res[i].type, "path", rel));
+	}
+	if (stage_image(ctx, &img, stage, err) < 0) {
+		json_decref(dumps);
+		goto out;
+	}
+
+	ALLOC_GROW(paths, 2, ap);
+	paths[np++] = xstrdup("backup");
+	paths[np] = NULL;
+	vols = json_array();
+	for (size_t i = 0; i < in.n_volumes; i++) {
+		const struct volume_rec *v = &in.volumes[i];
+		char *path;
+
+		if (streq(v->type, "tmpfs"))
+			continue;
+		if (streq(v->type, "managed")) {
+			_cleanup_free_ char *abs = NULL;
+
+			path = xasprintf("volumes/%s", v->name);
+			abs = xasprintf("%s/%s", dir, path);
+			if (!is_dir(abs)) {
+				free(path);
+				continue;
+			}
+		} else {
+			if (!v->source || !is_dir(v->source))
+				continue;
+			path = xstrdup(v->source);
+		}
+		json_array_append_new(vols, json_pack("{s:s, s:s, s:s, s:s}", "name",
+						      str_or(v->name, ""), "type", v->type,
+						      "target", v->target, "path", path));
+		ALLOC_GROW(paths, np + 2, ap);
+		paths[np++] = path;
+		paths[np] = NULL;
+	}
+	if (secret_key_id(keyid, err) < 0) {
+		json_decref(vols);
+		json_decref(dumps);
+		goto out;
+	}
+	manifest = json_pack(
+	    "{s:i, s:s, s:I, s:s, s:s, s:{s:s, s:s?, s:s, s:s, s:I, s:o}, s:{s:s, s:s?, s:s}, "
+	    "s:o, s:o, s:O}",
+	    "format", BACKUP_FORMAT, "nua_version", NUA_VERSION, "created_at",
+	    (json_int_t)time(NULL), "kind", kind, "secrets_key", keyid, "instance", "name", name,
+	    "domain", in.domain, "path", str_or(in.path, "/"), "desired", in.desired, "generation",
+	    (json_int_t)in.generation, "env", env_json(&in), "image", "ref", img.ref, "digest",
+	    img.digest, "archive", "backup/image.tar", "volumes", vols, "resources", dumps,
+	    "config", cfg ? cfg : json_null());
+	{
+		_cleanup_free_ char *mpath = xasprintf("%s/nua-backup.json", stage);
+		_cleanup_free_ char *text =
+		    json_dumps(manifest, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+
+		if (write_file_atomic(mpath, text, strlen(text), 0600) < 0) {
+			nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", mpath,
+				      strerror(errno));
+			goto out;
+		}
+	}
+
+	ALLOC_GROW(tags, 8, atags);
+	tags[ntags++] = xstrdup("nua");
+	tags[ntags++] = xasprintf("instance=%s", name);
+	tags[ntags++] = xasprintf("image=%s", img.ref);
+	tags[ntags++] = xasprintf("kind=%s", kind);
+	tags[ntags++] = xasprintf("nua-version=%s", NUA_VERSION);
+	{
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(vols, i, v)
+		{
+			ALLOC_GROW(tags, ntags + 1, atags);
+			tags[ntags++] =
+			    xasprintf("volume=%s", json_string_value(json_object_get(v, "name")));
+		}
+		json_array_foreach(dumps, i, v)
+		{
+			if (json_is_true(json_object_get(v, "external")))
+				continue;
+			ALLOC_GROW(tags, ntags + 1, atags);
+			tags[ntags++] =
+			    xasprintf("resource=%s", json_string_value(json_object_get(v, "name")));
+		}
+	}
+
+	for (size_t t = 0; t < nt; t++) {
+		const char *argv[64 + 32];
+		size_t n = 0;
+		struct progress pr = {ctx, NULL, monotonic_ms()};
+		struct backup_rec rec = {0};
+		const char *id;
+
+		argv[n++] = "backup";
+		argv[n++] = "--json";
+		argv[n++] = "--exclude";
+		argv[n++] = "*.tmp";
+		for (size_t i = 0; i < ntags && n < 60; i++) {
+			argv[n++] = "--tag";
+			argv[n++] = tags[i];
+		}
+		for (size_t i = 0; i < np && n < ARRAY_SIZE(argv) - 1; i++)
+			argv[n++] = paths[i];
+		argv[n] = NULL;
+		say(ctx, "backing up %s to %s", name, targets[t].name);
+		r = restic_run(&targets[t], argv, dir, backup_line, &pr, NULL, err);
+		id = json_string_value(json_object_get(pr.summary, "snapshot_id"));
+		if (r == 0 && !id)
+			r = nua_error_set(err, NUA_EFAIL, "restic reported no snapshot for '%s'",
+					  name);
+		if (r < 0) {
+			json_decref(pr.summary);
+			goto out;
+		}
+		/* The summary has the short id; the full one names it for sure.
+		 * A local repository has a file named by it. */
+		rec.snapshot = local_full_id(&targets[t], id);
+		if (!rec.snapshot) {
+			const char *snaps[] = {"snapshots", "--json", id, NULL};
+			struct strbuf sout = STRBUF_INIT;
+			json_t *a = NULL;
+
+			if (restic_run(&targets[t], snaps, NULL, NULL, NULL, &sout, err) == 0)
+				a = json_loads(sout.buf, 0, NULL);
+			strbuf_release(&sout);
+			rec.snapshot = xstrdup(str_or(
+			    json_string_value(json_object_get(json_array_get(a, 0), "id")), id));
+			json_decref(a);
+		}
+		rec.target = targets[t].name;
+		rec.instance = (char *)name;
+		rec.time = (int64_t)time(NULL);
+		rec.kind = (char *)kind;
+		rec.image_ref = img.ref;
+		rec.bytes =
+		    json_integer_value(json_object_get(pr.summary, "total_bytes_processed"));
+		rec.files =
+		    json_integer_value(json_object_get(pr.summary, "total_files_processed"));
+		rec.added = json_integer_value(json_object_get(pr.summary, "data_added"));
+		json_decref(pr.summary);
+		state_backup_add(ctx->st, &rec, NULL);
+		say(ctx, "snapshot %.8s of %s in %s: %lld files, %lld bytes, %lld added",
+		    rec.snapshot, name, targets[t].name, (long long)rec.files, (long long)rec.bytes,
+		    (long long)rec.added);
+		event(ctx, name, "backup",
+		      "%s snapshot %.8s in %s: %lld files, %lld bytes (%lld new) in %.1f s", kind,
+		      rec.snapshot, targets[t].name, (long long)rec.files, (long long)rec.bytes,
+		      (long long)rec.added, (double)(monotonic_ms() - t0) / 1000);
+		if (t == 0 && snapshot)
+			*snapshot = xstrdup(rec.snapshot);
+		free(rec.snapshot);
+	}
+	ret = 0;
+out:
+	strv_free(paths);
+	if (tags) {
+		for (size_t i = 0; i < ntags; i++)
+			free(tags[i]);
+		free(tags);
+	}
+	json_decref(manifest);
+	if (!manifest)
+		json_decref(cfg);
+	targets_free(targets, nt);
+	image_rec_release(&img);
+	instance_rec_release(&in);
+	return ret;
+}
+
+int backup_instance(struct nua_ctx *ctx, const char *name, const char *kind, char **snapshot,
+		    struct nua_error **err)
+{
+	struct nua_error *e = NULL;
+
+	if (snapshot)
+		*snapshot = NULL;
+	if (backup_one(ctx, name, kind, snapshot, &e) < 0) {
+		if (e->status != NUA_EINPUT)
+			event(ctx, name, "backup-failed", "%s backup failed: %s", kind, e->msg);
+		nua_error_prefix(&e, "cannot back up '%s'", name);
+		if (err)
+			*err = e;
+		else
+			nua_error_free(e);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- listing ---- */
+
+void backup_snapshot_release(struct backup_snapshot *s)
+{
+	free(s->target);
+	free(s->id);
+	free(s->short_id);
+	free(s->instance);
+	free(s->kind);
+	free(s->image_ref);
+	free(s->nua_version);
+	strv_free(s->volumes);
+	strv_free(s->resources);
+	memset(s, 0, sizeof(*s));
+}
+
+void backup_snapshot_list_free(struct backup_snapshot *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		backup_snapshot_release(&list[i]);
+	free(list);
+}
+
+/* restic's times: "2026-12-02T16:33:14.570105452Z" or with "+01:00". */
+static int64_t parse_time(const char *s)
+{
+	struct tm tm = {0};
+	const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	int64_t t;
+
+	if (!p)
+		return 0;
+	t = (int64_t)timegm(&tm);
+	if (*p == '.')
+		while (*++p >= '0' && *p <= '9')
+			;
+	if ((*p == '+' || *p == '-') && strlen(p) >= 6) {
+		int off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+			  ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+
+		t -= *p == '+' ? off : -off;
+	}
+	return t;
+}
+
+static int cmp_snapshot(const void *a, const void *b)
+{
+	const struct backup_snapshot *x = a, *y = b;
+
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+static int list_target(struct nua_ctx *ctx, const struct target *t, const char *instance,
+		       struct backup_snapshot **list, size_t *len, size_t *alloc,
+		       struct nua_error **err)
+{
+	_cleanup_free_ char *tag = instance ? xasprintf("instance=%s", instance) : xstrdup("nua");
+	const char *argv[] = {"snapshots", "--json", "--tag", tag, NULL};
+	struct strbuf out = STRBUF_INIT;
+	struct backup_rec *recs = NULL;
+	size_t nrecs = 0, i;
+	json_t *a, *s;
+
+	if (restic_run(t, argv, NULL, NULL, NULL, &out, err) < 0) {
+		strbuf_release(&out);
+		return -1;
+	}
+	a = json_loads(out.buf, 0, NULL);
+	strbuf_release(&out);
+	state_backup_list(ctx->st, instance, &recs, &nrecs, NULL);
+	json_array_foreach(a, i, s)
+	{
+		struct backup_snapshot *b;
+		size_t k, nv = 0, av = 0, nr = 0, ar = 0;
+		json_t *tg;
+
+		ALLOC_GROW(*list, *len + 1, *alloc);
+		b = &(*list)[(*len)++];
+		memset(b, 0, sizeof(*b));
+		b->target = xstrdup(t->name);
+		b->id = xstrdup(str_or(json_string_value(json_object_get(s, "id")), ""));
+		b->short_id =
+		    xstrdup(str_or(json_string_value(json_object_get(s, "short_id")), ""));
+		b->time = parse_time(json_string_value(json_object_get(s, "time")));
+		b->bytes = b->files = b->added = -1;
+		ALLOC_GROW(b->volumes, 1, av);
+		b->volumes[0] = NULL;
+		ALLOC_GROW(b->resources, 1, ar);
+		b->resources[0] = NULL;
+		json_array_foreach(json_object_get(s, "tags"), k, tg)
+		{
+			const char *v = json_string_value(tg);
+			const char *eq = v ? strchr(v, '=') : NULL;
+
+			if (!eq)
+				continue;
+			if (starts_with(v, "instance="))
+				b->instance = xstrdup(eq + 1);
+			else if (starts_with(v, "kind="))
+				b->kind = xstrdup(eq + 1);
+			else if (starts_with(v, "image="))
+				b->image_ref = xstrdup(eq + 1);
+			else if (starts_with(v, "nua-version="))
+				b->nua_version = xstrdup(eq + 1);
+			else if (starts_with(v, "volume="))
+				strv_add_unique(&b->volumes, &nv, &av, eq + 1);
+			else if (starts_with(v, "resource="))
+				strv_add_unique(&b->resources, &nr, &ar, eq + 1);
+		}
+		if (!b->instance)
+			b->instance = xstrdup("");
+		for (k = 0; k < nrecs; k++)
+			if (streq(recs[k].target, t->name) && streq(recs[k].snapshot, b->id)) {
+				b->bytes = recs[k].bytes;
+				b->files = recs[k].files;
+				b->added = recs[k].added;
+			}
+	}
+	backup_rec_list_free(recs, nrecs);
+	json_decref(a);
+	return 0;
+}
+
+int backup_list(struct nua_ctx *ctx, const char *instance, struct backup_snapshot **out, size_t *n,
+		struct nua_error **err)
+{
+	struct target *targets = NULL;
+	size_t nt = 0, len = 0, alloc = 0;
+	struct backup_snapshot *list = NULL;
+
+	*out = NULL;
+	*n = 0;
+	if (targets_load(ctx, &targets, &nt, err) < 0)
+		return -1;
+	for (size_t t = 0; t < nt; t++) {
+		if (targets[t].url[0] == '/') {
+			_cleanup_free_ char *cfg = xasprintf("%s/config", targets[t].url);
+
+			if (access(cfg, F_OK) < 0)
+				continue; /* made but never used */
+		}
+		if (list_target(ctx, &targets[t], instance, &list, &len, &alloc, err) < 0) {
+			backup_snapshot_list_free(list, len);
+			targets_free(targets, nt);
+			return -1;
+		}
+	}
+	targets_free(targets, nt);
+	if (len)
+		qsort(list, len, sizeof(*list), cmp_snapshot);
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+/* ---- restore ---- */
+
+/* The snapshot of name that spec names in the first target: a (prefix of
+ * an) id, or NULL/"latest". NUA_EINPUT lists the known ones. */
+static int find_snapshot(struct nua_ctx *ctx, const char *name, const char *spec,
+			 struct backup_snapshot *found, struct nua_error **err)
+{
+	struct backup_snapshot *list = NULL;
+	size_t n = 0, hit = SIZE_MAX, hits = 0;
+	struct strbuf known = STRBUF_INIT;
+	int ret = -1;
+
+	memset(found, 0, sizeof(*found));
+	if (backup_list(ctx, name, &list, &n, err) < 0)
+		return -1;
+	if (n == 0) {
+		ret = nua_error_set(err, NUA_EINPUT,
+				    "'%s' has no backup: 'nua backup %s' takes one", name, name);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!streq(list[i].target, list[0].target))
+			continue;
+		if (!spec || streq(spec, "latest"))
+			hit = i, hits = 1;
+		else if (strlen(spec) >= 4 && starts_with(list[i].id, spec))
+			hit = i, hits++;
+	}
+	if (hits != 1) {
+		for (size_t i = n; i-- > 0 && known.len < 600;) {
+			char when[32];
+			time_t tt = (time_t)list[i].time;
+			struct tm tm;
+
+			gmtime_r(&tt, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+			strbuf_addf(&known, "\n  %s  %s  %s", list[i].short_id, when,
+				    list[i].kind ? list[i].kind : "");
+		}
+		ret = nua_error_set(err, NUA_EINPUT, "%s snapshot '%s' of '%s'; its snapshots:%s",
+				    hits ? "more than one" : "no", spec, name, known.buf);
+		goto out;
+	}
+	*found = list[hit];
+	memset(&list[hit], 0, sizeof(list[hit]));
+	ret = 0;
+out:
+	strbuf_release(&known);
+	backup_snapshot_list_free(list, n);
+	return ret;
+}
+
+/* The journal of a restore: what to put back when it is interrupted. */
+struct journal {
+	char *snapshot, *safety;
+	char *desired, *image_ref; /* before the restore */
+	char *step;		   /* restoring (things are being changed), done */
+};
+
+static void journal_release(struct journal *j)
+{
+	free(j->snapshot);
+	free(j->safety);
+	free(j->desired);
+	free(j->image_ref);
+	free(j->step);
+	memset(j, 0, sizeof(*j));
+}
+
+static int journal_write(const char *name, const struct journal *j, struct nua_error **err)
+{
+	_cleanup_free_ char *path = inst_file(name, "restore/journal.json");
+	json_t *o =
+	    json_pack("{s:s, s:s?, s:s, s:s, s:s}", "snapshot", j->snapshot, "safety", j->safety,
+		      "desired", j->desired, "image", j->image_ref, "step", j->step);
+	char *text = json_dumps(o, JSON_COMPACT);
+	int r = write_file_atomic(path, text, strlen(text), 0600);
+
+	free(text);
+	json_decref(o);
+	if (r < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", path, strerror(-r));
+	return 0;
+}
+
+static int journal_read(const char *name, struct journal *j)
+{
+	_cleanup_free_ char *path = inst_file(name, "restore/journal.json"), *text = NULL;
+	size_t len;
+	json_t *o;
+
+	memset(j, 0, sizeof(*j));
+	if (read_file(path, &text, &len) < 0)
+		return -1;
+	o = json_loads(text, 0, NULL);
+	if (!o)
+		return -1;
+	j->snapshot = xstrdup(str_or(json_string_value(json_object_get(o, "snapshot")), ""));
+	if (json_string_value(json_object_get(o, "safety")))
+		j->safety = xstrdup(json_string_value(json_object_get(o, "safety")));
+	j->desired = xstrdup(str_or(json_string_value(json_object_get(o, "desired")), "running"));
+	j->image_ref = xstrdup(str_or(json_string_value(json_object_get(o, "image")), ""));
+	j->step = xstrdup(str_or(json_string_value(json_object_get(o, "step")), "restoring"));
+	json_decref(o);
+	return 0;
+}
+
+/* Move src to dst, replacing nothing: dst must not exist. */
+static int move(const char *src, const char *dst, struct nua_error **err)
+{
+	_cleanup_free_ char *parent = xstrdup(dst);
+	char *slash = strrchr(parent, '/');
+
+	if (slash) {
+		*slash = '\0';
+		mkdir_p(parent, 0700);
+	}
+	if (rename(src, dst) < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot move '%s' to '%s': %s", src, dst,
+				     strerror(errno));
+	return 0;
+}
+
+/* Where a volume of the manifest is now (its path in the snapshot is
+ * relative to the instance's directory, or absolute). */
+static char *volume_live_path(const char *name, const char *path)
+{
+	return path[0] == '/' ? xstrdup(path) : inst_file(name, path);
+}
+
+/* The directory a volume is restored into first: beside where it lives,
+ * so that it takes its place with a rename. */
+static char *volume_staged_path(const char *name, const char *path)
+{
+	if (path[0] == '/') {
+		_cleanup_free_ char *dir = xstrdup(path);
+		char *slash = strrchr(dir, '/');
+
+		*slash = '\0';
+		return xasprintf("%s/.nua-restore-%s%s", *dir ? dir : "", name, path);
+	}
+	{
+		_cleanup_free_ char *rel = xasprintf("restore/data/%s", path);
+
+		return inst_file(name, rel);
+	}
+}
+
+/* The old copy of a volume, kept until the restore is done. */
+static char *volume_old_path(const char *name, const char *path)
+{
+	if (path[0] == '/')
+		return xasprintf("%s.nua-before-restore", path);
+	{
+		_cleanup_free_ char *rel = xasprintf("restore/old/%s", path);
+
+		return inst_file(name, rel);
+	}
+}
+
+/* Put every volume of manifest that was swapped back (idempotent). */
+static int volumes_back(const char *name, json_t *manifest, struct nua_error **err)
+{
+	size_t i;
+	json_t *v;
+	int ret = 0;
+
+	json_array_foreach(json_object_get(manifest, "volumes"), i, v)
+	{
+		const char *path = json_string_value(json_object_get(v, "path"));
+		_cleanup_free_ char *live = NULL, *old = NULL;
+
+		if (!path)
+			continue;
+		live = volume_live_path(name, path);
+		old = volume_old_path(name, path);
+		if (access(old, F_OK) < 0)
+			continue;
+		if (access(live, F_OK) == 0) {
+			_cleanup_free_ char *gone = xasprintf("%s.nua-failed-restore", live);
+
+			remove_tree(gone);
+			if (rename(live, gone) < 0 || remove_tree(gone) < 0)
+				ret = nua_error_set(err, NUA_EFAIL, "cannot take '%s' away: %s",
+						    live, strerror(errno));
+		}
+		if (rename(old, live) < 0)
+			ret = nua_error_set(err, NUA_EFAIL, "cannot put '%s' back: %s", live,
+					    strerror(errno));
+	}
+	return ret;
+}
+
+/* Load the manifest at path. */
+static json_t *manifest_load(const char *path, struct nua_error **err)
+{
+	json_error_t jerr;
+	json_t *m = json_load_file(path, 0, &jerr);
+	json_int_t format;
+
+	if (!m) {
+		nua_error_set(err, NUA_EINPUT, "the snapshot's manifest '%s' cannot be read: %s",
+			      path, jerr.text);
+		return NULL;
+	}
+	format = json_integer_value(json_object_get(m, "format"));
+	if (format < 1 || format > BACKUP_FORMAT) {
+		nua_error_set(err, NUA_EINPUT,
+			      "the snapshot has format version %lld, this nua reads up to %d: "
+			      "upgrade nua to restore it",
+			      (long long)format, BACKUP_FORMAT);
+		json_decref(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Restore the resources' dumps of manifest, found under base. */
+static int restore_dumps(struct nua_ctx *ctx, const char *name, json_t *manifest, const char *base,
+			 struct nua_error **err)
+{
+	struct instance_rec in = {0};
+	size_t i;
+	json_t *r;
+	int ret = 0;
+
+	if (instance_get(ctx, name, &in, err) < 0)
+		return -1;
+	json_array_foreach(json_object_get(manifest, "resources"), i, r)
+	{
+		const char *rname = json_string_value(json_object_get(r, "name"));
+		const char *type = json_string_value(json_object_get(r, "type"));
+		const char *rel = json_string_value(json_object_get(r, "path"));
+		const char *server = rname ? resource_server_of(in.env, in.n_env, rname) : NULL;
+		_cleanup_free_ char *file = NULL;
+
+		if (!rel || !type)
+			continue;
+		if (!server) {
+			ret = nua_error_set(
+			    err, NUA_EINPUT,
+			    "'%s' has no resource '%s' on a server of Nua's to restore "
+			    "into",
+			    name, rname);
+			break;
+		}
+		file = xasprintf("%s/%s", base, rel);
+		say(ctx, "restoring resource %s (%s)", rname, type);
+		if ((ret = resource_restore(ctx, name, rname, type, server, file, err)) < 0)
+			break;
+	}
+	instance_rec_release(&in);
+	return ret;
+}
+
+/* Point the instance at image_ref (when it differs) and bring it to
+ * desired. */
+static int bring_up(struct nua_ctx *ctx, const char *name, const char *image_ref,
+		    const char *desired, struct nua_error **err)
+{
+	struct instance_rec in = {0};
+	int ret;
+
+	if (instance_get(ctx, name, &in, err) < 0)
+		return -1;
+	ret = 0;
+	if (image_ref && *image_ref && !streq(in.image_ref, image_ref))
+		ret = state_instance_update(ctx->st, name, image_ref, NULL, 0, err);
+	instance_rec_release(&in);
+	if (ret < 0)
+		return -1;
+	if (streq(desired, "running"))
+		return instance_start(ctx, name, err);
+	return instance_stop(ctx, name, err);
+}
+
+/* Undo a restore that stopped half way: volumes back, databases from the
+ * safety dumps, the image and desired state of before. */
+static int roll_back(struct nua_ctx *ctx, const char *name, const struct journal *j,
+		     json_t *manifest, struct nua_error **err)
+{
+	_cleanup_free_ char *safety = inst_file(name, "restore/safety");
+	struct nua_error *e = NULL;
+	json_t *sm = NULL;
+	int ret = 0;
+
+	say(ctx, "putting %s back as it was before the restore", name);
+	if (state_instance_set_desired(ctx->st, name, "stopped", &e) < 0 ||
+	    instance_converge(ctx, name, &e) < 0)
+		goto fail;
+	if (volumes_back(name, manifest, &e) < 0)
+		goto fail;
+	{
+		_cleanup_free_ char *mpath = xasprintf("%s/backup/nua-backup.json", safety);
+
+		if (access(mpath, F_OK) == 0) {
+			if (!(sm = manifest_load(mpath, &e)))
+				goto fail;
+			if (restore_dumps(ctx, name, sm, safety, &e) < 0)
+				goto fail;
+		}
+	}
+	if (bring_up(ctx, name, j->image_ref, j->desired, &e) < 0)
+		goto fail;
+	goto out;
+fail:
+	ret = nua_error_set(err, NUA_EFAIL, "%s", e ? e->msg : "failed");
+	nua_error_free(e);
+out:
+	json_decref(sm);
+	return ret;
+}
+
+static void restore_cleanup(const char *name)
+{
+	_cleanup_free_ char *dir = inst_file(name, "restore");
+
+	remove_tree(dir);
+}
+
+/* Remove what a restore put beside volumes kept at absolute paths: the
+ * staging directory and the old copy. */
+static void volumes_cleanup(const char *name, json_t *manifest)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(manifest, "volumes"), i, v)
+	{
+		const char *path = json_string_value(json_object_get(v, "path"));
+		_cleanup_free_ char *old = NULL, *dir = NULL, *stage = NULL;
+		char *slash;
+
+		if (!path || path[0] != '/')
+			continue;
+		old = volume_old_path(name, path);
+		remove_tree(old);
+		dir = xstrdup(path);
+		slash = strrchr(dir, '/');
+		*slash = '\0';
+		stage = xasprintf("%s/.nua-restore-%s", dir, name);
+		remove_tree(stage);
+	}
+}
+
+/* Restore snapshot (already found) into name. */
+static int restore_into(struct nua_ctx *ctx, const char *name, const struct backup_snapshot *snap,
+			char **safety_out, struct nua_error **err)
+{
+	struct instance_rec in = {0};
+	struct image_rec img = {0};
+	struct target t = {0};
+	struct journal j = {0};
+	_cleanup_free_ char *rdir = inst_file(name, "restore");
+	_cleanup_free_ char *data = inst_file(name, "restore/data");
+	_cleanup_free_ char *mpath = inst_file(name, "restore/data/backup/nua-backup.json");
+	/* As the snapshot holds them: the manifest names backup/dumps/... */
+	_cleanup_free_ char *safety_dir = inst_file(name, "restore/safety/backup");
+	_cleanup_free_ char *stage = inst_file(name, "backup");
+	json_t *manifest = NULL;
+	char *safety = NULL;
+	bool changing = false;
+	int ret = -1;
+
+	if (instance_get(ctx, name, &in, err) < 0)
+		return -1;
+	if (state_image_get(ctx->st, in.image_ref, &img, err) < 0)
+		goto out;
+	/* Another package's data would not fit this one. */
+	if (snap->image_ref) {
+		size_t a = strcspn(snap->image_ref, ":"), b = strcspn(in.image_ref, ":");
+
+		if (a != b || strncmp(snap->image_ref, in.image_ref, a) != 0) {
+			nua_error_set(err, NUA_EINPUT,
+				      "snapshot %s holds the package '%.*s', and '%s' runs '%.*s': "
+				      "restore it as a new instance instead",
+				      snap->short_id, (int)a, snap->image_ref, name, (int)b,
+				      in.image_ref);
+			goto out;
+		}
+	}
+	if (target_load(ctx, snap->target, &t, err) < 0)
+		goto out;
+	remove_tree(rdir);
+	if (mkdir_p(data, 0700) < 0) {
+		nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", data, strerror(errno));
+		goto out;
+	}
+	chmod(rdir, 0700);
+	say(ctx, "reading snapshot %s from %s", snap->short_id, snap->target);
+	{
+		/* The image comes later, when this server lacks it. */
+		const char *argv[] = {"restore",	   snap->id, "--target", data, "--exclude",
+				      "/backup/image.tar", NULL};
+
+		if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0)
+			goto out;
+	}
+	if (!(manifest = manifest_load(mpath, err)))
+		goto out;
+	/* Volumes kept at an absolute path come back beside it. */
+	{
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(json_object_get(manifest, "volumes"), i, v)
+		{
+			const char *path = json_string_value(json_object_get(v, "path"));
+			_cleanup_free_ char *from = NULL, *to = NULL;
+
+			if (!path || path[0] != '/')
+				continue;
+			from = xasprintf("%s%s", data, path);
+			to = volume_staged_path(name, path);
+			remove_tree(to);
+			if (move(from, to, err) < 0)
+				goto out;
+		}
+	}
+	/* The image the snapshot names, from the snapshot when it is not here
+	 * (or is another build of the same name). */
+	{
+		const char *ref =
+		    json_string_value(json_object_get(json_object_get(manifest, "image"), "ref"));
+		const char *digest = json_string_value(
+		    json_object_get(json_object_get(manifest, "image"), "digest"));
+		struct image_rec have = {0};
+		bool ok = ref && state_image_get(ctx->st, ref, &have, NULL) == 0 && digest &&
+			  have.digest && streq(have.digest, digest);
+
+		image_rec_release(&have);
+		if (!ref) {
+			nua_error_set(err, NUA_EINPUT, "the snapshot's manifest names no image");
+			goto out;
+		}
+		if (!ok) {
+			_cleanup_free_ char *tar = xasprintf("%s/backup/image.tar", data);
+
+			const char *argv[] = {"restore", snap->id,    "--target",
+					      data,	 "--include", "/backup/image.tar",
+					      NULL};
+
+			say(ctx, "importing image %s from the snapshot", ref);
+			if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0 ||
+			    image_import(ctx->st, tar, ref, NULL, err) < 0)
+				goto out;
+		}
+	}
+
+	/* Now the instance changes: a safety snapshot first. */
+	say(ctx, "taking a safety backup of %s", name);
+	if (backup_instance(ctx, name, "safety", &safety, err) < 0) {
+		nua_error_prefix(err, "no safety backup, so nothing was restored");
+		goto out;
+	}
+	/* Its dumps and manifest, kept aside for a roll back. */
+	{
+		_cleanup_free_ char *dumps = xasprintf("%s/dumps", safety_dir);
+		_cleanup_free_ char *sdumps = xasprintf("%s/dumps", stage);
+		_cleanup_free_ char *sman = xasprintf("%s/nua-backup.json", stage);
+		_cleanup_free_ char *dman = xasprintf("%s/nua-backup.json", safety_dir);
+		DIR *d;
+		struct dirent *de;
+
+		mkdir_p(dumps, 0700);
+		if (link(sman, dman) < 0) {
+			nua_error_set(err, NUA_EFAIL, "cannot keep '%s': %s", sman,
+				      strerror(errno));
+			goto out;
+		}
+		d = opendir(sdumps);
+		while (d && (de = readdir(d))) {
+			_cleanup_free_ char *a = NULL, *b = NULL;
+
+			if (de->d_name[0] == '.')
+				continue;
+			a = xasprintf("%s/%s", sdumps, de->d_name);
+			b = xasprintf("%s/%s", dumps, de->d_name);
+			if (link(a, b) < 0) {
+				closedir(d);
+				nua_error_set(err, NUA_EFAIL, "cannot keep '%s': %s", a,
+					      strerror(errno));
+				goto out;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	j.snapshot = xstrdup(snap->id);
+	j.safety = safety ? xstrdup(safety) : NULL;
+	j.desired = xstrdup(in.desired);
+	j.image_ref = xstrdup(in.image_ref);
+	j.step = xstrdup("restoring");
+	if (journal_write(name, &j, err) < 0)
+		goto out;
+	changing = true;
+
+	say(ctx, "stopping %s", name);
+	if (state_instance_set_desired(ctx->st, name, "stopped", err) < 0 ||
+	    instance_converge(ctx, name, err) < 0)
+		goto fail;
+	{
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(json_object_get(manifest, "volumes"), i, v)
+		{
+			const char *path = json_string_value(json_object_get(v, "path"));
+			_cleanup_free_ char *live = NULL, *old = NULL, *staged = NULL;
+
+			if (!path)
+				continue;
+			live = volume_live_path(name, path);
+			old = volume_old_path(name, path);
+			staged = volume_staged_path(name, path);
+			say(ctx, "restoring volume %s",
+			    str_or(json_string_value(json_object_get(v, "name")), path));
+			if (access(live, F_OK) == 0 && move(live, old, err) < 0)
+				goto fail;
+			if (move(staged, live, err) < 0)
+				goto fail;
+		}
+	}
+	{
+		_cleanup_free_ char *base = xstrdup(data);
+
+		if (restore_dumps(ctx, name, manifest, base, err) < 0)
+			goto fail;
+	}
+	say(ctx, "starting %s", name);
+	if (bring_up(ctx, name,
+		     json_string_value(json_object_get(json_object_get(manifest, "image"), "ref")),
+		     in.desired, err) < 0)
+		goto fail;
+	free(j.step);
+	j.step = xstrdup("done");
+	journal_write(name, &j, NULL);
+	volumes_cleanup(name, manifest);
+	restore_cleanup(name);
+	event(ctx, name, "restore", "restored from snapshot %s (safety snapshot %.8s)",
+	      snap->short_id, safety ? safety : "-");
+	if (safety_out)
+		*safety_out = TAKE_PTR(safety);
+	ret = 0;
+	goto out;
+fail : {
+	struct nua_error *e = NULL;
+
+	if (roll_back(ctx, name, &j, manifest, &e) == 0) {
+		event(ctx, name, "restore-failed",
+		      "restore from snapshot %s failed (%s); put back as it was", snap->short_id,
+		      (*err)->msg);
+		nua_error_prefix(err, "'%s' was put back as it was", name);
+		volumes_cleanup(name, manifest);
+		restore_cleanup(name);
+	} else {
+		event(ctx, name, "restore-failed",
+		      "restore from snapshot %s failed (%s), and so did putting it back "
+		      "(%s); the safety snapshot is %.8s",
+		      snap->short_id, (*err)->msg, e->msg, safety ? safety : "-");
+		nua_error_prefix(err,
+				 "putting '%s' back failed too (%s); its safety snapshot is %.8s",
+				 name, e->msg, safety ? safety : "-");
+		nua_error_free(e);
+	}
+}
+out:
+	if (!changing && ret < 0)
+		restore_cleanup(name);
+	free(safety);
+	journal_release(&j);
+	json_decref(manifest);
+	target_release(&t);
+	image_rec_release(&img);
+	instance_rec_release(&in);
+	return ret;
+}
+
+int backup_restore(struct nua_ctx *ctx, const char *name, const char *snapshot, char **safety,
+		   struct nua_error **err)
+{
+	struct backup_snapshot snap;
+	struct instance_rec in = {0};
+	int ret;
+
+	if (safety)
+		*safety = NULL;
+	if (instance_get(ctx, name, &in, err) < 0)
+		return -1;
+	instance_rec_release(&in);
+	if (find_snapshot(ctx, name, snapshot, &snap, err) < 0)
+		return -1;
+	ret = restore_into(ctx, name, &snap, safety, err);
+	backup_snapshot_release(&snap);
+	if (ret < 0)
+		return nua_error_prefix(err, "cannot restore '%s' from snapshot %.8s", name,
+					snapshot ? snapshot : "latest");
+	return 0;
+}
+
+char **backup_interrupted(void)
+{
+	_cleanup_free_ char *dir = nua_root_path("instances");
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, alloc = 0;
+
+	ALLOC_GROW(names, 1, alloc);
+	names[0] = NULL;
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *journal = NULL;
+
+		if (de->d_name[0] == '.' || !valid_name(de->d_name, 64))
+			continue;
+		journal = inst_file(de->d_name, "restore/journal.json");
+		if (access(journal, F_OK) == 0)
+			strv_add_unique(&names, &n, &alloc, de->d_name);
+	}
+	if (d)
+		closedir(d);
+	return names;
+}
+
+int backup_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	struct journal j;
+	_cleanup_free_ char *mpath = inst_file(name, "restore/data/backup/nua-backup.json");
+	json_t *manifest;
+	struct nua_error *e = NULL;
+	int ret = 0;
+
+	if (journal_read(name, &j) < 0) {
+		restore_cleanup(name);
+		return 0;
+	}
+	if (streq(j.step, "done")) {
+		restore_cleanup(name);
+		journal_release(&j);
+		return 0;
+	}
+	manifest = json_load_file(mpath, 0, NULL);
+	if (!manifest)
+		manifest = json_object();
+	if (roll_back(ctx, name, &j, manifest, &e) == 0) {
+		event(ctx, name, "restore-failed",
+		      "the restore from snapshot %.8s was interrupted; put back as it was",
+		      j.snapshot);
+		volumes_cleanup(name, manifest);
+		restore_cleanup(name);
+	} else {
+		event(ctx, name, "restore-failed",
+		      "the restore from snapshot %.8s was interrupted, and putting it back failed: "
+		      "%s",
+		      j.snapshot, e->msg);
+		ret = nua_error_set(err, NUA_EFAIL,
+				    "cannot put '%s' back after an interrupted restore: %s", name,
+				    e->msg);
+		nua_error_free(e);
+	}
+	json_decref(manifest);
+	journal_release(&j);
+	return ret;
+}
+
+/* ---- the recovery key ---- */
+
+int backup_key(struct nua_ctx *ctx, char **text, struct nua_error **err)
+{
+	struct target *targets = NULL;
+	size_t nt = 0;
+	char *master = NULL, *dump, *b64;
+	json_t *o, *a;
+	struct strbuf sb = STRBUF_INIT;
+	size_t blen;
+
+	if (targets_ready(ctx, &targets, &nt, err) < 0)
+		return -1;
+	if (secret_master_key_text(&master, err) < 0) {
+		targets_free(targets, nt);
+		return -1;
+	}
+	a = json_array();
+	for (size_t i = 0; i < nt; i++)
+		json_array_append_new(a,
+				      json_pack("{s:s, s:s, s:s}", "name", targets[i].name, "url",
+						targets[i].url, "password", targets[i].password));
+	o = json_pack("{s:i, s:s, s:o}", "v", 1, "master_key", master, "targets", a);
+	dump = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	explicit_bzero(master, strlen(master));
+	free(master);
+	blen = strlen(dump);
+	{
+		size_t cap = sodium_base64_encoded_len(blen, sodium_base64_VARIANT_ORIGINAL);
+
+		b64 = xmalloc(cap);
+		sodium_bin2base64(b64, cap, (const unsigned char *)dump, blen,
+				  sodium_base64_VARIANT_ORIGINAL);
+	}
+	explicit_bzero(dump, blen);
+	free(dump);
+	strbuf_addstr(&sb,
+		      "# Keep this off the server (a password manager, a printed copy).\n"
+		      "# With it and a copy of a repository below, 'nua restore --all' brings\n"
+		      "# every instance back on a new server.\n");
+	for (size_t i = 0; i < nt; i++)
+		strbuf_addf(&sb, "# target %s: %s%s\n", targets[i].name, targets[i].url,
+			    targets[i].url[0] == '/' ? "  (on this server: copy it off too)" : "");
+	strbuf_addf(&sb, "nua-recovery-v1:%s\n", b64);
+	explicit_bzero(b64, strlen(b64));
+	free(b64);
+	targets_free(targets, nt);
+	*text = strbuf_detach(&sb, NULL);
+	return 0;
+}

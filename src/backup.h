@@ -1,0 +1,95 @@
+/* Backups of instances into restic repositories, and restores from them.
+ *
+ * A snapshot of an instance holds, relative to $NUA_ROOT/instances/NAME:
+ *
+ *   backup/nua-backup.json   the manifest: format version, the instance's
+ *                            record (image, domain, env with its secrets
+ *                            still sealed, volumes), the package's config,
+ *                            what the snapshot holds and where
+ *   backup/dumps/RES.dump    a dump of each resource on a server Nua runs,
+ *                            made through that server while the app runs
+ *   backup/image.tar         the image (image_export's archive), so that a
+ *                            restore never needs the package's sources
+ *   volumes/VOL/             each managed volume
+ *
+ * and each directory volume at its absolute host path. backup/ is kept
+ * between backups (the image archive is written again only when the image
+ * changes) so that restic finds most of it unchanged.
+ *
+ * Snapshots are tagged "nua", "instance=NAME", "image=REF", "kind=KIND",
+ * "nua-version=V", "volume=VOL" and "resource=RES", so that a repository
+ * alone says what it holds.
+ *
+ * Repositories ("targets") are server settings: "backup.target.NAME" is
+ * {"url": restic's repository, "password": sealed}. The first backup makes
+ * the target "local", a repository at $NUA_ROOT/backups/local with a
+ * random password. restic runs as a child process; its password reaches it
+ * on a file descriptor, never in its arguments or environment.
+ *
+ * A restore is journaled in $NUA_ROOT/instances/NAME/restore/journal.json
+ * before it changes anything, and backup_recover puts an instance whose
+ * restore was interrupted back as it was before. */
+#ifndef NUA_BACKUP_H
+#define NUA_BACKUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct nua_ctx;
+
+/* The format of nua-backup.json this nua writes; it reads no newer one. */
+#define BACKUP_FORMAT 1
+
+/* Take a snapshot of instance name into every target (the default one
+ * made first when there is none). kind is "manual", "scheduled", "safety"
+ * or "upgrade". *snapshot (may be NULL; caller frees) is the id of the
+ * snapshot in the first target. The caller holds the instance's lock.
+ * Events: backup, backup-failed. */
+int backup_instance(struct nua_ctx *ctx, const char *name, const char *kind, char **snapshot,
+		    struct nua_error **err);
+
+/* A snapshot, as the repository tells it. */
+struct backup_snapshot {
+	char *target, *id, *short_id;
+	char *instance, *kind, *image_ref, *nua_version;
+	char **volumes, **resources; /* NULL-terminated */
+	int64_t time;		     /* unix seconds */
+	int64_t bytes, files, added; /* -1: not recorded here */
+};
+void backup_snapshot_release(struct backup_snapshot *s);
+void backup_snapshot_list_free(struct backup_snapshot *list, size_t n);
+
+/* The snapshots of instance (NULL: of every instance) in every target,
+ * oldest first. */
+int backup_list(struct nua_ctx *ctx, const char *instance, struct backup_snapshot **out, size_t *n,
+		struct nua_error **err);
+
+/* Put instance name back as snapshot (an id or a unique prefix of one;
+ * NULL or "latest": the newest) holds it: a safety backup first, then the
+ * app is stopped, its volumes and databases replaced by the snapshot's
+ * (the databases' credentials kept), the image the snapshot names started,
+ * and its health awaited. Any failure puts the instance back as it was
+ * and says so. An unknown snapshot is NUA_EINPUT listing the known ones; a
+ * snapshot of another package is refused. The caller holds the lock.
+ * *safety (may be NULL; caller frees) is the safety snapshot's id. */
+int backup_restore(struct nua_ctx *ctx, const char *name, const char *snapshot, char **safety,
+		   struct nua_error **err);
+
+/* The instances a restore was interrupted in (a NULL-terminated array
+ * the caller frees with strv_free). */
+char **backup_interrupted(void);
+
+/* Finish or undo what an interrupted restore of name left: the instance
+ * is put back as it was before the restore began (the daemon calls it
+ * after its start-up reconcile has started the resource servers, holding
+ * the instance's lock). */
+int backup_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err);
+
+/* What a person must keep off the server to restore after losing it: a
+ * text (caller frees) with the recovery key (the master key that seals
+ * the secrets, and each target's URL and password). */
+int backup_key(struct nua_ctx *ctx, char **text, struct nua_error **err);
+
+#endif

@@ -1,0 +1,212 @@
+/* The verbs of backups: backup (and backup key), backups, restore. The
+ * daemon runs restic; these ask it through the API (docs/api.md). */
+#define _GNU_SOURCE
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "client.h"
+#include "strbuf.h"
+#include "util.h"
+#include "banned.h"
+
+static char *instance_op_path(const char *name, const char *op)
+{
+	_cleanup_free_ char *esc = client_escape(name);
+
+	return xasprintf("/v1/instances/%s/%s", esc, op);
+}
+
+static int backup_one(const char *name, bool json)
+{
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *path = instance_op_path(name, "backup");
+	json_t *body = json_object(), *out = NULL;
+	int r;
+
+	r = client_call_progress("POST", path, body, &out, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (json)
+		cli_print_json(json_pack("{s:s, s:O}", "instance", name, "snapshot",
+					 json_object_get(out, "snapshot")));
+	else
+		printf("%s: snapshot %.8s\n", name, cli_json_str(out, "snapshot", "?"));
+	json_decref(out);
+	return 0;
+}
+
+static int backup_key(void)
+{
+	_cleanup_error_ struct nua_error *err = NULL;
+	json_t *out = NULL;
+
+	if (client_call("GET", "/v1/backup/key", NULL, &out, &err) < 0)
+		return nua_error_report(err);
+	fputs(cli_json_str(out, "key", ""), stdout);
+	json_decref(out);
+	return 0;
+}
+
+int cmd_backup(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"all", no_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {NULL, 0, NULL, 0},
+	};
+	const struct cmd_struct *self = cli_find_command("backup");
+	_cleanup_args_ struct cli_args pos = {0};
+	_cleanup_error_ struct nua_error *err = NULL;
+	bool all = false, json = false;
+	json_t *list = NULL, *in;
+	size_t i;
+	int c, failed = 0;
+
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		if (c == 'a')
+			all = true;
+		if (c == 'j')
+			json = true;
+	}
+	if (pos.n == 1 && streq(pos.v[0], "key") && !all)
+		return backup_key();
+	if (all ? pos.n != 0 : pos.n != 1)
+		return cli_usage_error(self, "give one instance name, or --all");
+	if (!all)
+		return backup_one(pos.v[0], json);
+	if (client_call("GET", "/v1/instances", NULL, &list, &err) < 0)
+		return nua_error_report(err);
+	json_array_foreach(list, i, in)
+	{
+		const char *name = cli_json_str(in, "name", NULL);
+
+		/* Resource servers are in every backup of the instances they
+		 * serve, as dumps. */
+		if (!name || starts_with(name, "nua-"))
+			continue;
+		if (backup_one(name, json) != 0)
+			failed++;
+	}
+	json_decref(list);
+	return failed ? NUA_EFAIL : 0;
+}
+
+static void format_time(long long t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+int cmd_backups(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {NULL, 0, NULL, 0},
+	};
+	const struct cmd_struct *self = cli_find_command("backups");
+	_cleanup_args_ struct cli_args pos = {0};
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *path = NULL;
+	json_t *list = NULL, *s, *v;
+	bool json = false;
+	size_t i, k;
+	int c;
+
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		json = true;
+	}
+	if (pos.n > 1)
+		return cli_usage_error(self, "give at most one instance name");
+	if (pos.n == 1) {
+		_cleanup_free_ char *esc = client_escape(pos.v[0]);
+
+		path = xasprintf("/v1/backups?instance=%s", esc);
+	} else {
+		path = xstrdup("/v1/backups");
+	}
+	if (client_call("GET", path, NULL, &list, &err) < 0)
+		return nua_error_report(err);
+	if (json) {
+		cli_print_json(list);
+		return 0;
+	}
+	if (json_array_size(list) == 0) {
+		fprintf(stderr, "no backups%s%s; 'nua backup NAME' takes one\n",
+			pos.n ? " of " : "", pos.n ? pos.v[0] : "");
+		json_decref(list);
+		return 0;
+	}
+	printf("%-9s %-19s %-16s %-8s %-8s %9s  %-24s %s\n", "ID", "TIME", "INSTANCE", "KIND",
+	       "TARGET", "SIZE", "IMAGE", "HOLDS");
+	json_array_foreach(list, i, s)
+	{
+		char when[32], size[32] = "-";
+		long long t = 0, bytes;
+		struct strbuf holds = STRBUF_INIT;
+
+		cli_json_int(s, "time", &t);
+		format_time(t, when, sizeof(when));
+		if (cli_json_int(s, "bytes", &bytes))
+			cli_human_size(bytes, size, sizeof(size));
+		json_array_foreach(json_object_get(s, "volumes"), k, v)
+		    strbuf_addf(&holds, "%svolume %s", holds.len ? ", " : "", json_string_value(v));
+		json_array_foreach(json_object_get(s, "resources"), k, v) strbuf_addf(
+		    &holds, "%sdatabase %s", holds.len ? ", " : "", json_string_value(v));
+		printf("%-9s %-19s %-16s %-8s %-8s %9s  %-24s %s\n",
+		       cli_json_str(s, "short_id", "?"), when, cli_json_str(s, "instance", "?"),
+		       cli_json_str(s, "kind", "-"), cli_json_str(s, "target", "-"), size,
+		       cli_json_str(s, "image", "-"), holds.len ? holds.buf : "image and record");
+		strbuf_release(&holds);
+	}
+	json_decref(list);
+	return 0;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {NULL, 0, NULL, 0},
+	};
+	const struct cmd_struct *self = cli_find_command("restore");
+	_cleanup_args_ struct cli_args pos = {0};
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *path = NULL;
+	json_t *body, *out = NULL;
+	bool json = false;
+	int c, r;
+
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		json = true;
+	}
+	if (pos.n < 1 || pos.n > 2)
+		return cli_usage_error(self, "give an instance name and, optionally, a snapshot");
+	path = instance_op_path(pos.v[0], "restore");
+	body = json_pack("{s:s?}", "snapshot", pos.n == 2 ? pos.v[1] : NULL);
+	r = client_call_progress("POST", path, body, &out, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (json) {
+		cli_print_json(out);
+		return 0;
+	}
+	fprintf(stderr, "%s restored from snapshot %s (what it held before: snapshot %.8s)\n",
+		pos.v[0], pos.n == 2 ? pos.v[1] : "latest", cli_json_str(out, "safety", "?"));
+	json_decref(out);
+	return 0;
+}

@@ -1,0 +1,197 @@
+#!/usr/bin/env bats
+# Backups with restic and restores from them: volumes byte for byte,
+# databases row for row, a restore that fails put back, an interrupted one
+# undone. A real daemon, resource servers and apps on a private root.
+
+load helpers
+load server
+
+get() { curl -s -m 10 -H "Host: $1.localhost" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
+post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
+
+# What a directory holds, to compare before and after: every entry's type,
+# mode, owner, size, link target and (but for directories) modification
+# time, then every file's checksum.
+tree_sig() {
+	(cd "$1" && find . -printf '%p|%y|%m|%U:%G|%l|%s|' -a \( -type d -printf '\n' -o -printf '%T@\n' \) |
+		LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}
+
+# Files a backup must bring back exactly.
+odd_files() {
+	local d=$1
+	mkdir -p "$d/sub dir/deeper" "$d/empty-dir"
+	printf 'plain\n' >"$d/plain.txt"
+	printf 'spaces\n' >"$d/sub dir/a file with spaces"
+	printf 'newline\n' >"$d/new"$'\n'"line"
+	printf 'unicode\n' >"$d/été-日本-ü.txt"
+	printf 'dash\n' >"$d/-leading-dash"
+	: >"$d/empty"
+	head -c 100000000 /dev/urandom >"$d/sub dir/deeper/big.bin"
+	printf 'secret\n' >"$d/private" && chmod 600 "$d/private"
+	printf '#!/bin/sh\n' >"$d/script" && chmod 4755 "$d/script"
+	chown 1234:5678 "$d/plain.txt"
+	chown -h 1000:1000 "$d/sub dir"
+	ln -s plain.txt "$d/link"
+	ln -s /nowhere/at/all "$d/dangling"
+	ln "$d/plain.txt" "$d/hardlink"
+	touch -d '2001-02-03 04:05:06' "$d/plain.txt"
+}
+
+@test "backup: a volume comes back byte for byte, with names, modes, owners and links" {
+	run "$NUA" deploy "$NUA_TOP/apps/hello-python" --name hp
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$(get hp /)" == *"Visit number 1."* ]]
+	vol=$NUA_ROOT/instances/hp/volumes/data
+	odd_files "$vol"
+	before=$(tree_sig "$vol")
+	run "$NUA" backup hp
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" =~ hp:\ snapshot\ [0-9a-f]{8} ]]
+	[[ "$output" == *"backing up hp to local"* ]]
+	snap=$("$NUA" backups --json hp | jq -r '.[-1].id')
+	[ "$("$NUA" backups --json hp | jq -r '.[-1] | .kind, .target, .image, (.volumes | join(","))' | tr '\n' ' ')" = "manual local hello-python:1.0.0-1 data " ]
+	[ "$("$NUA" backups --json hp | jq '.[-1].bytes > 100000000')" = true ]
+	# The repository and its password stay on the server, 0600/0700.
+	[ -f "$NUA_ROOT/backups/local/config" ]
+	[ "$(stat -c %a "$NUA_ROOT/backups/local")" = 700 ]
+	# Changes after the backup: all of them go with the restore.
+	rm -rf "$vol/sub dir" "$vol/link"
+	printf 'changed\n' >"$vol/plain.txt"
+	printf 'new\n' >"$vol/added-later"
+	chmod 644 "$vol/private"
+	[ "$(tree_sig "$vol")" != "$before" ]
+	run "$NUA" restore hp "${snap:0:8}"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"taking a safety backup of hp"* ]]
+	[[ "$output" == *"restoring volume data"* ]]
+	[[ "$output" == *"hp restored from snapshot"* ]]
+	[ "$(tree_sig "$vol")" = "$before" ]
+	# It serves again, counting on from the restored counter.
+	[[ "$(get hp /)" == *"Visit number 2."* ]]
+	[ "$("$NUA" status --json hp | jq -r .state)" = running ]
+	# The safety backup holds what was there before the restore.
+	[ "$("$NUA" backups --json hp | jq -r '[.[] | .kind] | join(",")')" = "manual,safety" ]
+	run "$NUA" events --json
+	[[ "$output" == *'"kind":"restore"'* ]]
+	# Nothing of the restore is left behind.
+	[ ! -e "$NUA_ROOT/instances/hp/restore" ]
+}
+
+@test "backup: a second backup with nothing changed adds almost nothing" {
+	"$NUA" backup hp
+	"$NUA" backup hp
+	added=$("$NUA" backups --json hp | jq '.[-1].added')
+	[ "$added" -lt 2000000 ] || { echo "added $added bytes"; false; }
+}
+
+@test "backup: PostgreSQL, MariaDB and Redis data come back row for row" {
+	run "$NUA" deploy "$NUA_TOP/apps/counter-redis" --name cnt
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run "$NUA" deploy "$NUA_TOP/apps/guestbook-mariadb" --name gb
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(get cnt /count/a)" = 1 ]
+	[ "$(get cnt /count/a)" = 2 ]
+	[ "$(post cnt /log 'first line')" = logged ]
+	[ "$(post gb / ada)" = signed ]
+	run "$NUA" backup --all
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"cnt: snapshot"* ]]
+	[[ "$output" == *"gb: snapshot"* ]]
+	[[ "$output" != *"nua-postgres: snapshot"* ]]
+	run "$NUA" backups cnt
+	[[ "$output" == *"database cache"* ]]
+	[[ "$output" == *"database db"* ]]
+	# Changes after the backup.
+	[ "$(get cnt /count/a)" = 3 ]
+	[ "$(get cnt /count/b)" = 1 ]
+	post cnt /log 'second line'
+	post gb / grace
+	[ "$(get gb /)" = '["ada", "grace"]' ]
+	run "$NUA" restore cnt
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"restoring resource db (postgres)"* ]]
+	[[ "$output" == *"restoring resource cache (redis)"* ]]
+	[ "$(get cnt /log)" = '["first line"]' ]
+	[ "$(get cnt /count/a)" = 3 ]
+	[ "$(get cnt /count/b)" = 1 ]
+	run "$NUA" restore gb
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(get gb /)" = '["ada"]' ]
+	# The credentials are the ones the instance had.
+	"$NUA" restart gb
+	[ "$(get gb /)" = '["ada"]' ]
+}
+
+@test "backup: an unknown snapshot lists the known ones; another package's is refused" {
+	run "$NUA" restore hp deadbeef
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no snapshot 'deadbeef' of 'hp'; its snapshots:"* ]]
+	[[ "$output" == *"manual"* ]]
+	run "$NUA" restore hp 'x/../y'
+	[ "$status" -eq 2 ]
+	run "$NUA" restore nosuch
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"nosuch"* ]]
+	run "$NUA" backup nosuch
+	[ "$status" -eq 2 ]
+	# The name now runs another package: the snapshots of the old one do
+	# not fit it.
+	run "$NUA" deploy "$NUA_TOP/apps/notes-pg" --name other
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	"$NUA" backup other
+	"$NUA" rm --purge other
+	run "$NUA" deploy "$NUA_TOP/apps/hello-python" --name other
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run "$NUA" restore other
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"holds the package 'notes-pg', and 'other' runs 'hello-python'"* ]]
+	[ "$("$NUA" status --json other | jq -r .state)" = running ]
+	"$NUA" rm --purge other
+}
+
+@test "backup: a restore that fails puts the instance back as it was" {
+	pkg=$BATS_TEST_TMPDIR/fragile
+	cp -r "$NUA_TOP/apps/hello-python" "$pkg"
+	sed -i 's/^id = "hello-python"/id = "fragile"/; s|^start = .*|start = "test ! -e /var/lib/hello/poison \&\& exec python3 /nua/app/app.py"|' \
+		"$pkg/nua-config.toml"
+	run "$NUA" deploy "$pkg" --name fr
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	vol=$NUA_ROOT/instances/fr/volumes/data
+	[[ "$(get fr /)" == *"Visit number 1."* ]]
+	# A snapshot whose data the app refuses to start with.
+	touch "$vol/poison"
+	"$NUA" backup fr
+	rm "$vol/poison"
+	printf 'after\n' >"$vol/after-the-backup"
+	[[ "$(get fr /)" == *"Visit number 2."* ]]
+	before=$(tree_sig "$vol")
+	run "$NUA" restore fr
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'fr' was put back as it was"* ]]
+	[ "$(tree_sig "$vol")" = "$before" ]
+	[[ "$(get fr /)" == *"Visit number 3."* ]]
+	[ "$("$NUA" status --json fr | jq -r .state)" = running ]
+	run "$NUA" events --json
+	[[ "$output" == *'"kind":"restore-failed"'*"put back as it was"* ]]
+	[ ! -e "$NUA_ROOT/instances/fr/restore" ]
+	"$NUA" rm --purge fr
+}
+
+@test "backup: the recovery key holds the master key and each repository's password" {
+	run "$NUA" backup key
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"# target local: $NUA_ROOT/backups/local"* ]]
+	key=$(printf '%s\n' "$output" | sed -n 's/^nua-recovery-v1://p')
+	json=$(printf '%s' "$key" | base64 -d)
+	[ "$(jq -r '.targets[0].name' <<<"$json")" = local ]
+	pw=$(jq -r '.targets[0].password' <<<"$json")
+	[ ${#pw} -eq 40 ]
+	[ "$(jq -r '.master_key | length' <<<"$json")" = 43 ]
+	# The password opens the repository, and is stored sealed.
+	run env RESTIC_PASSWORD="$pw" restic -r "$NUA_ROOT/backups/local" --no-cache snapshots --json
+	[ "$status" -eq 0 ]
+	[ "$(jq length <<<"$output")" -ge 3 ]
+	run grep -c "$pw" "$NUA_ROOT/nua.db"
+	[ "$output" = 0 ]
+}
