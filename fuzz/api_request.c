@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	switch (data[0] % 9) {
+	switch (data[0] % 10) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
 		char *url = malloc(len + 1);
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 6: {
 		struct api_path_body b;
 
-		api_parse_path_body((enum api_path_kind)(data[0] % 9 - 2), body, len, &b, &err);
+		api_parse_path_body((enum api_path_kind)(data[0] % 10 - 2), body, len, &b, &err);
 		api_path_body_release(&b);
 		break;
 	}
@@ -54,6 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		api_parse_snapshot_body(data[1 % size] & 1 ? API_BACKUP : API_RESTORE_SNAPSHOT, body,
 					len, &b, &err);
 		api_snapshot_body_release(&b);
+		break;
+	}
+	case 8: {
+		struct api_target t;
+
+		api_parse_target(body, len, &t, &err);
+		api_target_release(&t);
 		break;
 	}
 	default: {

@@ -235,3 +235,92 @@ int api_parse_snapshot_body(enum api_snapshot_kind kind, const char *body, size_
 	}
 	return 0;
 }
+
+void api_target_release(struct api_target *t)
+{
+	if (t->credentials)
+		for (size_t i = 0; t->credentials[i]; i++)
+			explicit_bzero(t->credentials[i], strlen(t->credentials[i]));
+	strv_free(t->credentials);
+	json_decref(t->root);
+	memset(t, 0, sizeof(*t));
+}
+
+static bool credential_key(const char *k)
+{
+	static const char *const prefixes[] = { "AWS_",	   "B2_", "AZURE_",	   "GOOGLE_",
+						"OS_",	   "ST_", "RESTIC_REST_", "RCLONE_",
+						NULL };
+
+	if (streq(k, "RESTIC_PASSWORD"))
+		return true;
+	for (size_t i = 0; prefixes[i]; i++)
+		if (starts_with(k, prefixes[i]) && strlen(k) > strlen(prefixes[i]) &&
+		    strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == strlen(k))
+			return true;
+	return false;
+}
+
+int api_parse_target(const char *body, size_t len, struct api_target *out,
+		     struct nua_error **err)
+{
+	static const char *const schemes[] = { "sftp:", "s3:",	   "rest:", "b2:", "azure:",
+					       "gs:",	"swift:", "rclone:", NULL };
+	json_t *creds = NULL, *cmd = NULL, *v;
+	json_error_t jerr;
+	const char *key;
+	size_t i = 0;
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->root = load_object(body, len, "backup target", err)))
+		return -1;
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s:s, s?o, s?o}", "name",
+			   &out->name, "url", &out->url, "sftp_command", &cmd, "credentials",
+			   &creds) < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad backup target request: %s", jerr.text);
+	if (cmd && !json_is_null(cmd) && !json_is_string(cmd))
+		return nua_error_set(err, NUA_EINPUT,
+				     "bad backup target request: 'sftp_command' must be a string");
+	out->sftp_command = json_string_value(cmd);
+	if (creds && json_is_null(creds))
+		creds = NULL;
+	if (!valid_name(out->name, 32))
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is not a target name: use [a-z0-9-], at most 32",
+				     out->name);
+	for (size_t k = 0; schemes[k]; k++)
+		ok = ok || starts_with(out->url, schemes[k]);
+	if (!(ok || out->url[0] == '/') || strpbrk(out->url, "\n\r") ||
+	    strlen(out->url) > 1024)
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is not a repository: give an absolute path or a restic "
+				     "URL (sftp:, s3:, rest:, b2:, azure:, gs:, swift:, rclone:)",
+				     out->url);
+	if (out->sftp_command &&
+	    (!starts_with(out->url, "sftp:") || strpbrk(out->sftp_command, "\n\r") ||
+	     strlen(out->sftp_command) > 1024))
+		return nua_error_set(err, NUA_EINPUT,
+				     "bad backup target request: an SFTP command is one line, for "
+				     "an sftp: URL");
+	if (creds && !json_is_object(creds))
+		return nua_error_set(err, NUA_EINPUT,
+				     "bad backup target request: 'credentials' must be {\"KEY\": "
+				     "\"VALUE\"}");
+	out->credentials = xcalloc(json_object_size(creds) + 1, sizeof(*out->credentials));
+	json_object_foreach(creds, key, v) {
+		if (!credential_key(key))
+			return nua_error_set(err, NUA_EINPUT,
+					     "'%s' is not a credential restic reads (AWS_*, B2_*, "
+					     "AZURE_*, GOOGLE_*, OS_*, ST_*, RESTIC_REST_*, RCLONE_*, "
+					     "RESTIC_PASSWORD)",
+					     key);
+		if (!json_is_string(v) || strchr(json_string_value(v), '\n'))
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad backup target request: the value of '%s' must be "
+					     "one line of text",
+					     key);
+		out->credentials[i++] = xasprintf("%s=%s", key, json_string_value(v));
+	}
+	return 0;
+}

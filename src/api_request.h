@@ -75,4 +75,19 @@ int api_parse_snapshot_body(enum api_snapshot_kind kind, const char *body, size_
 			    struct api_snapshot_body *out, struct nua_error **err);
 void api_snapshot_body_release(struct api_snapshot_body *b);
 
+/* POST /v1/backup/targets: {"name": S, "url": S, "sftp_command"?: S,
+ * "credentials"?: {KEY: S}}. The name is [a-z0-9-], the URL an absolute
+ * path or a restic backend ("sftp:", "s3:", "rest:", ...), credential keys
+ * the backends' variables (AWS_*, B2_*, AZURE_*, GOOGLE_*, OS_*, ST_*,
+ * RESTIC_REST_*, RCLONE_*) or RESTIC_PASSWORD (an existing repository's).
+ * *credentials is "KEY=VALUE" strings (NULL-terminated, strv_free). */
+struct api_target {
+	void *root;
+	const char *name, *url, *sftp_command;
+	char **credentials;
+};
+int api_parse_target(const char *body, size_t len, struct api_target *out,
+		     struct nua_error **err);
+void api_target_release(struct api_target *t);
+
 #endif

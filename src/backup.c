@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ static void say(struct nua_ctx *ctx, const char *fmt, ...)
 }
 
 static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
-    PRINTF(4, 5);
+	PRINTF(4, 5);
 static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
 {
 	va_list ap;
@@ -65,7 +66,7 @@ static void event(struct nua_ctx *ctx, const char *name, const char *kind, const
 static char *inst_file(const char *name, const char *rel)
 {
 	_cleanup_free_ char *r =
-	    rel ? xasprintf("instances/%s/%s", name, rel) : xasprintf("instances/%s", name);
+		rel ? xasprintf("instances/%s/%s", name, rel) : xasprintf("instances/%s", name);
 
 	return nua_root_path(r);
 }
@@ -74,7 +75,10 @@ static char *inst_file(const char *name, const char *rel)
 
 struct target {
 	char *name, *url;
-	char *password; /* plain; wiped when released */
+	char *password;	    /* plain; wiped when released */
+	json_t *env;	    /* the backend's credentials {KEY: VALUE}, plain, or NULL */
+	char *sftp_command; /* restic's -o sftp.command, or NULL */
+	int64_t created_at;
 };
 
 static void target_release(struct target *t)
@@ -85,6 +89,8 @@ static void target_release(struct target *t)
 		explicit_bzero(t->password, strlen(t->password));
 		free(t->password);
 	}
+	json_decref(t->env);
+	free(t->sftp_command);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -99,8 +105,9 @@ static int target_load(struct nua_ctx *ctx, const char *name, struct target *t,
 		       struct nua_error **err)
 {
 	_cleanup_free_ char *key = xasprintf(TARGET_PREFIX "%s", name), *text = NULL;
+	_cleanup_free_ char *env = NULL;
 	json_t *o;
-	const char *url, *pw;
+	const char *url, *pw, *sealed_env, *cmd;
 	int ret = -1;
 
 	memset(t, 0, sizeof(*t));
@@ -111,34 +118,54 @@ static int target_load(struct nua_ctx *ctx, const char *name, struct target *t,
 	o = json_loads(text, 0, NULL);
 	url = json_string_value(json_object_get(o, "url"));
 	pw = json_string_value(json_object_get(o, "password"));
+	sealed_env = json_string_value(json_object_get(o, "env"));
+	cmd = json_string_value(json_object_get(json_object_get(o, "options"), "sftp.command"));
 	if (!url || !pw) {
 		nua_error_set(err, NUA_EFAIL, "the setting '%s' is damaged", key);
 		goto out;
 	}
-	if (secret_open(pw, &t->password, err) < 0) {
-		nua_error_prefix(err, "cannot open the password of backup target '%s'", name);
+	if (secret_open(pw, &t->password, err) < 0 ||
+	    (sealed_env && secret_open(sealed_env, &env, err) < 0)) {
+		nua_error_prefix(err, "cannot open the secrets of backup target '%s'", name);
 		goto out;
+	}
+	if (env) {
+		t->env = json_loads(env, 0, NULL);
+		explicit_bzero(env, strlen(env));
 	}
 	t->name = xstrdup(name);
 	t->url = xstrdup(url);
+	t->sftp_command = cmd ? xstrdup(cmd) : NULL;
+	t->created_at = json_integer_value(json_object_get(o, "created_at"));
 	ret = 0;
 out:
 	json_decref(o);
 	return ret;
 }
 
-static int target_save(struct nua_ctx *ctx, const char *name, const char *url, const char *password,
-		       struct nua_error **err)
+/* Record t (its password and credentials sealed). */
+static int target_save(struct nua_ctx *ctx, const struct target *t, struct nua_error **err)
 {
-	_cleanup_free_ char *key = xasprintf(TARGET_PREFIX "%s", name), *sealed = NULL;
+	_cleanup_free_ char *key = xasprintf(TARGET_PREFIX "%s", t->name), *sealed = NULL;
+	_cleanup_free_ char *sealed_env = NULL;
 	char *text;
 	json_t *o;
 	int r;
 
-	if (secret_seal(password, &sealed, err) < 0)
+	if (secret_seal(t->password, &sealed, err) < 0)
 		return -1;
-	o = json_pack("{s:s, s:s, s:I}", "url", url, "password", sealed, "created_at",
-		      (json_int_t)time(NULL));
+	if (t->env && json_object_size(t->env)) {
+		char *plain = json_dumps(t->env, JSON_COMPACT);
+
+		r = secret_seal(plain, &sealed_env, err);
+		explicit_bzero(plain, strlen(plain));
+		free(plain);
+		if (r < 0)
+			return -1;
+	}
+	o = json_pack("{s:s, s:s, s:s?, s:{s:s?}, s:I}", "url", t->url, "password", sealed, "env",
+		      sealed_env, "options", "sftp.command", t->sftp_command, "created_at",
+		      (json_int_t)(t->created_at ? t->created_at : time(NULL)));
 	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	r = state_setting_set(ctx->st, key, text, err);
@@ -177,24 +204,39 @@ static int targets_load(struct nua_ctx *ctx, struct target **out, size_t *n, str
 /* Called with each line restic writes on its standard output. */
 typedef void (*line_fn)(const char *line, void *arg);
 
-/* Run restic on target t with args (NULL-terminated), in directory dir
- * (NULL: unchanged). Lines of its output go to fn, or into out (either may
- * be NULL). Fails with restic's own message when it exits with an error. */
-static int restic_run(const struct target *t, const char *const *args, const char *dir, line_fn fn,
-		      void *arg, struct strbuf *out, struct nua_error **err)
+struct restic_io {
+	const char *dir; /* working directory, NULL: unchanged */
+	line_fn fn;	 /* each line of the output, or NULL */
+	void *arg;
+	struct strbuf *out; /* the whole output, or NULL */
+	int timeout_s;	    /* 0: none */
+};
+
+/* How long restic may take to answer a question about a repository (it
+ * retries a backend that does not answer for much longer). */
+#define RESTIC_QUICK_S 60
+
+/* Run restic on target t with args (NULL-terminated). Fails with restic's
+ * own message when it exits with an error, or when it runs past the
+ * timeout (it is then killed). */
+static int restic_exec(const struct target *t, const char *const *args, const struct restic_io *io,
+		       struct nua_error **err)
 {
 	_cleanup_free_ char *prog = nua_find_program("restic");
 	_cleanup_free_ char *cache = xasprintf("%s/restic", nua_cache_dir());
 	_cleanup_free_ char *home = nua_root_path("backups");
 	_cleanup_free_ char *home_env = xasprintf("HOME=%s", home);
+	_cleanup_free_ char *sftp_opt = NULL;
 	_cleanup_close_ int pw_fd = -1, err_fd = -1;
-	const char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			      "LC_ALL=C", "RESTIC_PROGRESS_FPS=1", home_env, NULL};
-	const char *argv[64];
-	size_t n = 0;
+	const char **envp = NULL, **argv = NULL;
+	size_t n = 0, ne = 0, nargs = 0;
 	struct nua_cmd cmd = NUA_CMD_INIT;
 	struct strbuf line = STRBUF_INIT, errs = STRBUF_INIT;
-	int pipefd[2], status = 0, ret = -1;
+	int pipefd[2], status = 0, ret = -1, pfd;
+	long long deadline = io->timeout_s ? monotonic_ms() + io->timeout_s * 1000LL : 0;
+	bool timed_out = false;
+	const char *key;
+	json_t *v;
 	pid_t pid;
 
 	if (!prog)
@@ -202,6 +244,9 @@ static int restic_run(const struct target *t, const char *const *args, const cha
 				     "restic is not installed: 'scripts/setup' installs it");
 	mkdir_p(cache, 0700);
 	mkdir_p(home, 0700);
+	while (args[nargs])
+		nargs++;
+	argv = xcalloc(nargs + 12, sizeof(*argv));
 	argv[n++] = prog;
 	argv[n++] = "--repo";
 	argv[n++] = t->url;
@@ -209,40 +254,71 @@ static int restic_run(const struct target *t, const char *const *args, const cha
 	argv[n++] = "/dev/fd/3";
 	argv[n++] = "--cache-dir";
 	argv[n++] = cache;
-	for (size_t i = 0; args[i]; i++) {
-		if (n >= ARRAY_SIZE(argv) - 1)
-			BUG("too many arguments for restic");
-		argv[n++] = args[i];
+	if (t->sftp_command) {
+		sftp_opt = xasprintf("sftp.command=%s", t->sftp_command);
+		argv[n++] = "--option";
+		argv[n++] = sftp_opt;
 	}
+	for (size_t i = 0; i < nargs; i++)
+		argv[n++] = args[i];
 	argv[n] = NULL;
+	envp = xcalloc(json_object_size(t->env) + 6, sizeof(*envp));
+	envp[ne++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	envp[ne++] = "LC_ALL=C";
+	envp[ne++] = "RESTIC_PROGRESS_FPS=1";
+	envp[ne++] = home_env;
+	/* The backend's credentials: restic reads them from its environment
+	 * only (which no other user can read), never from its arguments. */
+	json_object_foreach(t->env, key, v) envp[ne++] =
+		xasprintf("%s=%s", key, json_string_value(v) ? json_string_value(v) : "");
+	envp[ne] = NULL;
 	/* The password on a memory file: /dev/fd/3 opens it from the start,
 	 * and it is never on disk, in an argument or in the environment. */
 	pw_fd = memfd_create("nua-restic", MFD_CLOEXEC);
 	err_fd = memfd_create("nua-restic-err", MFD_CLOEXEC);
 	if (pw_fd < 0 || err_fd < 0 ||
 	    write(pw_fd, t->password, strlen(t->password)) != (ssize_t)strlen(t->password) ||
-	    write(pw_fd, "\n", 1) != 1)
-		return nua_error_set(err, NUA_EFAIL, "cannot pass restic its password: %s",
-				     strerror(errno));
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return nua_error_set(err, NUA_EFAIL, "cannot make a pipe: %s", strerror(errno));
+	    write(pw_fd, "\n", 1) != 1) {
+		nua_error_set(err, NUA_EFAIL, "cannot pass restic its password: %s",
+			      strerror(errno));
+		goto out_free;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		nua_error_set(err, NUA_EFAIL, "cannot make a pipe: %s", strerror(errno));
+		goto out_free;
+	}
 	cmd.argv = argv;
 	cmd.envp = envp;
 	cmd.out = pipefd[1];
 	cmd.err = err_fd;
 	cmd.extra_fd = pw_fd;
-	cmd.dir = dir;
+	cmd.dir = io->dir;
 	if (nua_cmd_spawn(&cmd, &pid, err) < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return -1;
+		goto out_free;
 	}
 	close(pipefd[1]);
+	pfd = pipefd[0];
 	for (;;) {
 		char chunk[8192];
-		ssize_t got = read(pipefd[0], chunk, sizeof(chunk));
+		ssize_t got;
 		char *nl;
 
+		if (deadline) {
+			struct pollfd p = { .fd = pfd, .events = POLLIN };
+			long long left = deadline - monotonic_ms();
+			int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r == 0) {
+				timed_out = true;
+				kill(pid, SIGTERM);
+				break;
+			}
+		}
+		got = read(pfd, chunk, sizeof(chunk));
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -250,55 +326,95 @@ static int restic_run(const struct target *t, const char *const *args, const cha
 		strbuf_add(&line, chunk, (size_t)got);
 		while ((nl = memchr(line.buf, '\n', line.len))) {
 			*nl = '\0';
-			if (fn)
-				fn(line.buf, arg);
-			if (out) {
-				strbuf_addstr(out, line.buf);
-				strbuf_addch(out, '\n');
+			if (io->fn)
+				io->fn(line.buf, io->arg);
+			if (io->out) {
+				strbuf_addstr(io->out, line.buf);
+				strbuf_addch(io->out, '\n');
 			}
 			strbuf_remove(&line, 0, (size_t)(nl - line.buf) + 1);
 		}
 	}
-	close(pipefd[0]);
-	if (line.len) {
-		if (fn)
-			fn(line.buf, arg);
-		if (out)
-			strbuf_addstr(out, line.buf);
+	close(pfd);
+	if (line.len && !timed_out) {
+		if (io->fn)
+			io->fn(line.buf, io->arg);
+		if (io->out)
+			strbuf_addstr(io->out, line.buf);
 	}
-	if (nua_cmd_wait(pid, -1, &status, err) < 0)
+	if (timed_out && nua_cmd_wait(pid, 5000, &status, NULL) == 1) {
+		kill(pid, SIGKILL);
+		nua_cmd_wait(pid, -1, &status, NULL);
+	} else if (!timed_out && nua_cmd_wait(pid, -1, &status, err) < 0) {
 		goto out;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	}
+	if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char buf[4096];
 		ssize_t got;
+		const char *last;
 
 		lseek(err_fd, 0, SEEK_SET);
 		while ((got = read(err_fd, buf, sizeof(buf))) > 0)
 			strbuf_add(&errs, buf, (size_t)got);
 		strbuf_rtrim(&errs);
-		/* restic's last line says what went wrong. */
-		{
-			const char *last = strrchr(errs.buf, '\n');
-
+		/* restic's "Fatal: " line says what went wrong, or else its
+		 * last line. */
+		if ((last = strstr(errs.buf, "Fatal: "))) {
+			last += strlen("Fatal: ");
+			strbuf_setlen(&errs, (size_t)(last - errs.buf) + strcspn(last, "\n"));
+		} else {
+			last = strrchr(errs.buf, '\n');
 			last = last ? last + 1 : errs.buf;
-			nua_error_set(err, NUA_EFAIL, "restic %s on '%s': %s", args[0], t->name,
-				      *last ? last : nua_wait_status_str(status));
 		}
+		if (timed_out)
+			nua_error_set(err, NUA_EFAIL,
+				      "backup target '%s' did not answer within %d s%s%s", t->name,
+				      io->timeout_s, *last ? ": " : "", last);
+		else
+			nua_error_set(err, NUA_EFAIL, "restic %s on backup target '%s': %s",
+				      args[0], t->name, *last ? last : nua_wait_status_str(status));
 		goto out;
 	}
 	ret = 0;
 out:
 	strbuf_release(&line);
 	strbuf_release(&errs);
+out_free:
+	for (size_t i = 4; i < ne; i++)
+		free((char *)envp[i]);
+	free(envp);
+	free(argv);
 	return ret;
 }
 
-/* Make the repository of t when it has none yet. */
+/* restic_exec without a timeout, its output to fn or out. */
+static int restic_run(const struct target *t, const char *const *args, const char *dir, line_fn fn,
+		      void *arg, struct strbuf *out, struct nua_error **err)
+{
+	struct restic_io io = { dir, fn, arg, out, 0 };
+
+	return restic_exec(t, args, &io, err);
+}
+
+/* A question about the repository: its answer in out, within
+ * RESTIC_QUICK_S. */
+static int restic_ask(const struct target *t, const char *const *args, struct strbuf *out,
+		      struct nua_error **err)
+{
+	struct restic_io io = { NULL, NULL, NULL, out, RESTIC_QUICK_S };
+
+	return restic_exec(t, args, &io, err);
+}
+
+/* Make the repository of t when it has none yet; an existing one must
+ * open with t's password. */
 static int repo_ensure(const struct target *t, struct nua_error **err)
 {
-	const char *cat[] = {"cat", "config", "--quiet", NULL};
-	const char *init[] = {"init", "--quiet", NULL};
+	const char *cat[] = { "cat", "config", "--quiet", NULL };
+	const char *init[] = { "init", "--quiet", NULL };
+	struct strbuf out = STRBUF_INIT;
 	struct nua_error *e = NULL;
+	int r;
 
 	if (t->url[0] == '/') {
 		_cleanup_free_ char *cfg = xasprintf("%s/config", t->url);
@@ -306,16 +422,24 @@ static int repo_ensure(const struct target *t, struct nua_error **err)
 		if (access(cfg, F_OK) == 0)
 			return 0;
 		mkdir_p(t->url, 0700);
-	} else {
-		struct strbuf out = STRBUF_INIT;
-		int r = restic_run(t, cat, NULL, NULL, NULL, &out, &e);
-
-		strbuf_release(&out);
-		if (r == 0)
-			return 0;
-		nua_error_free(e);
+		return restic_ask(t, init, NULL, err);
 	}
-	return restic_run(t, init, NULL, NULL, NULL, NULL, err);
+	r = restic_ask(t, cat, &out, &e);
+	strbuf_release(&out);
+	if (r == 0)
+		return 0;
+	/* Only a repository that is not there yet is made; a wrong password
+	 * or a backend that does not answer is an error. */
+	if (!strstr(e->msg, "does not exist") && !strstr(e->msg, "no such file") &&
+	    !strstr(e->msg, "NoSuchBucket") && !strstr(e->msg, "NoSuchKey")) {
+		if (err)
+			*err = e;
+		else
+			nua_error_free(e);
+		return -1;
+	}
+	nua_error_free(e);
+	return restic_ask(t, init, NULL, err);
 }
 
 /* The targets, with the default one made when there is none. */
@@ -326,17 +450,18 @@ static int targets_ready(struct nua_ctx *ctx, struct target **out, size_t *n,
 		return -1;
 	if (*n == 0) {
 		_cleanup_free_ char *url = nua_root_path("backups/" DEFAULT_TARGET);
-		char *pw = secret_random_string(40);
-		int r = target_save(ctx, DEFAULT_TARGET, url, pw, err);
+		struct target t = { .name = xstrdup(DEFAULT_TARGET),
+				    .url = xstrdup(url),
+				    .password = secret_random_string(40) };
+		int r = target_save(ctx, &t, err);
 
-		explicit_bzero(pw, strlen(pw));
-		free(pw);
+		target_release(&t);
 		free(*out);
 		if (r < 0 || targets_load(ctx, out, n, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < *n; i++)
-		if (repo_ensure(&(*out)[i], err) < 0) {
+		if ((*out)[i].url[0] == '/' && repo_ensure(&(*out)[i], err) < 0) {
 			targets_free(*out, *n);
 			*out = NULL;
 			*n = 0;
@@ -475,8 +600,8 @@ static char *local_full_id(const struct target *t, const char *short_id)
 static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, char **snapshot,
 		      struct nua_error **err)
 {
-	struct instance_rec in = {0};
-	struct image_rec img = {0};
+	struct instance_rec in = { 0 };
+	struct image_rec img = { 0 };
 	struct target *targets = NULL;
 	size_t nt = 0, nres = 0;
 	struct res res[16];
@@ -487,6 +612,7 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 	size_t np = 0, ap = 0, ntags = 0, atags = 0;
 	char keyid[17];
 	long long t0 = monotonic_ms();
+	struct strbuf failed = STRBUF_INIT;
 	int ret = -1, r;
 
 	if (instance_get(ctx, name, &in, err) < 0)
@@ -584,18 +710,18 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		goto out;
 	}
 	manifest = json_pack(
-	    "{s:i, s:s, s:I, s:s, s:s, s:{s:s, s:s?, s:s, s:s, s:I, s:o}, s:{s:s, s:s?, s:s}, "
-	    "s:o, s:o, s:O}",
-	    "format", BACKUP_FORMAT, "nua_version", NUA_VERSION, "created_at",
-	    (json_int_t)time(NULL), "kind", kind, "secrets_key", keyid, "instance", "name", name,
-	    "domain", in.domain, "path", str_or(in.path, "/"), "desired", in.desired, "generation",
-	    (json_int_t)in.generation, "env", env_json(&in), "image", "ref", img.ref, "digest",
-	    img.digest, "archive", "backup/image.tar", "volumes", vols, "resources", dumps,
-	    "config", cfg ? cfg : json_null());
+		"{s:i, s:s, s:I, s:s, s:s, s:{s:s, s:s?, s:s, s:s, s:I, s:o}, s:{s:s, s:s?, s:s}, "
+		"s:o, s:o, s:O}",
+		"format", BACKUP_FORMAT, "nua_version", NUA_VERSION, "created_at",
+		(json_int_t)time(NULL), "kind", kind, "secrets_key", keyid, "instance", "name",
+		name, "domain", in.domain, "path", str_or(in.path, "/"), "desired", in.desired,
+		"generation", (json_int_t)in.generation, "env", env_json(&in), "image", "ref",
+		img.ref, "digest", img.digest, "archive", "backup/image.tar", "volumes", vols,
+		"resources", dumps, "config", cfg ? cfg : json_null());
 	{
 		_cleanup_free_ char *mpath = xasprintf("%s/nua-backup.json", stage);
 		_cleanup_free_ char *text =
-		    json_dumps(manifest, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+			json_dumps(manifest, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 
 		if (write_file_atomic(mpath, text, strlen(text), 0600) < 0) {
 			nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", mpath,
@@ -617,60 +743,73 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		json_array_foreach(vols, i, v)
 		{
 			ALLOC_GROW(tags, ntags + 1, atags);
-			tags[ntags++] =
-			    xasprintf("volume=%s", json_string_value(json_object_get(v, "name")));
+			tags[ntags++] = xasprintf("volume=%s",
+						  json_string_value(json_object_get(v, "name")));
 		}
 		json_array_foreach(dumps, i, v)
 		{
 			if (json_is_true(json_object_get(v, "external")))
 				continue;
 			ALLOC_GROW(tags, ntags + 1, atags);
-			tags[ntags++] =
-			    xasprintf("resource=%s", json_string_value(json_object_get(v, "name")));
+			tags[ntags++] = xasprintf("resource=%s",
+						  json_string_value(json_object_get(v, "name")));
 		}
 	}
 
 	for (size_t t = 0; t < nt; t++) {
-		const char *argv[64 + 32];
+		const char **argv = xcalloc(2 * ntags + np + 8, sizeof(*argv));
 		size_t n = 0;
-		struct progress pr = {ctx, NULL, monotonic_ms()};
-		struct backup_rec rec = {0};
+		struct progress pr = { ctx, NULL, monotonic_ms() };
+		struct backup_rec rec = { 0 };
+		struct nua_error *e = NULL;
 		const char *id;
 
 		argv[n++] = "backup";
 		argv[n++] = "--json";
 		argv[n++] = "--exclude";
 		argv[n++] = "*.tmp";
-		for (size_t i = 0; i < ntags && n < 60; i++) {
+		for (size_t i = 0; i < ntags; i++) {
 			argv[n++] = "--tag";
 			argv[n++] = tags[i];
 		}
-		for (size_t i = 0; i < np && n < ARRAY_SIZE(argv) - 1; i++)
+		for (size_t i = 0; i < np; i++)
 			argv[n++] = paths[i];
 		argv[n] = NULL;
 		say(ctx, "backing up %s to %s", name, targets[t].name);
-		r = restic_run(&targets[t], argv, dir, backup_line, &pr, NULL, err);
+		/* A remote target that does not answer fails in a minute, not
+		 * after restic's own retries. */
+		r = targets[t].url[0] == '/' ? 0 : repo_ensure(&targets[t], &e);
+		if (r == 0)
+			r = restic_run(&targets[t], argv, dir, backup_line, &pr, NULL, &e);
+		free(argv);
 		id = json_string_value(json_object_get(pr.summary, "snapshot_id"));
 		if (r == 0 && !id)
-			r = nua_error_set(err, NUA_EFAIL, "restic reported no snapshot for '%s'",
+			r = nua_error_set(&e, NUA_EFAIL, "restic reported no snapshot of '%s'",
 					  name);
 		if (r < 0) {
+			/* The other targets still get their copy. */
 			json_decref(pr.summary);
-			goto out;
+			say(ctx, "backup of %s to %s failed: %s", name, targets[t].name, e->msg);
+			event(ctx, name, "backup-failed", "%s backup to %s failed: %s", kind,
+			      targets[t].name, e->msg);
+			strbuf_addf(&failed, "%s%s", failed.len ? "; " : "", e->msg);
+			nua_error_free(e);
+			continue;
 		}
 		/* The summary has the short id; the full one names it for sure.
 		 * A local repository has a file named by it. */
 		rec.snapshot = local_full_id(&targets[t], id);
 		if (!rec.snapshot) {
-			const char *snaps[] = {"snapshots", "--json", id, NULL};
+			const char *snaps[] = { "snapshots", "--json", id, NULL };
 			struct strbuf sout = STRBUF_INIT;
 			json_t *a = NULL;
 
-			if (restic_run(&targets[t], snaps, NULL, NULL, NULL, &sout, err) == 0)
+			if (restic_ask(&targets[t], snaps, &sout, NULL) == 0)
 				a = json_loads(sout.buf, 0, NULL);
 			strbuf_release(&sout);
 			rec.snapshot = xstrdup(str_or(
-			    json_string_value(json_object_get(json_array_get(a, 0), "id")), id));
+				json_string_value(json_object_get(json_array_get(a, 0), "id")),
+				id));
 			json_decref(a);
 		}
 		rec.target = targets[t].name;
@@ -679,9 +818,9 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		rec.kind = (char *)kind;
 		rec.image_ref = img.ref;
 		rec.bytes =
-		    json_integer_value(json_object_get(pr.summary, "total_bytes_processed"));
+			json_integer_value(json_object_get(pr.summary, "total_bytes_processed"));
 		rec.files =
-		    json_integer_value(json_object_get(pr.summary, "total_files_processed"));
+			json_integer_value(json_object_get(pr.summary, "total_files_processed"));
 		rec.added = json_integer_value(json_object_get(pr.summary, "data_added"));
 		json_decref(pr.summary);
 		state_backup_add(ctx->st, &rec, NULL);
@@ -692,12 +831,17 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		      "%s snapshot %.8s in %s: %lld files, %lld bytes (%lld new) in %.1f s", kind,
 		      rec.snapshot, targets[t].name, (long long)rec.files, (long long)rec.bytes,
 		      (long long)rec.added, (double)(monotonic_ms() - t0) / 1000);
-		if (t == 0 && snapshot)
+		if (snapshot && !*snapshot)
 			*snapshot = xstrdup(rec.snapshot);
 		free(rec.snapshot);
 	}
+	if (failed.len) {
+		nua_error_set(err, NUA_EFAIL, "%s", failed.buf);
+		goto out;
+	}
 	ret = 0;
 out:
+	strbuf_release(&failed);
 	strv_free(paths);
 	if (tags) {
 		for (size_t i = 0; i < ntags; i++)
@@ -721,7 +865,7 @@ int backup_instance(struct nua_ctx *ctx, const char *name, const char *kind, cha
 	if (snapshot)
 		*snapshot = NULL;
 	if (backup_one(ctx, name, kind, snapshot, &e) < 0) {
-		if (e->status != NUA_EINPUT)
+		if (e->status != NUA_EINPUT && !strstr(e->msg, "backup target '"))
 			event(ctx, name, "backup-failed", "%s backup failed: %s", kind, e->msg);
 		nua_error_prefix(&e, "cannot back up '%s'", name);
 		if (err)
@@ -759,7 +903,7 @@ void backup_snapshot_list_free(struct backup_snapshot *list, size_t n)
 /* restic's times: "2026-12-02T16:33:14.570105452Z" or with "+01:00". */
 static int64_t parse_time(const char *s)
 {
-	struct tm tm = {0};
+	struct tm tm = { 0 };
 	const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
 	int64_t t;
 
@@ -792,13 +936,13 @@ static int list_target(struct nua_ctx *ctx, const struct target *t, const char *
 		       struct nua_error **err)
 {
 	_cleanup_free_ char *tag = instance ? xasprintf("instance=%s", instance) : xstrdup("nua");
-	const char *argv[] = {"snapshots", "--json", "--tag", tag, NULL};
+	const char *argv[] = { "snapshots", "--json", "--tag", tag, NULL };
 	struct strbuf out = STRBUF_INIT;
 	struct backup_rec *recs = NULL;
 	size_t nrecs = 0, i;
 	json_t *a, *s;
 
-	if (restic_run(t, argv, NULL, NULL, NULL, &out, err) < 0) {
+	if (restic_ask(t, argv, &out, err) < 0) {
 		strbuf_release(&out);
 		return -1;
 	}
@@ -817,7 +961,7 @@ static int list_target(struct nua_ctx *ctx, const struct target *t, const char *
 		b->target = xstrdup(t->name);
 		b->id = xstrdup(str_or(json_string_value(json_object_get(s, "id")), ""));
 		b->short_id =
-		    xstrdup(str_or(json_string_value(json_object_get(s, "short_id")), ""));
+			xstrdup(str_or(json_string_value(json_object_get(s, "short_id")), ""));
 		b->time = parse_time(json_string_value(json_object_get(s, "time")));
 		b->bytes = b->files = b->added = -1;
 		ALLOC_GROW(b->volumes, 1, av);
@@ -963,8 +1107,8 @@ static int journal_write(const char *name, const struct journal *j, struct nua_e
 {
 	_cleanup_free_ char *path = inst_file(name, "restore/journal.json");
 	json_t *o =
-	    json_pack("{s:s, s:s?, s:s, s:s, s:s}", "snapshot", j->snapshot, "safety", j->safety,
-		      "desired", j->desired, "image", j->image_ref, "step", j->step);
+		json_pack("{s:s, s:s?, s:s, s:s, s:s}", "snapshot", j->snapshot, "safety",
+			  j->safety, "desired", j->desired, "image", j->image_ref, "step", j->step);
 	char *text = json_dumps(o, JSON_COMPACT);
 	int r = write_file_atomic(path, text, strlen(text), 0600);
 
@@ -1111,7 +1255,7 @@ static json_t *manifest_load(const char *path, struct nua_error **err)
 static int restore_dumps(struct nua_ctx *ctx, const char *name, json_t *manifest, const char *base,
 			 struct nua_error **err)
 {
-	struct instance_rec in = {0};
+	struct instance_rec in = { 0 };
 	size_t i;
 	json_t *r;
 	int ret = 0;
@@ -1130,10 +1274,10 @@ static int restore_dumps(struct nua_ctx *ctx, const char *name, json_t *manifest
 			continue;
 		if (!server) {
 			ret = nua_error_set(
-			    err, NUA_EINPUT,
-			    "'%s' has no resource '%s' on a server of Nua's to restore "
-			    "into",
-			    name, rname);
+				err, NUA_EINPUT,
+				"'%s' has no resource '%s' on a server of Nua's to restore "
+				"into",
+				name, rname);
 			break;
 		}
 		file = xasprintf("%s/%s", base, rel);
@@ -1150,7 +1294,7 @@ static int restore_dumps(struct nua_ctx *ctx, const char *name, json_t *manifest
 static int bring_up(struct nua_ctx *ctx, const char *name, const char *image_ref,
 		    const char *desired, struct nua_error **err)
 {
-	struct instance_rec in = {0};
+	struct instance_rec in = { 0 };
 	int ret;
 
 	if (instance_get(ctx, name, &in, err) < 0)
@@ -1239,10 +1383,10 @@ static void volumes_cleanup(const char *name, json_t *manifest)
 static int restore_into(struct nua_ctx *ctx, const char *name, const struct backup_snapshot *snap,
 			char **safety_out, struct nua_error **err)
 {
-	struct instance_rec in = {0};
-	struct image_rec img = {0};
-	struct target t = {0};
-	struct journal j = {0};
+	struct instance_rec in = { 0 };
+	struct image_rec img = { 0 };
+	struct target t = { 0 };
+	struct journal j = { 0 };
 	_cleanup_free_ char *rdir = inst_file(name, "restore");
 	_cleanup_free_ char *data = inst_file(name, "restore/data");
 	_cleanup_free_ char *mpath = inst_file(name, "restore/data/backup/nua-backup.json");
@@ -1282,8 +1426,8 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 	say(ctx, "reading snapshot %s from %s", snap->short_id, snap->target);
 	{
 		/* The image comes later, when this server lacks it. */
-		const char *argv[] = {"restore",	   snap->id, "--target", data, "--exclude",
-				      "/backup/image.tar", NULL};
+		const char *argv[] = { "restore",	    snap->id, "--target", data, "--exclude",
+				       "/backup/image.tar", NULL };
 
 		if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0)
 			goto out;
@@ -1312,11 +1456,11 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 	/* The image the snapshot names, from the snapshot when it is not here
 	 * (or is another build of the same name). */
 	{
-		const char *ref =
-		    json_string_value(json_object_get(json_object_get(manifest, "image"), "ref"));
+		const char *ref = json_string_value(
+			json_object_get(json_object_get(manifest, "image"), "ref"));
 		const char *digest = json_string_value(
-		    json_object_get(json_object_get(manifest, "image"), "digest"));
-		struct image_rec have = {0};
+			json_object_get(json_object_get(manifest, "image"), "digest"));
+		struct image_rec have = { 0 };
 		bool ok = ref && state_image_get(ctx->st, ref, &have, NULL) == 0 && digest &&
 			  have.digest && streq(have.digest, digest);
 
@@ -1328,9 +1472,9 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 		if (!ok) {
 			_cleanup_free_ char *tar = xasprintf("%s/backup/image.tar", data);
 
-			const char *argv[] = {"restore", snap->id,    "--target",
-					      data,	 "--include", "/backup/image.tar",
-					      NULL};
+			const char *argv[] = { "restore", snap->id,    "--target",
+					       data,	  "--include", "/backup/image.tar",
+					       NULL };
 
 			say(ctx, "importing image %s from the snapshot", ref);
 			if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0 ||
@@ -1472,7 +1616,7 @@ int backup_restore(struct nua_ctx *ctx, const char *name, const char *snapshot, 
 		   struct nua_error **err)
 {
 	struct backup_snapshot snap;
-	struct instance_rec in = {0};
+	struct instance_rec in = { 0 };
 	int ret;
 
 	if (safety)
@@ -1553,6 +1697,105 @@ int backup_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err
 	json_decref(manifest);
 	journal_release(&j);
 	return ret;
+}
+
+/* ---- targets, for the API ---- */
+
+int backup_target_add(struct nua_ctx *ctx, const char *name, const char *url,
+		      const char *sftp_command, const char *const *credentials,
+		      struct nua_error **err)
+{
+	_cleanup_free_ char *key = xasprintf(TARGET_PREFIX "%s", name), *had = NULL;
+	struct target *all = NULL, t = { 0 };
+	size_t n = 0;
+	int ret = -1;
+
+	/* The default target first, so that adding one does not leave the
+	 * server without its local copy. */
+	if (targets_ready(ctx, &all, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (streq(all[i].url, url)) {
+			nua_error_set(err, NUA_EINPUT,
+				      "backup target '%s' is that repository already", all[i].name);
+			goto out;
+		}
+	if (state_setting_get(ctx->st, key, &had, err) < 0)
+		goto out;
+	if (had) {
+		nua_error_set(err, NUA_EINPUT, "backup target '%s' exists already", name);
+		goto out;
+	}
+	t.name = xstrdup(name);
+	t.url = xstrdup(url);
+	t.sftp_command = sftp_command ? xstrdup(sftp_command) : NULL;
+	t.env = json_object();
+	for (size_t i = 0; credentials && credentials[i]; i++) {
+		const char *eq = strchr(credentials[i], '=');
+		_cleanup_free_ char *k = NULL;
+
+		if (!eq)
+			continue;
+		k = xstrndup(credentials[i], (size_t)(eq - credentials[i]));
+		if (streq(k, "RESTIC_PASSWORD"))
+			t.password = xstrdup(eq + 1);
+		else
+			json_object_set_new(t.env, k, json_string(eq + 1));
+	}
+	if (!t.password)
+		t.password = secret_random_string(40);
+	if (repo_ensure(&t, err) < 0) {
+		nua_error_prefix(err, "cannot use '%s' as a backup target", url);
+		goto out;
+	}
+	if (target_save(ctx, &t, err) < 0)
+		goto out;
+	event(ctx, NULL, "backup-target", "backup target '%s' added: %s", name, url);
+	ret = 0;
+out:
+	target_release(&t);
+	targets_free(all, n);
+	return ret;
+}
+
+int backup_target_remove(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	_cleanup_free_ char *key = xasprintf(TARGET_PREFIX "%s", name), *had = NULL;
+
+	if (state_setting_get(ctx->st, key, &had, err) < 0)
+		return -1;
+	if (!had)
+		return nua_error_set(err, NUA_EINPUT, "no backup target named '%s'", name);
+	if (state_setting_set(ctx->st, key, NULL, err) < 0)
+		return -1;
+	event(ctx, NULL, "backup-target", "backup target '%s' removed (its repository is kept)",
+	      name);
+	return 0;
+}
+
+int backup_target_list(struct nua_ctx *ctx, void **json, struct nua_error **err)
+{
+	struct target *all = NULL;
+	size_t n = 0;
+	json_t *a;
+
+	if (targets_ready(ctx, &all, &n, err) < 0)
+		return -1;
+	a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *keys = json_array();
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(all[i].env, k, v) json_array_append_new(keys, json_string(k));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:o, s:I}", "name",
+						   all[i].name, "url", all[i].url, "sftp_command",
+						   all[i].sftp_command, "credentials", keys,
+						   "created_at", (json_int_t)all[i].created_at));
+	}
+	targets_free(all, n);
+	*json = a;
+	return 0;
 }
 
 /* ---- the recovery key ---- */

@@ -87,6 +87,25 @@ char **backup_interrupted(void);
  * the instance's lock). */
 int backup_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err);
 
+/* Add a target: url (an absolute path or a restic backend URL), with the
+ * backend's credentials ("KEY=VALUE", NULL-terminated, may be NULL), kept
+ * sealed, and for sftp: URLs the ssh command restic runs (may be NULL).
+ * A RESTIC_PASSWORD credential is the password of an existing repository;
+ * without it a new repository is made with a random one. Nothing is
+ * recorded unless the repository opens (or is made). A taken name is
+ * NUA_EINPUT. */
+int backup_target_add(struct nua_ctx *ctx, const char *name, const char *url,
+		      const char *sftp_command, const char *const *credentials,
+		      struct nua_error **err);
+/* Forget a target (its repository and snapshots stay where they are). */
+int backup_target_remove(struct nua_ctx *ctx, const char *name, struct nua_error **err);
+
+/* The targets, for the API: an array of {name, url, sftp_command,
+ * credentials: [KEY...], created_at} (a jansson value, as void * to keep
+ * jansson out of this header; the caller decrefs). Without any, the
+ * default one is made. */
+int backup_target_list(struct nua_ctx *ctx, void **json, struct nua_error **err);
+
 /* What a person must keep off the server to restore after losing it: a
  * text (caller frees) with the recovery key (the master key that seals
  * the secrets, and each target's URL and password). */

@@ -52,15 +52,123 @@ static int backup_key(void)
 	return 0;
 }
 
+/* KEY=VALUE lines from standard input (blank lines and # comments
+ * skipped) into o. */
+static int read_credentials(json_t *o)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int n = 0;
+
+	while ((len = getline(&line, &cap, stdin)) >= 0) {
+		char *eq;
+
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (!len || line[0] == '#')
+			continue;
+		if (!(eq = strchr(line, '='))) {
+			explicit_bzero(line, cap);
+			free(line);
+			return cli_error(NUA_EINPUT, "line %d of the credentials is not KEY=VALUE",
+					 n + 1);
+		}
+		*eq = '\0';
+		json_object_set_new(o, line, json_string(eq + 1));
+		n++;
+	}
+	if (line)
+		explicit_bzero(line, cap);
+	free(line);
+	return 0;
+}
+
+static int targets_print(json_t *list, bool json)
+{
+	json_t *t, *k;
+	size_t i, j;
+
+	if (json) {
+		cli_print_json(list);
+		return 0;
+	}
+	printf("%-12s %-48s %s\n", "NAME", "REPOSITORY", "CREDENTIALS");
+	json_array_foreach(list, i, t) {
+		struct strbuf keys = STRBUF_INIT;
+
+		json_array_foreach(json_object_get(t, "credentials"), j, k)
+			strbuf_addf(&keys, "%s%s", keys.len ? ", " : "", json_string_value(k));
+		printf("%-12s %-48s %s\n", cli_json_str(t, "name", "?"), cli_json_str(t, "url", "?"),
+		       keys.len ? keys.buf : "-");
+		strbuf_release(&keys);
+	}
+	json_decref(list);
+	return 0;
+}
+
+static int backup_target(const struct cmd_struct *self, struct cli_args *pos, bool json,
+			 const char *sftp_command, bool credentials)
+{
+	_cleanup_error_ struct nua_error *err = NULL;
+	const char *verb = pos->n > 1 ? pos->v[1] : "ls";
+	json_t *out = NULL;
+
+	if (streq(verb, "ls") && pos->n <= 2) {
+		if (client_call("GET", "/v1/backup/targets", NULL, &out, &err) < 0)
+			return nua_error_report(err);
+		return targets_print(out, json);
+	}
+	if (streq(verb, "add") && pos->n == 4) {
+		json_t *body = json_pack("{s:s, s:s, s:s?}", "name", pos->v[2], "url", pos->v[3],
+					 "sftp_command", sftp_command);
+		int r;
+
+		if (credentials) {
+			json_t *c = json_object();
+
+			if ((r = read_credentials(c)) != 0) {
+				json_decref(c);
+				json_decref(body);
+				return r;
+			}
+			json_object_set_new(body, "credentials", c);
+		}
+		r = client_call("POST", "/v1/backup/targets", body, &out, &err);
+		json_decref(body);
+		if (r < 0)
+			return nua_error_report(err);
+		fprintf(stderr, "backup target %s added; every backup now goes there too\n",
+			pos->v[2]);
+		return targets_print(out, json);
+	}
+	if (streq(verb, "rm") && pos->n == 3) {
+		_cleanup_free_ char *esc = client_escape(pos->v[2]);
+		_cleanup_free_ char *path = xasprintf("/v1/backup/targets/%s", esc);
+
+		if (client_call("DELETE", path, NULL, &out, &err) < 0)
+			return nua_error_report(err);
+		fprintf(stderr, "backup target %s removed; its repository is left as it is\n",
+			pos->v[2]);
+		json_decref(out);
+		return 0;
+	}
+	return cli_usage_error(self, "nua backup target [ls] | add NAME URL | rm NAME");
+}
+
 int cmd_backup(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"all", no_argument, NULL, 'a'},
-	    {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0},
+		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "sftp-command", required_argument, NULL, 's' },
+		{ "credentials", no_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
 	};
+	const char *sftp_command = NULL;
+	bool credentials = false;
 	const struct cmd_struct *self = cli_find_command("backup");
-	_cleanup_args_ struct cli_args pos = {0};
+	_cleanup_args_ struct cli_args pos = { 0 };
 	_cleanup_error_ struct nua_error *err = NULL;
 	bool all = false, json = false;
 	json_t *list = NULL, *in;
@@ -74,9 +182,15 @@ int cmd_backup(int argc, char **argv)
 			all = true;
 		if (c == 'j')
 			json = true;
+		if (c == 's')
+			sftp_command = optarg;
+		if (c == 'c')
+			credentials = true;
 	}
 	if (pos.n == 1 && streq(pos.v[0], "key") && !all)
 		return backup_key();
+	if (pos.n >= 1 && streq(pos.v[0], "target") && !all)
+		return backup_target(self, &pos, json, sftp_command, credentials);
 	if (all ? pos.n != 0 : pos.n != 1)
 		return cli_usage_error(self, "give one instance name, or --all");
 	if (!all)
@@ -110,11 +224,11 @@ static void format_time(long long t, char *buf, size_t len)
 int cmd_backups(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0},
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("backups");
-	_cleanup_args_ struct cli_args pos = {0};
+	_cleanup_args_ struct cli_args pos = { 0 };
 	_cleanup_error_ struct nua_error *err = NULL;
 	_cleanup_free_ char *path = NULL;
 	json_t *list = NULL, *s, *v;
@@ -160,10 +274,10 @@ int cmd_backups(int argc, char **argv)
 		format_time(t, when, sizeof(when));
 		if (cli_json_int(s, "bytes", &bytes))
 			cli_human_size(bytes, size, sizeof(size));
-		json_array_foreach(json_object_get(s, "volumes"), k, v)
-		    strbuf_addf(&holds, "%svolume %s", holds.len ? ", " : "", json_string_value(v));
+		json_array_foreach(json_object_get(s, "volumes"), k, v) strbuf_addf(
+			&holds, "%svolume %s", holds.len ? ", " : "", json_string_value(v));
 		json_array_foreach(json_object_get(s, "resources"), k, v) strbuf_addf(
-		    &holds, "%sdatabase %s", holds.len ? ", " : "", json_string_value(v));
+			&holds, "%sdatabase %s", holds.len ? ", " : "", json_string_value(v));
 		printf("%-9s %-19s %-16s %-8s %-8s %9s  %-24s %s\n",
 		       cli_json_str(s, "short_id", "?"), when, cli_json_str(s, "instance", "?"),
 		       cli_json_str(s, "kind", "-"), cli_json_str(s, "target", "-"), size,
@@ -177,11 +291,11 @@ int cmd_backups(int argc, char **argv)
 int cmd_restore(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0},
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("restore");
-	_cleanup_args_ struct cli_args pos = {0};
+	_cleanup_args_ struct cli_args pos = { 0 };
 	_cleanup_error_ struct nua_error *err = NULL;
 	_cleanup_free_ char *path = NULL;
 	json_t *body, *out = NULL;

@@ -95,6 +95,8 @@ static const struct cmd_option image_options[] = {
 
 static const struct cmd_option backup_options[] = {
 	{ "--all", "every instance (the resource servers are in their dumps)" },
+	{ "--credentials", "target add: read the backend's KEY=VALUE secrets from stdin" },
+	{ "--sftp-command CMD", "target add: the ssh command restic runs for an sftp: URL" },
 	{ "--json", "print JSON" },
 	{ NULL, NULL },
 };
@@ -186,14 +188,20 @@ const struct cmd_struct nua_commands[] = {
 	  "resource each serves. dump writes the data of an instance's resource to FILE as\n"
 	  "SQL (mode 0600); restore reads such a file back into it, replacing its tables.",
 	  json_options, "instance" },
-	{ "backup", cmd_backup, CMD_NEED_DAEMON, "nua backup [--json] NAME|--all | nua backup key",
-	  "back up an instance; show the recovery key",
+	{ "backup", cmd_backup, CMD_NEED_DAEMON,
+	  "nua backup [--json] NAME|--all | key | target [ls | add NAME URL | rm NAME]",
+	  "back up an instance; the recovery key; the repositories",
 	  "Take a snapshot of instance NAME (or of every instance with --all) into the\n"
 	  "server's backup repositories with restic: its volumes, a dump of each of its\n"
 	  "databases made while it runs, its image and its record (env with secrets still\n"
 	  "sealed, domain). The first backup makes a repository under $NUA_ROOT/backups with\n"
 	  "a random password. 'nua backup key' prints what to keep off the server to\n"
-	  "restore after losing it: the repositories, their passwords and the master key.",
+	  "restore after losing it: the repositories, their passwords and the master key.\n"
+	  "'nua backup target add NAME URL' adds a repository every backup also goes to: a\n"
+	  "directory, or restic's sftp:, s3:, rest:, b2:, azure:, gs:, swift: or rclone:\n"
+	  "URLs; with --credentials, KEY=VALUE lines on standard input give the backend's\n"
+	  "secrets (AWS_ACCESS_KEY_ID=..., or RESTIC_PASSWORD for an existing repository),\n"
+	  "kept sealed.",
 	  backup_options, "instance" },
 	{ "backups", cmd_backups, CMD_NEED_DAEMON, "nua backups [--json] [NAME]",
 	  "list the snapshots",

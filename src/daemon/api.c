@@ -1393,6 +1393,33 @@ static enum MHD_Result h_backup_key(struct MHD_Connection *c, struct nua_ctx *ct
 	return ret;
 }
 
+/* GET, POST /v1/backup/targets; DELETE /v1/backup/targets/NAME */
+static enum MHD_Result h_targets(struct MHD_Connection *c, struct nua_ctx *ctx,
+				 const char *method, const char *name, const struct request *req)
+{
+	struct nua_error *err = NULL;
+	void *list = NULL;
+	int r;
+
+	if (streq(method, "POST")) {
+		struct api_target t;
+
+		r = api_parse_target(req->body.buf, req->body.len, &t, &err);
+		if (r == 0)
+			r = backup_target_add(ctx, t.name, t.url, t.sftp_command,
+					      (const char *const *)t.credentials, &err);
+		api_target_release(&t);
+		if (r < 0)
+			return send_nua_error(c, err);
+	} else if (streq(method, "DELETE")) {
+		if (backup_target_remove(ctx, name, &err) < 0)
+			return send_nua_error(c, err);
+	}
+	if (backup_target_list(ctx, &list, &err) < 0)
+		return send_nua_error(c, err);
+	return send_json(c, streq(method, "POST") ? 201 : 200, list);
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
@@ -1465,6 +1492,10 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		ret = h_resource_data(d, c, &ctx, name, seg[4], streq(seg[5], "dump"), req);
 	} else if (n == 2 && streq(seg[1], "backups") && get) {
 		ret = h_backups(c, &ctx);
+	} else if (n == 3 && streq(seg[1], "backup") && streq(seg[2], "targets") && (get || post)) {
+		ret = h_targets(c, &ctx, method, NULL, req);
+	} else if (n == 4 && streq(seg[1], "backup") && streq(seg[2], "targets") && del) {
+		ret = h_targets(c, &ctx, method, seg[3], req);
 	} else if (n == 3 && streq(seg[1], "backup") && get && streq(seg[2], "key")) {
 		ret = h_backup_key(c, &ctx);
 	} else if (n == 2 && streq(seg[1], "resources") && get) {

@@ -122,3 +122,35 @@ TEST(api_parse_snapshot_bodies)
 		err = NULL;
 	}
 }
+
+TEST(api_parse_target_checks_names_urls_and_credentials)
+{
+	struct api_target t;
+	struct nua_error *err = NULL;
+	const char *ok = "{\"name\": \"offsite\", \"url\": \"s3:http://127.0.0.1:9000/b\", "
+			 "\"credentials\": {\"AWS_ACCESS_KEY_ID\": \"k\", \"RESTIC_PASSWORD\": \"p\"}}";
+	const char *bad[] = {
+		"{\"name\": \"Off site\", \"url\": \"/x\"}",
+		"{\"name\": \"a\", \"url\": \"relative/dir\"}",
+		"{\"name\": \"a\", \"url\": \"ftp://x\"}",
+		"{\"name\": \"a\", \"url\": \"/x\", \"credentials\": {\"PATH\": \"/tmp\"}}",
+		"{\"name\": \"a\", \"url\": \"/x\", \"credentials\": {\"LD_PRELOAD\": \"x.so\"}}",
+		"{\"name\": \"a\", \"url\": \"/x\", \"credentials\": {\"AWS_X\": 3}}",
+		"{\"name\": \"a\", \"url\": \"/x\", \"sftp_command\": \"ssh x\"}",
+		"{\"name\": \"a\", \"url\": \"/x\", \"extra\": 1}",
+	};
+
+	CHECK_INT(api_parse_target(ok, strlen(ok), &t, &err), 0);
+	CHECK_STR(t.name, "offsite");
+	CHECK_STR(t.credentials[0], "AWS_ACCESS_KEY_ID=k");
+	CHECK_STR(t.credentials[1], "RESTIC_PASSWORD=p");
+	CHECK(t.credentials[2] == NULL);
+	api_target_release(&t);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		CHECK_INT(api_parse_target(bad[i], strlen(bad[i]), &t, &err), -1);
+		CHECK(err && err->status == NUA_EINPUT);
+		api_target_release(&t);
+		nua_error_free(err);
+		err = NULL;
+	}
+}
