@@ -324,3 +324,56 @@ int api_parse_target(const char *body, size_t len, struct api_target *out,
 	}
 	return 0;
 }
+
+int api_parse_policy(const char *body, size_t len, struct api_policy *out,
+		     struct nua_error **err)
+{
+	static const char *const keys[] = { "last", "daily", "weekly", "monthly" };
+	bool *has[] = { &out->has_last, &out->has_daily, &out->has_weekly, &out->has_monthly };
+	long long *val[] = { &out->last, &out->daily, &out->weekly, &out->monthly };
+	json_t *root, *freq = NULL, *keep = NULL, *v;
+	json_error_t jerr;
+	const char *key;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (!(root = load_object(body, len, "backup policy", err)))
+		return -1;
+	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s?o, s?o}", "frequency", &freq, "keep",
+			   &keep) < 0) {
+		nua_error_set(err, NUA_EINPUT, "bad backup policy request: %s", jerr.text);
+		goto out;
+	}
+	if (freq) {
+		if (!json_is_integer(freq) || json_integer_value(freq) <= 0) {
+			nua_error_set(err, NUA_EINPUT,
+				      "bad backup policy request: 'frequency' must be seconds, > 0");
+			goto out;
+		}
+		out->has_frequency = true;
+		out->frequency = json_integer_value(freq);
+	}
+	if (keep && !json_is_object(keep)) {
+		nua_error_set(err, NUA_EINPUT, "bad backup policy request: 'keep' must be an object");
+		goto out;
+	}
+	json_object_foreach(keep, key, v) {
+		size_t k;
+
+		for (k = 0; k < ARRAY_SIZE(keys) && !streq(key, keys[k]); k++)
+			;
+		if (k == ARRAY_SIZE(keys) || !json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > 100000) {
+			nua_error_set(err, NUA_EINPUT,
+				      "bad backup policy request: 'keep' takes last, daily, weekly "
+				      "and monthly, each a count >= 0");
+			goto out;
+		}
+		*has[k] = true;
+		*val[k] = json_integer_value(v);
+	}
+	ret = 0;
+out:
+	json_decref(root);
+	return ret;
+}

@@ -90,4 +90,14 @@ int api_parse_target(const char *body, size_t len, struct api_target *out,
 		     struct nua_error **err);
 void api_target_release(struct api_target *t);
 
+/* PATCH /v1/backup/policy: {"frequency"?: N (seconds), "keep"?: {"last"?:
+ * N, "daily"?: N, "weekly"?: N, "monthly"?: N}}, integers >= 0. Each
+ * member given sets *has_* and its value. */
+struct api_policy {
+	bool has_frequency, has_last, has_daily, has_weekly, has_monthly;
+	long long frequency, last, daily, weekly, monthly;
+};
+int api_parse_policy(const char *body, size_t len, struct api_policy *out,
+		     struct nua_error **err);
+
 #endif

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -216,11 +217,39 @@ struct restic_io {
  * retries a backend that does not answer for much longer). */
 #define RESTIC_QUICK_S 60
 
+/* restic's exclusive locks (forget, prune) make every other command on
+ * the repository fail at once: commands that take one wait here for the
+ * others to end, and the others for them. */
+static pthread_rwlock_t repo_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static bool exclusive_command(const char *cmd)
+{
+	return streq(cmd, "forget") || streq(cmd, "prune") || streq(cmd, "unlock");
+}
+
+static int restic_exec_locked(const struct target *t, const char *const *args,
+			      const struct restic_io *io, struct nua_error **err);
+
 /* Run restic on target t with args (NULL-terminated). Fails with restic's
  * own message when it exits with an error, or when it runs past the
  * timeout (it is then killed). */
 static int restic_exec(const struct target *t, const char *const *args, const struct restic_io *io,
 		       struct nua_error **err)
+{
+	bool excl = exclusive_command(args[0]);
+	int r;
+
+	if (excl)
+		pthread_rwlock_wrlock(&repo_lock);
+	else
+		pthread_rwlock_rdlock(&repo_lock);
+	r = restic_exec_locked(t, args, io, err);
+	pthread_rwlock_unlock(&repo_lock);
+	return r;
+}
+
+static int restic_exec_locked(const struct target *t, const char *const *args,
+			      const struct restic_io *io, struct nua_error **err)
 {
 	_cleanup_free_ char *prog = nua_find_program("restic");
 	_cleanup_free_ char *cache = xasprintf("%s/restic", nua_cache_dir());
@@ -567,9 +596,50 @@ static void backup_line(const char *line, void *arg)
 	json_decref(j);
 }
 
-static const char *str_or(const char *s, const char *dflt)
+static const char *str_or(const char *s, const char *dflt) { return s ? s : dflt; }
+
+/* Thaw container id and remove the mark that says it is frozen. */
+static void thaw(struct nua_ctx *ctx, const char *id, const char *mark)
 {
-	return s ? s : dflt;
+	struct nua_error *e = NULL;
+
+	if (ctx->rt.driver->freeze(&ctx->rt, id, false, &e) < 0) {
+		/* Gone (stopped, removed) is thawed enough. */
+		struct container_state st;
+
+		if (ctx->rt.driver->state(&ctx->rt, id, &st, NULL) == 0 &&
+		    st.status == CONTAINER_PAUSED) {
+			say(ctx, "%s", e->msg);
+			nua_error_free(e);
+			return; /* the mark stays: the next start tries again */
+		}
+		nua_error_free(e);
+	}
+	unlink(mark);
+}
+
+void backup_thaw_all(struct nua_ctx *ctx)
+{
+	_cleanup_free_ char *dir = nua_root_path("instances");
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *mark = NULL, *id = NULL;
+		size_t len;
+
+		if (de->d_name[0] == '.' || !valid_name(de->d_name, 64))
+			continue;
+		mark = inst_file(de->d_name, "backup/frozen");
+		if (read_file(mark, &id, &len) < 0)
+			continue;
+		if (valid_name(id, 128))
+			thaw(ctx, id, mark);
+		else
+			unlink(mark);
+	}
+	if (d)
+		closedir(d);
 }
 
 /* The full id of snapshot short in the local repository of t, or NULL. */
@@ -613,6 +683,8 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 	char keyid[17];
 	long long t0 = monotonic_ms();
 	struct strbuf failed = STRBUF_INIT;
+	_cleanup_free_ char *frozen_mark = inst_file(name, "backup/frozen");
+	char *frozen = NULL; /* the container frozen while restic reads */
 	int ret = -1, r;
 
 	if (instance_get(ctx, name, &in, err) < 0)
@@ -756,6 +828,22 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		}
 	}
 
+	/* Dumps are made through their servers while the app runs; a package
+	 * that asks for it is frozen while its files are read, so that files
+	 * and dumps agree. A mark says so until it is thawed: a daemon killed
+	 * in between thaws it when it starts again. */
+	if (json_is_true(json_object_get(json_object_get(cfg, "backup"), "pause")) &&
+	    streq(in.desired, "running")) {
+		frozen = instance_container_id(name, in.generation);
+		if (write_file_atomic(frozen_mark, frozen, strlen(frozen), 0600) < 0 ||
+		    ctx->rt.driver->freeze(&ctx->rt, frozen, true, err) < 0) {
+			unlink(frozen_mark);
+			free(frozen);
+			frozen = NULL;
+			goto out;
+		}
+		say(ctx, "%s is paused while its volumes are read", name);
+	}
 	for (size_t t = 0; t < nt; t++) {
 		const char **argv = xcalloc(2 * ntags + np + 8, sizeof(*argv));
 		size_t n = 0;
@@ -828,12 +916,18 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		    rec.snapshot, name, targets[t].name, (long long)rec.files, (long long)rec.bytes,
 		    (long long)rec.added);
 		event(ctx, name, "backup",
-		      "%s snapshot %.8s in %s: %lld files, %lld bytes (%lld new) in %.1f s", kind,
+		      "%s snapshot %.8s in %s: %lld files, %lld bytes (%lld new) in %.1f s%s", kind,
 		      rec.snapshot, targets[t].name, (long long)rec.files, (long long)rec.bytes,
-		      (long long)rec.added, (double)(monotonic_ms() - t0) / 1000);
+		      (long long)rec.added, (double)(monotonic_ms() - t0) / 1000,
+		      frozen ? ", the app paused meanwhile" : "");
 		if (snapshot && !*snapshot)
 			*snapshot = xstrdup(rec.snapshot);
 		free(rec.snapshot);
+	}
+	if (frozen) {
+		thaw(ctx, frozen, frozen_mark);
+		free(frozen);
+		frozen = NULL;
 	}
 	if (failed.len) {
 		nua_error_set(err, NUA_EFAIL, "%s", failed.buf);
@@ -841,6 +935,10 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 	}
 	ret = 0;
 out:
+	if (frozen) {
+		thaw(ctx, frozen, frozen_mark);
+		free(frozen);
+	}
 	strbuf_release(&failed);
 	strv_free(paths);
 	if (tags) {
@@ -1697,6 +1795,218 @@ int backup_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err
 	json_decref(manifest);
 	journal_release(&j);
 	return ret;
+}
+
+/* ---- schedules, retention, checks ---- */
+
+#define DAY (24 * 3600)
+
+int backup_policy_get(struct nua_ctx *ctx, struct backup_policy *p, struct nua_error **err)
+{
+	_cleanup_free_ char *freq = NULL, *keep = NULL;
+	json_t *k;
+
+	*p = (struct backup_policy){ DAY, 0, 7, 4, 6 };
+	if (state_setting_get(ctx->st, "backup.frequency", &freq, err) < 0 ||
+	    state_setting_get(ctx->st, "backup.keep", &keep, err) < 0)
+		return -1;
+	if (freq && atoll(freq) > 0)
+		p->frequency = atoll(freq);
+	if (keep && (k = json_loads(keep, 0, NULL))) {
+		p->keep_last = (int)json_integer_value(json_object_get(k, "last"));
+		p->keep_daily = (int)json_integer_value(json_object_get(k, "daily"));
+		p->keep_weekly = (int)json_integer_value(json_object_get(k, "weekly"));
+		p->keep_monthly = (int)json_integer_value(json_object_get(k, "monthly"));
+		json_decref(k);
+	}
+	return 0;
+}
+
+int backup_policy_set(struct nua_ctx *ctx, const struct backup_policy *p,
+		      struct nua_error **err)
+{
+	_cleanup_free_ char *freq = xasprintf("%lld", (long long)p->frequency);
+	json_t *k;
+	char *text;
+	int r;
+
+	if (p->frequency < 60)
+		return nua_error_set(err, NUA_EINPUT, "a backup every %lld s is too often: 60 s "
+						      "at least",
+				     (long long)p->frequency);
+	if (p->keep_last < 0 || p->keep_daily < 0 || p->keep_weekly < 0 || p->keep_monthly < 0 ||
+	    p->keep_last + p->keep_daily + p->keep_weekly + p->keep_monthly == 0)
+		return nua_error_set(err, NUA_EINPUT,
+				     "a retention that keeps no snapshot: keep at least one");
+	k = json_pack("{s:i, s:i, s:i, s:i}", "last", p->keep_last, "daily", p->keep_daily,
+		      "weekly", p->keep_weekly, "monthly", p->keep_monthly);
+	text = json_dumps(k, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(k);
+	r = state_setting_set(ctx->st, "backup.frequency", freq, err);
+	if (r == 0)
+		r = state_setting_set(ctx->st, "backup.keep", text, err);
+	free(text);
+	if (r == 0)
+		event(ctx, NULL, "backup-policy",
+		      "backups every %lld s; keep last %d, daily %d, weekly %d, monthly %d",
+		      (long long)p->frequency, p->keep_last, p->keep_daily, p->keep_weekly,
+		      p->keep_monthly);
+	return r;
+}
+
+/* The package's [backup] frequency of image ref, 0 when it says none. */
+static int64_t package_frequency(struct nua_ctx *ctx, const char *ref)
+{
+	struct image_rec img = { 0 };
+	json_t *cfg;
+	int64_t f = 0;
+
+	if (state_image_get(ctx->st, ref, &img, NULL) < 0)
+		return 0;
+	cfg = json_loads(img.config ? img.config : "{}", 0, NULL);
+	f = json_integer_value(json_object_get(json_object_get(cfg, "backup"), "frequency"));
+	json_decref(cfg);
+	image_rec_release(&img);
+	return f > 0 ? f : 0;
+}
+
+char **backup_due(struct nua_ctx *ctx, int64_t now)
+{
+	struct instance_rec *list = NULL;
+	struct backup_rec *recs = NULL;
+	struct backup_policy pol;
+	size_t n = 0, nrecs = 0, len = 0, alloc = 0;
+	char **due = NULL;
+
+	ALLOC_GROW(due, 1, alloc);
+	due[0] = NULL;
+	if (backup_policy_get(ctx, &pol, NULL) < 0 ||
+	    state_instance_list(ctx->st, &list, &n, NULL) < 0)
+		return due;
+	state_backup_list(ctx->st, NULL, &recs, &nrecs, NULL);
+	for (size_t i = 0; i < n; i++) {
+		int64_t last = list[i].created_at, freq;
+
+		/* Resource servers are in their instances' dumps. */
+		if (list[i].removing || resource_reserved_name(list[i].name))
+			continue;
+		for (size_t k = 0; k < nrecs; k++)
+			if (streq(recs[k].instance, list[i].name) && recs[k].time > last)
+				last = recs[k].time;
+		freq = package_frequency(ctx, list[i].image_ref);
+		if (!freq)
+			freq = pol.frequency;
+		if (now >= last + freq)
+			strv_add_unique(&due, &len, &alloc, list[i].name);
+	}
+	backup_rec_list_free(recs, nrecs);
+	instance_rec_list_free(list, n);
+	return due;
+}
+
+int backup_forget(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	struct backup_policy pol;
+	struct target *targets = NULL;
+	size_t nt = 0;
+	int ret = 0;
+
+	if (backup_policy_get(ctx, &pol, err) < 0 || targets_load(ctx, &targets, &nt, err) < 0)
+		return -1;
+	for (size_t t = 0; t < nt; t++) {
+		_cleanup_free_ char *tag = xasprintf("instance=%s", name);
+		char last[16], daily[16], weekly[16], monthly[16];
+		const char *argv[] = { "forget",      "--tag",	    tag,     "--group-by",
+				       "host",	      "--keep-last", last,    "--keep-daily",
+				       daily,	      "--keep-weekly", weekly, "--keep-monthly",
+				       monthly,	      NULL };
+
+		snprintf(last, sizeof(last), "%d", pol.keep_last);
+		snprintf(daily, sizeof(daily), "%d", pol.keep_daily);
+		snprintf(weekly, sizeof(weekly), "%d", pol.keep_weekly);
+		snprintf(monthly, sizeof(monthly), "%d", pol.keep_monthly);
+		struct strbuf out = STRBUF_INIT;
+		const char *jargv[ARRAY_SIZE(argv) + 1];
+		size_t k = 0, removed = 0, kept = 0, i;
+		json_t *a, *g;
+
+		for (k = 0; argv[k]; k++)
+			jargv[k] = argv[k];
+		jargv[k++] = "--json";
+		jargv[k] = NULL;
+		if (restic_ask(&targets[t], jargv, &out, err) < 0) {
+			strbuf_release(&out);
+			ret = -1;
+			break;
+		}
+		/* One group per host: what it kept and what it removed. */
+		a = json_loads(out.buf, 0, NULL);
+		json_array_foreach(a, i, g) {
+			kept += json_array_size(json_object_get(g, "keep"));
+			removed += json_array_size(json_object_get(g, "remove"));
+		}
+		json_decref(a);
+		strbuf_release(&out);
+		if (removed)
+			event(ctx, name, "backup-forget",
+			      "retention in %s: %zu snapshots kept, %zu forgotten", targets[t].name,
+			      kept, removed);
+	}
+	targets_free(targets, nt);
+	return ret;
+}
+
+int backup_maintain(struct nua_ctx *ctx, int64_t now, struct nua_error **err)
+{
+	_cleanup_free_ char *at = NULL, *stamp = xasprintf("%lld", (long long)now);
+	struct target *targets = NULL;
+	size_t nt = 0;
+	int ret = 0;
+
+	if (state_setting_get(ctx->st, "backup.maintained_at", &at, err) < 0)
+		return -1;
+	/* The first check is a day after the first look. */
+	if (!at)
+		return state_setting_set(ctx->st, "backup.maintained_at", stamp, err) < 0 ? -1 : 1;
+	if (now < atoll(at) + DAY)
+		return 1;
+	if (targets_load(ctx, &targets, &nt, err) < 0)
+		return -1;
+	for (size_t t = 0; t < nt; t++) {
+		/* A different seventh of the data each day of the week. */
+		char subset[16];
+		const char *unlock[] = { "unlock", NULL };
+		const char *prune[] = { "prune", "--quiet", NULL };
+		const char *check[] = { "check", "--read-data-subset", subset, NULL };
+		struct nua_error *e = NULL;
+		long long t0 = monotonic_ms();
+
+		if (targets[t].url[0] == '/') {
+			_cleanup_free_ char *cfg = xasprintf("%s/config", targets[t].url);
+
+			if (access(cfg, F_OK) < 0)
+				continue;
+		}
+		snprintf(subset, sizeof(subset), "%lld/7", (long long)(now / DAY % 7) + 1);
+		/* Locks left by a restic that was killed would stop prune. */
+		restic_run(&targets[t], unlock, NULL, NULL, NULL, NULL, NULL);
+		if (restic_run(&targets[t], prune, NULL, NULL, NULL, NULL, &e) < 0 ||
+		    restic_run(&targets[t], check, NULL, NULL, NULL, NULL, &e) < 0) {
+			event(ctx, NULL, "backup-check-failed", "backup target %s: %s",
+			      targets[t].name, e->msg);
+			nua_error_free(e);
+			ret = -1;
+			continue;
+		}
+		event(ctx, NULL, "backup-check",
+		      "backup target %s pruned and checked (data subset %s) in %.1f s",
+		      targets[t].name, subset, (double)(monotonic_ms() - t0) / 1000);
+	}
+	targets_free(targets, nt);
+	state_setting_set(ctx->st, "backup.maintained_at", stamp, NULL);
+	if (ret < 0)
+		return nua_error_set(err, NUA_EFAIL, "a backup target failed its check (see events)");
+	return 0;
 }
 
 /* ---- targets, for the API ---- */

@@ -77,6 +77,10 @@ int backup_list(struct nua_ctx *ctx, const char *instance, struct backup_snapsho
 int backup_restore(struct nua_ctx *ctx, const char *name, const char *snapshot, char **safety,
 		   struct nua_error **err);
 
+/* Thaw the apps a backup froze (a package's [backup] pause) and did not
+ * live to thaw: at the daemon's start, before anything else. */
+void backup_thaw_all(struct nua_ctx *ctx);
+
 /* The instances a restore was interrupted in (a NULL-terminated array
  * the caller frees with strv_free). */
 char **backup_interrupted(void);
@@ -105,6 +109,34 @@ int backup_target_remove(struct nua_ctx *ctx, const char *name, struct nua_error
  * jansson out of this header; the caller decrefs). Without any, the
  * default one is made. */
 int backup_target_list(struct nua_ctx *ctx, void **json, struct nua_error **err);
+
+/* ---- schedules, retention, checks ---- */
+
+/* The server's backup policy (settings "backup.frequency" and
+ * "backup.keep"): how often an instance whose package says nothing is
+ * backed up, and which snapshots `restic forget` keeps per instance. */
+struct backup_policy {
+	int64_t frequency; /* seconds; default a day */
+	int keep_last, keep_daily, keep_weekly, keep_monthly; /* 0: not used */
+};
+int backup_policy_get(struct nua_ctx *ctx, struct backup_policy *p, struct nua_error **err);
+int backup_policy_set(struct nua_ctx *ctx, const struct backup_policy *p,
+		      struct nua_error **err);
+
+/* The instances due for a scheduled backup at now (unix seconds): their
+ * package's [backup] frequency, or the server's, has passed since their
+ * last snapshot (or since they were made), also when the daemon was down
+ * then. A NULL-terminated array the caller frees with strv_free. */
+char **backup_due(struct nua_ctx *ctx, int64_t now);
+
+/* Apply the policy to instance name's snapshots in every target
+ * (restic forget, without prune). */
+int backup_forget(struct nua_ctx *ctx, const char *name, struct nua_error **err);
+
+/* Once a day: prune every target and check a rotating part of its data
+ * (restic check --read-data-subset), each an event. Returns 1 when it was
+ * not due. */
+int backup_maintain(struct nua_ctx *ctx, int64_t now, struct nua_error **err);
 
 /* What a person must keep off the server to restore after losing it: a
  * text (caller frees) with the recovery key (the master key that seals

@@ -807,9 +807,12 @@ static const struct field port_fields[] = {
 
 #define BK(f) offsetof(struct config_backup, f)
 static const struct field backup_fields[] = {
-	{ "method", NO_ALIAS, F_STRING, BK(method), true, NULL },
+	/* Optional: Nua backs up volumes and resources its own way (restic and
+	 * the resource's dump); a method the Python Nua knew is still checked. */
+	{ "method", NO_ALIAS, F_STRING, BK(method), false, NULL },
 	{ "frequency", NO_ALIAS, F_DURATION, BK(frequency), false, NULL },
 	{ "destination", NO_ALIAS, F_STRING, BK(destination), false, NULL },
+	{ "pause", NO_ALIAS, F_BOOL, BK(pause), false, NULL },
 	{ "options", NO_ALIAS, F_TABLE, BK(options), false, NULL },
 	END_FIELDS,
 };

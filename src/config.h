@@ -105,6 +105,7 @@ struct config_backup {
 	char *method;      /* pg_dump, pg_dumpall, mysqldump, mongodump, redis_dump, tgz_volumes */
 	int64_t frequency; /* seconds; 0 when not given */
 	char *destination; /* NULL: the default restic repository */
+	bool pause;        /* freeze the app while its volumes are read */
 	json_t *options;   /* free-form table, or NULL */
 };
 

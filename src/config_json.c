@@ -83,6 +83,7 @@ static json_t *backup_json(const struct config_backup *b)
 	set(o, "method", str_or_null(b->method));
 	set(o, "frequency", int_or_null(b->frequency));
 	set(o, "destination", str_or_null(b->destination));
+	set(o, "pause", json_boolean(b->pause));
 	set(o, "options", b->options ? json_incref(b->options) : json_null());
 	return o;
 }

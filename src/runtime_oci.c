@@ -980,6 +980,23 @@ static char **oci_exec_argv(struct runtime *rt, const char *id, const char *cons
 	return argv;
 }
 
+static int oci_freeze(struct runtime *rt, const char *id, bool frozen, struct nua_error **err)
+{
+	const char *args[] = { frozen ? "pause" : "resume", id, NULL };
+	struct strbuf errs = STRBUF_INIT;
+	int status = 0, r;
+
+	r = oci_cmd(rt, args, NULL, &errs, &status, err);
+	if (r == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+		strbuf_rtrim(&errs);
+		r = nua_error_set(err, NUA_EFAIL, "cannot %s container '%s': %s",
+				  frozen ? "freeze" : "thaw", id,
+				  errs.len ? errs.buf : nua_wait_status_str(status));
+	}
+	strbuf_release(&errs);
+	return r;
+}
+
 static const struct runtime_driver oci_driver = {
 	.name = "oci",
 	.run = oci_run,
@@ -990,6 +1007,7 @@ static const struct runtime_driver oci_driver = {
 	.remove = oci_remove,
 	.list = oci_list,
 	.exec_argv = oci_exec_argv,
+	.freeze = oci_freeze,
 };
 
 int runtime_oci_open(struct runtime *rt, struct nua_error **err)

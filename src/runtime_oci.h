@@ -89,6 +89,10 @@ struct runtime_driver {
 	/* The argument vector that runs cmd inside running container id
 	 * (argv[0] absolute; free with strv_free), for health checks. */
 	char **(*exec_argv)(struct runtime *rt, const char *id, const char *const *cmd);
+	/* Freeze (frozen true) or thaw every process of running container id
+	 * (the cgroup freezer): a frozen app changes no file while its
+	 * volumes are read. */
+	int (*freeze)(struct runtime *rt, const char *id, bool frozen, struct nua_error **err);
 };
 
 struct runtime {

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "config.h"
 #include "strbuf.h"
 #include "util.h"
 #include "banned.h"
@@ -156,6 +157,75 @@ static int backup_target(const struct cmd_struct *self, struct cli_args *pos, bo
 	return cli_usage_error(self, "nua backup target [ls] | add NAME URL | rm NAME");
 }
 
+struct policy_opts {
+	const char *frequency;
+	const char *keep[4]; /* last, daily, weekly, monthly */
+};
+
+static int backup_policy(const struct cmd_struct *self, const struct policy_opts *o, bool json)
+{
+	static const char *const names[] = { "last", "daily", "weekly", "monthly" };
+	_cleanup_error_ struct nua_error *err = NULL;
+	json_t *body = json_object(), *keep = json_object(), *out = NULL;
+	int r;
+
+	if (o->frequency) {
+		int64_t secs;
+
+		if (config_parse_duration(o->frequency, &secs) < 0 || secs <= 0) {
+			json_decref(body);
+			json_decref(keep);
+			return cli_usage_error(self, "'%s' is not a duration (24h, 6h, 30m...)",
+					       o->frequency);
+		}
+		json_object_set_new(body, "frequency", json_integer(secs));
+	}
+	for (size_t i = 0; i < 4; i++) {
+		char *end;
+		long v;
+
+		if (!o->keep[i])
+			continue;
+		v = strtol(o->keep[i], &end, 10);
+		if (*end || end == o->keep[i] || v < 0) {
+			json_decref(body);
+			json_decref(keep);
+			return cli_usage_error(self, "--keep-%s takes a count, not '%s'", names[i],
+					       o->keep[i]);
+		}
+		json_object_set_new(keep, names[i], json_integer(v));
+	}
+	if (json_object_size(keep))
+		json_object_set_new(body, "keep", keep);
+	else
+		json_decref(keep);
+	r = json_object_size(body) ? client_call("PATCH", "/v1/backup/policy", body, &out, &err)
+				   : client_call("GET", "/v1/backup/policy", NULL, &out, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (json) {
+		cli_print_json(out);
+		return 0;
+	}
+	{
+		long long f = 0, v;
+		char dur[32];
+		json_t *k = json_object_get(out, "keep");
+
+		cli_json_int(out, "frequency", &f);
+		cli_duration(f, dur, sizeof(dur));
+		printf("backups every %s (unless a package sets its own [backup] frequency)\n", dur);
+		printf("keep per instance:");
+		for (size_t i = 0; i < 4; i++)
+			if (cli_json_int(k, names[i], &v) && v > 0)
+				printf(" %s %lld", names[i], v);
+		printf("\n");
+	}
+	json_decref(out);
+	return 0;
+}
+
 int cmd_backup(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -163,8 +233,14 @@ int cmd_backup(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "sftp-command", required_argument, NULL, 's' },
 		{ "credentials", no_argument, NULL, 'c' },
+		{ "frequency", required_argument, NULL, 'f' },
+		{ "keep-last", required_argument, NULL, '0' },
+		{ "keep-daily", required_argument, NULL, '1' },
+		{ "keep-weekly", required_argument, NULL, '2' },
+		{ "keep-monthly", required_argument, NULL, '3' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct policy_opts po = { 0 };
 	const char *sftp_command = NULL;
 	bool credentials = false;
 	const struct cmd_struct *self = cli_find_command("backup");
@@ -186,7 +262,13 @@ int cmd_backup(int argc, char **argv)
 			sftp_command = optarg;
 		if (c == 'c')
 			credentials = true;
+		if (c == 'f')
+			po.frequency = optarg;
+		if (c >= '0' && c <= '3')
+			po.keep[c - '0'] = optarg;
 	}
+	if (pos.n == 1 && streq(pos.v[0], "policy") && !all)
+		return backup_policy(self, &po, json);
 	if (pos.n == 1 && streq(pos.v[0], "key") && !all)
 		return backup_key();
 	if (pos.n >= 1 && streq(pos.v[0], "target") && !all)

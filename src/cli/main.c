@@ -97,6 +97,9 @@ static const struct cmd_option backup_options[] = {
 	{ "--all", "every instance (the resource servers are in their dumps)" },
 	{ "--credentials", "target add: read the backend's KEY=VALUE secrets from stdin" },
 	{ "--sftp-command CMD", "target add: the ssh command restic runs for an sftp: URL" },
+	{ "--frequency D", "policy: how often to back up (24h, 6h...)" },
+	{ "--keep-daily N", "policy: daily snapshots kept (also --keep-last, --keep-weekly, "
+			    "--keep-monthly)" },
 	{ "--json", "print JSON" },
 	{ NULL, NULL },
 };
@@ -189,8 +192,8 @@ const struct cmd_struct nua_commands[] = {
 	  "SQL (mode 0600); restore reads such a file back into it, replacing its tables.",
 	  json_options, "instance" },
 	{ "backup", cmd_backup, CMD_NEED_DAEMON,
-	  "nua backup [--json] NAME|--all | key | target [ls | add NAME URL | rm NAME]",
-	  "back up an instance; the recovery key; the repositories",
+	  "nua backup [--json] NAME|--all | key | policy | target [ls | add NAME URL | rm NAME]",
+	  "back up an instance; the recovery key; the schedule; the repositories",
 	  "Take a snapshot of instance NAME (or of every instance with --all) into the\n"
 	  "server's backup repositories with restic: its volumes, a dump of each of its\n"
 	  "databases made while it runs, its image and its record (env with secrets still\n"
@@ -201,7 +204,13 @@ const struct cmd_struct nua_commands[] = {
 	  "directory, or restic's sftp:, s3:, rest:, b2:, azure:, gs:, swift: or rclone:\n"
 	  "URLs; with --credentials, KEY=VALUE lines on standard input give the backend's\n"
 	  "secrets (AWS_ACCESS_KEY_ID=..., or RESTIC_PASSWORD for an existing repository),\n"
-	  "kept sealed.",
+	  "kept sealed.\n"
+	  "The daemon backs every instance up on a schedule: its package's [backup]\n"
+	  "frequency, or the server's ('nua backup policy --frequency 24h', the default),\n"
+	  "a backup missed while it was down as soon as it runs again; then forgets the\n"
+	  "snapshots the retention does not keep (--keep-last, --keep-daily (7),\n"
+	  "--keep-weekly (4), --keep-monthly (6)). Once a day it prunes each repository\n"
+	  "and checks a seventh of its data.",
 	  backup_options, "instance" },
 	{ "backups", cmd_backups, CMD_NEED_DAEMON, "nua backups [--json] [NAME]",
 	  "list the snapshots",

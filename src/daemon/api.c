@@ -1420,6 +1420,39 @@ static enum MHD_Result h_targets(struct MHD_Connection *c, struct nua_ctx *ctx,
 	return send_json(c, streq(method, "POST") ? 201 : 200, list);
 }
 
+/* GET, PATCH /v1/backup/policy */
+static enum MHD_Result h_policy(struct MHD_Connection *c, struct nua_ctx *ctx, bool patch,
+				const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct backup_policy p;
+
+	if (backup_policy_get(ctx, &p, &err) < 0)
+		return send_nua_error(c, err);
+	if (patch) {
+		struct api_policy a;
+
+		if (api_parse_policy(req->body.buf, req->body.len, &a, &err) < 0)
+			return send_nua_error(c, err);
+		if (a.has_frequency)
+			p.frequency = a.frequency;
+		if (a.has_last)
+			p.keep_last = (int)a.last;
+		if (a.has_daily)
+			p.keep_daily = (int)a.daily;
+		if (a.has_weekly)
+			p.keep_weekly = (int)a.weekly;
+		if (a.has_monthly)
+			p.keep_monthly = (int)a.monthly;
+		if (backup_policy_set(ctx, &p, &err) < 0)
+			return send_nua_error(c, err);
+	}
+	return send_json(c, 200,
+			 json_pack("{s:I, s:{s:i, s:i, s:i, s:i}}", "frequency",
+				   (json_int_t)p.frequency, "keep", "last", p.keep_last, "daily",
+				   p.keep_daily, "weekly", p.keep_weekly, "monthly", p.keep_monthly));
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
@@ -1496,6 +1529,8 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		ret = h_targets(c, &ctx, method, NULL, req);
 	} else if (n == 4 && streq(seg[1], "backup") && streq(seg[2], "targets") && del) {
 		ret = h_targets(c, &ctx, method, seg[3], req);
+	} else if (n == 3 && streq(seg[1], "backup") && streq(seg[2], "policy") && (get || patch)) {
+		ret = h_policy(c, &ctx, patch, req);
 	} else if (n == 3 && streq(seg[1], "backup") && get && streq(seg[2], "key")) {
 		ret = h_backup_key(c, &ctx);
 	} else if (n == 2 && streq(seg[1], "resources") && get) {

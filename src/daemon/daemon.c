@@ -35,6 +35,8 @@
 /* Seconds between two full reconcile passes (drift: a route file edited by
  * hand, a container killed from outside between two ticks...). */
 #define RECONCILE_PERIOD_SEC 60
+/* How often the backup scheduler looks for instances whose backup is due. */
+#define BACKUP_SCHEDULE_SEC 10
 
 void daemon_log(const char *fmt, ...)
 {
@@ -258,6 +260,11 @@ static void reconcile_job(struct daemon *d, const char *name)
 	struct nua_ctx ctx;
 
 	(void)name;
+	/* An app a killed daemon left frozen for a backup runs again first. */
+	if (daemon_ctx(d, &ctx, NULL) == 0) {
+		backup_thaw_all(&ctx);
+		daemon_ctx_close(&ctx);
+	}
 	daemon_reconcile_all(d, "start");
 	/* Restores cut short by the last stop are undone once the resource
 	 * servers run again. */
@@ -292,6 +299,42 @@ static void periodic_reconcile_job(struct daemon *d, const char *name)
 {
 	(void)name;
 	daemon_reconcile_all(d, "periodic");
+}
+
+/* Scheduled backups, one instance at a time (a busy one waits for the
+ * next round), then each's retention; the daily prune and check. */
+static void backup_schedule_job(struct daemon *d, const char *name)
+{
+	struct nua_ctx ctx;
+	struct nua_error *err = NULL;
+	char **due;
+
+	(void)name;
+	if (daemon_ctx(d, &ctx, &err) < 0) {
+		daemon_log("backups: %s", err->msg);
+		nua_error_free(err);
+		d->backups_running = false;
+		return;
+	}
+	due = backup_due(&ctx, (int64_t)time(NULL));
+	for (size_t i = 0; due[i] && !d->stopping; i++) {
+		if (!daemon_trylock(d, due[i]))
+			continue;
+		if (backup_instance(&ctx, due[i], "scheduled", NULL, &err) < 0 ||
+		    backup_forget(&ctx, due[i], &err) < 0) {
+			daemon_log("backups: %s", err->msg);
+			nua_error_free(err);
+			err = NULL;
+		}
+		daemon_unlock(d, due[i]);
+	}
+	strv_free(due);
+	if (!d->stopping && backup_maintain(&ctx, (int64_t)time(NULL), &err) < 0) {
+		daemon_log("backups: %s", err->msg);
+		nua_error_free(err);
+	}
+	daemon_ctx_close(&ctx);
+	d->backups_running = false;
 }
 
 /* ---- the socket ---- */
@@ -395,7 +438,7 @@ static int open_shared(struct daemon *d, struct nua_error **err)
 
 static int run_loop(struct daemon *d, int sfd, int tfd)
 {
-	long long last_reconcile = monotonic_ms();
+	long long last_reconcile = monotonic_ms(), last_backups = 0;
 
 	while (!d->stopping) {
 		struct pollfd fds[512];
@@ -444,6 +487,12 @@ static int run_loop(struct daemon *d, int sfd, int tfd)
 			if (now - last_reconcile >= RECONCILE_PERIOD_SEC * 1000LL && d->reconciled) {
 				last_reconcile = now;
 				daemon_job(d, NULL, periodic_reconcile_job, false);
+			}
+			if (now - last_backups >= BACKUP_SCHEDULE_SEC * 1000LL && d->reconciled &&
+			    !d->backups_running) {
+				last_backups = now;
+				d->backups_running = true;
+				daemon_job(d, NULL, backup_schedule_job, false);
 			}
 		}
 	}

@@ -17,6 +17,28 @@ tree_sig() {
 		LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
 }
 
+# The daemon of the file's server, stopped and started again (the apps keep
+# running), without registering the server as the test's own.
+restart_daemon() {
+	nua_stop_daemon
+	"$NUA" daemon --detach 3>&-
+}
+
+# The events of instance $1 of kind $2, one JSON object a line.
+events_of() {
+	"$NUA" events --since 0 --json | jq -c "select(.instance == \"$1\" and .kind == \"$2\")"
+}
+
+# A copy of hello-python named $1 whose nua-config.toml ends with the text
+# $2.
+pkg_like_hello() {
+	local pkg=$BATS_TEST_TMPDIR/$1
+	cp -r "$NUA_TOP/apps/hello-python" "$pkg"
+	sed -i "s/^id = \"hello-python\"/id = \"$1\"/" "$pkg/nua-config.toml"
+	printf '%s\n' "$2" >>"$pkg/nua-config.toml"
+	echo "$pkg"
+}
+
 # Files a backup must bring back exactly.
 odd_files() {
 	local d=$1
@@ -194,4 +216,82 @@ odd_files() {
 	[ "$(jq length <<<"$output")" -ge 3 ]
 	run grep -c "$pw" "$NUA_ROOT/nua.db"
 	[ "$output" = 0 ]
+}
+
+@test "backup: the schedule backs up, pauses the app when asked, keeps what the policy keeps" {
+	pkg=$(pkg_like_hello often $'[backup]\nfrequency = "1s"\npause = true')
+	"$NUA" backup policy --keep-last 2 --keep-daily 0 --keep-weekly 0 --keep-monthly 0
+	run "$NUA" deploy "$pkg" --name often
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	# A round every 10 s: four scheduled backups within a minute or so.
+	for i in $(seq 120); do
+		[ "$(events_of often backup | wc -l)" -ge 4 ] && break
+		sleep 1
+	done
+	[ "$(events_of often backup | wc -l)" -ge 4 ]
+	events_of often backup | jq -r .message | grep -q '^scheduled snapshot .*, the app paused meanwhile$'
+	[ "$(events_of often backup-forget | wc -l)" -ge 1 ]
+	# Paused for the backup only: it runs and answers.
+	[ "$("$NUA" status --json often | jq -r .state)" = running ]
+	[[ "$(get often /)" == *"Visit number"* ]]
+	# The retention keeps two (a third may be between its backup and its
+	# forget), of four and more taken.
+	[ "$("$NUA" backups --json often | jq length)" -le 3 ]
+	"$NUA" rm --purge often
+	"$NUA" backup policy --keep-last 0 --keep-daily 7 --keep-weekly 4 --keep-monthly 6
+}
+
+@test "backup: a backup missed while the daemon was down runs when it starts" {
+	pkg=$(pkg_like_hello hourly $'[backup]\nfrequency = "1h"')
+	run "$NUA" deploy "$pkg" --name hourly
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	"$NUA" backup hourly
+	sleep 12 # a scheduler round: nothing is due
+	[ "$(events_of hourly backup | wc -l)" -eq 1 ]
+	nua_stop_daemon
+	# Two hours pass while it is down.
+	python3 - "$NUA_ROOT/nua.db" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+past = int(time.time()) - 7200
+db.execute("UPDATE backups SET time = ? WHERE instance = 'hourly'", (past,))
+db.execute("UPDATE instances SET created_at = ? WHERE name = 'hourly'", (past,))
+db.commit()
+PY
+	"$NUA" daemon --detach 3>&-
+	for i in $(seq 60); do
+		[ "$(events_of hourly backup | wc -l)" -ge 2 ] && break
+		sleep 1
+	done
+	events_of hourly backup | tail -1 | jq -r .message | grep -q '^scheduled snapshot'
+	"$NUA" rm --purge hourly
+}
+
+@test "backup: a daemon killed in the middle of a restore puts the instance back when it starts" {
+	run "$NUA" deploy "$NUA_TOP/apps/notes-pg" --name killed
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	notes() { curl -s -m 10 -H "Host: killed.localhost" "http://127.0.0.1:$NUA_HTTP_PORT/notes" "$@"; }
+	notes -d 'in the backup' >/dev/null
+	"$NUA" backup killed
+	notes -d 'after the backup' >/dev/null
+	vol=$NUA_ROOT/instances/killed
+	"$NUA" restore killed >"$BATS_TEST_TMPDIR/restore.out" 2>&1 &
+	op=$!
+	# Killed once the app is stopped for the swap.
+	for i in $(seq 300); do
+		grep -q "^stopping killed" "$BATS_TEST_TMPDIR/restore.out" && break
+		sleep 0.1
+	done
+	kill -9 "$(cat "$NUA_RUN/nua.pid")"
+	wait "$op" || true
+	[ -e "$vol/restore/journal.json" ]
+	"$NUA" daemon --detach 3>&-
+	for i in $(seq 120); do
+		[ ! -e "$vol/restore" ] && [ "$("$NUA" status --json killed | jq -r .state)" = running ] && break
+		sleep 1
+	done
+	[ ! -e "$vol/restore" ]
+	[ "$(notes)" = '["in the backup", "after the backup"]' ]
+	events_of killed restore-failed | jq -r .message | grep -q 'was interrupted; put back as it was'
+	"$NUA" rm --purge killed
 }
