@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	switch (data[0] % 11) {
+	switch (data[0] % 12) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
 		char *url = malloc(len + 1);
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 6: {
 		struct api_path_body b;
 
-		api_parse_path_body((enum api_path_kind)(data[0] % 11 - 2), body, len, &b, &err);
+		api_parse_path_body((enum api_path_kind)(data[0] % 12 - 2), body, len, &b, &err);
 		api_path_body_release(&b);
 		break;
 	}
@@ -67,6 +67,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct api_policy p;
 
 		api_parse_policy(body, len, &p, &err);
+		break;
+	}
+	case 10: {
+		struct api_recover r;
+
+		api_parse_recover(body, len, &r, &err);
+		api_recover_release(&r);
 		break;
 	}
 	default: {

@@ -220,8 +220,16 @@ int api_parse_snapshot_body(enum api_snapshot_kind kind, const char *body, size_
 			return nua_error_set(err, NUA_EINPUT, "bad backup request: %s", jerr.text);
 		return 0;
 	}
-	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?o}", "snapshot", &snap) < 0)
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?o, s?s, s?s}", "snapshot", &snap, "as",
+			   &out->as, "domain", &out->domain) < 0)
 		return nua_error_set(err, NUA_EINPUT, "bad restore request: %s", jerr.text);
+	if (out->as && !valid_name(out->as, 40))
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is not an instance name: use [a-z0-9-], at most 40",
+				     out->as);
+	if (out->domain && !out->as)
+		return nua_error_set(err, NUA_EINPUT,
+				     "bad restore request: a domain is for a new instance ('as')");
 	if (snap && !json_is_null(snap)) {
 		const char *s = json_string_value(snap);
 		size_t n = s ? strlen(s) : 0;
@@ -376,4 +384,27 @@ int api_parse_policy(const char *body, size_t len, struct api_policy *out,
 out:
 	json_decref(root);
 	return ret;
+}
+
+void api_recover_release(struct api_recover *r)
+{
+	json_decref(r->root);
+	memset(r, 0, sizeof(*r));
+}
+
+int api_parse_recover(const char *body, size_t len, struct api_recover *out,
+		      struct nua_error **err)
+{
+	json_error_t jerr;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->root = load_object(body, len, "restore", err)))
+		return -1;
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?s}", "from", &out->from, "key",
+			   &out->key) < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad restore request: %s", jerr.text);
+	if (!valid_name(out->from, 32))
+		return nua_error_set(err, NUA_EINPUT, "'%s' is not a backup target's name",
+				     out->from);
+	return 0;
 }

@@ -63,12 +63,13 @@ int api_parse_env_patch(const char *body, size_t len, struct api_env_patch *out,
 void api_env_patch_release(struct api_env_patch *p);
 
 /* POST /v1/instances/NAME/backup: {} (or no body); POST
- * /v1/instances/NAME/restore: {"snapshot"?: S | null} (an id, a prefix of
- * one of at least 4 hex digits, or "latest"). *snapshot points into *root
- * (NULL: the latest). */
+ * /v1/instances/NAME/restore: {"snapshot"?: S | null (an id, a prefix of
+ * one of at least 4 hex digits, or "latest"), "as"?: NAME (a new instance
+ * made from it), "domain"?: S (with "as")}. The strings point into *root
+ * (snapshot NULL: the latest). */
 struct api_snapshot_body {
 	void *root;
-	const char *snapshot;
+	const char *snapshot, *as, *domain;
 };
 enum api_snapshot_kind { API_BACKUP, API_RESTORE_SNAPSHOT };
 int api_parse_snapshot_body(enum api_snapshot_kind kind, const char *body, size_t len,
@@ -99,5 +100,15 @@ struct api_policy {
 };
 int api_parse_policy(const char *body, size_t len, struct api_policy *out,
 		     struct nua_error **err);
+
+/* POST /v1/restore: {"from": NAME (a backup target), "key"?: S (the old
+ * server's recovery key)}. The strings point into *root. */
+struct api_recover {
+	void *root;
+	const char *from, *key;
+};
+int api_parse_recover(const char *body, size_t len, struct api_recover *out,
+		      struct nua_error **err);
+void api_recover_release(struct api_recover *r);
 
 #endif

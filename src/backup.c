@@ -298,8 +298,9 @@ static int restic_exec_locked(const struct target *t, const char *const *args,
 	envp[ne++] = home_env;
 	/* The backend's credentials: restic reads them from its environment
 	 * only (which no other user can read), never from its arguments. */
-	json_object_foreach(t->env, key, v) envp[ne++] =
-		xasprintf("%s=%s", key, json_string_value(v) ? json_string_value(v) : "");
+	json_object_foreach(t->env, key, v)
+		envp[ne++] =
+			xasprintf("%s=%s", key, json_string_value(v) ? json_string_value(v) : "");
 	envp[ne] = NULL;
 	/* The password on a memory file: /dev/fd/3 opens it from the start,
 	 * and it is never on disk, in an argument or in the environment. */
@@ -512,8 +513,7 @@ static size_t resources_of(json_t *cfg, const struct instance_rec *in, struct re
 	size_t n = 0, i;
 	json_t *r;
 
-	json_array_foreach(json_object_get(cfg, "resource"), i, r)
-	{
+	json_array_foreach(json_object_get(cfg, "resource"), i, r) {
 		const char *name = json_string_value(json_object_get(r, "name"));
 		const char *type = json_string_value(json_object_get(r, "type"));
 
@@ -596,7 +596,10 @@ static void backup_line(const char *line, void *arg)
 	json_decref(j);
 }
 
-static const char *str_or(const char *s, const char *dflt) { return s ? s : dflt; }
+static const char *str_or(const char *s, const char *dflt)
+{
+	return s ? s : dflt;
+}
 
 /* Thaw container id and remove the mark that says it is frozen. */
 static void thaw(struct nua_ctx *ctx, const char *id, const char *mark)
@@ -812,14 +815,12 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		size_t i;
 		json_t *v;
 
-		json_array_foreach(vols, i, v)
-		{
+		json_array_foreach(vols, i, v) {
 			ALLOC_GROW(tags, ntags + 1, atags);
 			tags[ntags++] = xasprintf("volume=%s",
 						  json_string_value(json_object_get(v, "name")));
 		}
-		json_array_foreach(dumps, i, v)
-		{
+		json_array_foreach(dumps, i, v) {
 			if (json_is_true(json_object_get(v, "external")))
 				continue;
 			ALLOC_GROW(tags, ntags + 1, atags);
@@ -1047,8 +1048,7 @@ static int list_target(struct nua_ctx *ctx, const struct target *t, const char *
 	a = json_loads(out.buf, 0, NULL);
 	strbuf_release(&out);
 	state_backup_list(ctx->st, instance, &recs, &nrecs, NULL);
-	json_array_foreach(a, i, s)
-	{
+	json_array_foreach(a, i, s) {
 		struct backup_snapshot *b;
 		size_t k, nv = 0, av = 0, nr = 0, ar = 0;
 		json_t *tg;
@@ -1066,8 +1066,7 @@ static int list_target(struct nua_ctx *ctx, const struct target *t, const char *
 		b->volumes[0] = NULL;
 		ALLOC_GROW(b->resources, 1, ar);
 		b->resources[0] = NULL;
-		json_array_foreach(json_object_get(s, "tags"), k, tg)
-		{
+		json_array_foreach(json_object_get(s, "tags"), k, tg) {
 			const char *v = json_string_value(tg);
 			const char *eq = v ? strchr(v, '=') : NULL;
 
@@ -1299,8 +1298,7 @@ static int volumes_back(const char *name, json_t *manifest, struct nua_error **e
 	json_t *v;
 	int ret = 0;
 
-	json_array_foreach(json_object_get(manifest, "volumes"), i, v)
-	{
+	json_array_foreach(json_object_get(manifest, "volumes"), i, v) {
 		const char *path = json_string_value(json_object_get(v, "path"));
 		_cleanup_free_ char *live = NULL, *old = NULL;
 
@@ -1360,8 +1358,7 @@ static int restore_dumps(struct nua_ctx *ctx, const char *name, json_t *manifest
 
 	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
-	json_array_foreach(json_object_get(manifest, "resources"), i, r)
-	{
+	json_array_foreach(json_object_get(manifest, "resources"), i, r) {
 		const char *rname = json_string_value(json_object_get(r, "name"));
 		const char *type = json_string_value(json_object_get(r, "type"));
 		const char *rel = json_string_value(json_object_get(r, "path"));
@@ -1459,8 +1456,7 @@ static void volumes_cleanup(const char *name, json_t *manifest)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(json_object_get(manifest, "volumes"), i, v)
-	{
+	json_array_foreach(json_object_get(manifest, "volumes"), i, v) {
 		const char *path = json_string_value(json_object_get(v, "path"));
 		_cleanup_free_ char *old = NULL, *dir = NULL, *stage = NULL;
 		char *slash;
@@ -1477,17 +1473,76 @@ static void volumes_cleanup(const char *name, json_t *manifest)
 	}
 }
 
+/* Read snapshot snap into the new directory data (all but the image),
+ * load its manifest (*manifest, the caller's), and make sure this server
+ * has the image it names (imported from the snapshot when it lacks it, or
+ * has another build under the same name). */
+static int fetch_tree(struct nua_ctx *ctx, const struct backup_snapshot *snap, const char *data,
+		      json_t **manifest, struct nua_error **err)
+{
+	struct target t = { 0 };
+	_cleanup_free_ char *mpath = xasprintf("%s/backup/nua-backup.json", data);
+	const char *ref, *digest;
+	struct image_rec have = { 0 };
+	bool ok;
+	int r;
+
+	*manifest = NULL;
+	if (target_load(ctx, snap->target, &t, err) < 0)
+		return -1;
+	if ((r = mkdir_p(data, 0700)) < 0) {
+		target_release(&t);
+		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", data, strerror(-r));
+	}
+	say(ctx, "reading snapshot %s from %s", snap->short_id, snap->target);
+	{
+		/* The image comes later, when this server lacks it. */
+		const char *argv[] = { "restore",	    snap->id, "--target", data, "--exclude",
+				       "/backup/image.tar", NULL };
+
+		if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0)
+			goto fail;
+	}
+	if (!(*manifest = manifest_load(mpath, err)))
+		goto fail;
+	ref = json_string_value(json_object_get(json_object_get(*manifest, "image"), "ref"));
+	digest = json_string_value(json_object_get(json_object_get(*manifest, "image"), "digest"));
+	if (!ref) {
+		nua_error_set(err, NUA_EINPUT, "the snapshot's manifest names no image");
+		goto fail;
+	}
+	ok = state_image_get(ctx->st, ref, &have, NULL) == 0 && digest && have.digest &&
+	     streq(have.digest, digest);
+	image_rec_release(&have);
+	if (!ok) {
+		_cleanup_free_ char *tar = xasprintf("%s/backup/image.tar", data);
+		const char *argv[] = { "restore",   snap->id, "--target", data,
+				       "--include", "/backup/image.tar", NULL };
+
+		say(ctx, "importing image %s from the snapshot", ref);
+		if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0 ||
+		    image_import(ctx->st, tar, ref, NULL, err) < 0)
+			goto fail;
+		unlink(tar);
+	}
+	target_release(&t);
+	return 0;
+fail:
+	json_decref(*manifest);
+	*manifest = NULL;
+	target_release(&t);
+	return -1;
+}
+
 /* Restore snapshot (already found) into name. */
 static int restore_into(struct nua_ctx *ctx, const char *name, const struct backup_snapshot *snap,
 			char **safety_out, struct nua_error **err)
 {
 	struct instance_rec in = { 0 };
 	struct image_rec img = { 0 };
-	struct target t = { 0 };
 	struct journal j = { 0 };
 	_cleanup_free_ char *rdir = inst_file(name, "restore");
 	_cleanup_free_ char *data = inst_file(name, "restore/data");
-	_cleanup_free_ char *mpath = inst_file(name, "restore/data/backup/nua-backup.json");
 	/* As the snapshot holds them: the manifest names backup/dumps/... */
 	_cleanup_free_ char *safety_dir = inst_file(name, "restore/safety/backup");
 	_cleanup_free_ char *stage = inst_file(name, "backup");
@@ -1513,32 +1568,16 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 			goto out;
 		}
 	}
-	if (target_load(ctx, snap->target, &t, err) < 0)
-		goto out;
 	remove_tree(rdir);
-	if (mkdir_p(data, 0700) < 0) {
-		nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", data, strerror(errno));
+	if (fetch_tree(ctx, snap, data, &manifest, err) < 0)
 		goto out;
-	}
 	chmod(rdir, 0700);
-	say(ctx, "reading snapshot %s from %s", snap->short_id, snap->target);
-	{
-		/* The image comes later, when this server lacks it. */
-		const char *argv[] = { "restore",	    snap->id, "--target", data, "--exclude",
-				       "/backup/image.tar", NULL };
-
-		if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0)
-			goto out;
-	}
-	if (!(manifest = manifest_load(mpath, err)))
-		goto out;
 	/* Volumes kept at an absolute path come back beside it. */
 	{
 		size_t i;
 		json_t *v;
 
-		json_array_foreach(json_object_get(manifest, "volumes"), i, v)
-		{
+		json_array_foreach(json_object_get(manifest, "volumes"), i, v) {
 			const char *path = json_string_value(json_object_get(v, "path"));
 			_cleanup_free_ char *from = NULL, *to = NULL;
 
@@ -1548,35 +1587,6 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 			to = volume_staged_path(name, path);
 			remove_tree(to);
 			if (move(from, to, err) < 0)
-				goto out;
-		}
-	}
-	/* The image the snapshot names, from the snapshot when it is not here
-	 * (or is another build of the same name). */
-	{
-		const char *ref = json_string_value(
-			json_object_get(json_object_get(manifest, "image"), "ref"));
-		const char *digest = json_string_value(
-			json_object_get(json_object_get(manifest, "image"), "digest"));
-		struct image_rec have = { 0 };
-		bool ok = ref && state_image_get(ctx->st, ref, &have, NULL) == 0 && digest &&
-			  have.digest && streq(have.digest, digest);
-
-		image_rec_release(&have);
-		if (!ref) {
-			nua_error_set(err, NUA_EINPUT, "the snapshot's manifest names no image");
-			goto out;
-		}
-		if (!ok) {
-			_cleanup_free_ char *tar = xasprintf("%s/backup/image.tar", data);
-
-			const char *argv[] = { "restore", snap->id,    "--target",
-					       data,	  "--include", "/backup/image.tar",
-					       NULL };
-
-			say(ctx, "importing image %s from the snapshot", ref);
-			if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0 ||
-			    image_import(ctx->st, tar, ref, NULL, err) < 0)
 				goto out;
 		}
 	}
@@ -1637,8 +1647,7 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 		size_t i;
 		json_t *v;
 
-		json_array_foreach(json_object_get(manifest, "volumes"), i, v)
-		{
+		json_array_foreach(json_object_get(manifest, "volumes"), i, v) {
 			const char *path = json_string_value(json_object_get(v, "path"));
 			_cleanup_free_ char *live = NULL, *old = NULL, *staged = NULL;
 
@@ -1704,7 +1713,6 @@ out:
 	free(safety);
 	journal_release(&j);
 	json_decref(manifest);
-	target_release(&t);
 	image_rec_release(&img);
 	instance_rec_release(&in);
 	return ret;
@@ -1797,6 +1805,391 @@ int backup_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err
 	return ret;
 }
 
+/* ---- snapshots as new instances: clones, disaster recovery ---- */
+
+/* How a snapshot becomes a new instance of this server. */
+struct materialize {
+	const char *name;    /* the new instance */
+	const char *domain;  /* NULL: the snapshot's (same) or NAME.localhost */
+	bool same;	     /* the same instance on a new server: its env whole */
+	const char *old_key; /* the master key that sealed its secrets, when not ours */
+};
+
+/* The value an env entry of the manifest takes here: sealed secrets of
+ * another server opened with its key and sealed with ours. */
+static int env_value_here(json_t *e, const char *from_key, const char *here_key,
+			  const char *old_key, char **out, struct nua_error **err)
+{
+	const char *v = json_string_value(json_object_get(e, "value"));
+	char *plain = NULL;
+	int r;
+
+	if (!v)
+		v = "";
+	if (!secret_is_sealed(v) || (from_key && streq(from_key, here_key))) {
+		*out = xstrdup(v);
+		return 0;
+	}
+	if (!old_key)
+		return nua_error_set(err, NUA_EINPUT,
+				     "the snapshot's secrets were sealed by another server: give "
+				     "that server's recovery key ('nua backup key' there)");
+	if (secret_open_with(v, old_key, &plain, err) < 0)
+		return -1;
+	r = secret_seal(plain, out, err);
+	explicit_bzero(plain, strlen(plain));
+	free(plain);
+	return r;
+}
+
+/* The env of the new instance: what its deploy made, with the snapshot's
+ * values over it (all of them for the same instance; for a copy, all but
+ * what its own resources and its own domain give it). */
+static int merged_env(struct nua_ctx *ctx, json_t *manifest, const struct materialize *m,
+		      struct env_rec **out, size_t *n_out, struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	json_t *cfg = json_object_get(manifest, "config");
+	json_t *spec = json_object_get(cfg, "env"), *res = json_object_get(cfg, "resource");
+	const char *names[16], *types[16];
+	const char *from_key = json_string_value(json_object_get(manifest, "secrets_key"));
+	char here_key[17];
+	struct env_rec *env = NULL;
+	size_t n = 0, alloc = 0, nres = 0, i;
+	json_t *e, *r;
+	int ret = -1;
+
+	if (instance_get(ctx, m->name, &in, err) < 0 || secret_key_id(here_key, err) < 0)
+		goto out;
+	json_array_foreach(res, i, r) {
+		if (nres < ARRAY_SIZE(names)) {
+			names[nres] = json_string_value(json_object_get(r, "name"));
+			types[nres++] = json_string_value(json_object_get(r, "type"));
+		}
+	}
+	ALLOC_GROW(env, in.n_env, alloc);
+	for (i = 0; i < in.n_env; i++) {
+		env[n].key = xstrdup(in.env[i].key);
+		env[n].value = xstrdup(in.env[i].value);
+		env[n++].secret = in.env[i].secret;
+	}
+	json_array_foreach(json_object_get(json_object_get(manifest, "instance"), "env"), i, e) {
+		const char *key = json_string_value(json_object_get(e, "key"));
+		json_t *how = key ? json_object_get(spec, key) : NULL;
+		char *value = NULL;
+		size_t k;
+
+		if (!key)
+			continue;
+		if (!m->same && (resource_owned_key(key, names, types, nres) ||
+				 (json_is_object(how) && json_object_get(how, "from"))))
+			continue;
+		if (env_value_here(e, from_key, here_key, m->old_key, &value, err) < 0)
+			goto out;
+		for (k = 0; k < n && !streq(env[k].key, key); k++)
+			;
+		if (k == n) {
+			ALLOC_GROW(env, n + 1, alloc);
+			env[n].key = xstrdup(key);
+			env[n].value = NULL;
+			n++;
+		}
+		free(env[k].value);
+		env[k].value = value;
+		env[k].secret = json_is_true(json_object_get(e, "secret"));
+	}
+	*out = env;
+	*n_out = n;
+	env = NULL;
+	ret = 0;
+out:
+	for (i = 0; env && i < n; i++) {
+		free(env[i].key);
+		free(env[i].value);
+	}
+	free(env);
+	if (in.name)
+		instance_rec_release(&in);
+	return ret;
+}
+
+/* Make instance m->name from the tree data (a fetched snapshot): deployed
+ * from the snapshot's image (with resources of its own), given the
+ * snapshot's env, volumes and databases, then started as the snapshot's
+ * instance was. Any failure removes the new instance whole. */
+static int materialize(struct nua_ctx *ctx, const char *data, json_t *manifest,
+		       const struct materialize *m, struct nua_error **err)
+{
+	json_t *rec = json_object_get(manifest, "instance");
+	const char *ref = json_string_value(json_object_get(json_object_get(manifest, "image"), "ref"));
+	const char *desired = json_string_value(json_object_get(rec, "desired"));
+	_cleanup_free_ char *domain = NULL;
+	struct instance_rec had = { 0 };
+	struct env_rec *env = NULL;
+	size_t n = 0;
+	bool made = false;
+	int ret = -1;
+
+	if (instance_get(ctx, m->name, &had, NULL) == 0) {
+		instance_rec_release(&had);
+		return nua_error_set(err, NUA_EINPUT, "an instance named '%s' exists already",
+				     m->name);
+	}
+	if (m->domain) {
+		domain = xstrdup(m->domain);
+	} else if (m->same && json_string_value(json_object_get(rec, "domain"))) {
+		const char *path = json_string_value(json_object_get(rec, "path"));
+
+		domain = xasprintf("%s%s", json_string_value(json_object_get(rec, "domain")),
+				   path && !streq(path, "/") ? path : "");
+	}
+	say(ctx, "deploying %s from %s", m->name, ref);
+	{
+		struct deploy_request dr = { ref, m->name, domain, NULL, false, false, NULL };
+
+		if (instance_deploy(ctx, &dr, NULL, err) < 0)
+			goto out;
+	}
+	made = true;
+	if (merged_env(ctx, manifest, m, &env, &n, err) < 0 ||
+	    state_instance_update(ctx->st, m->name, NULL, env, n, err) < 0)
+		goto out;
+	say(ctx, "stopping %s to put its data in", m->name);
+	if (state_instance_set_desired(ctx->st, m->name, "stopped", err) < 0 ||
+	    instance_converge(ctx, m->name, err) < 0)
+		goto out;
+	{
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(json_object_get(manifest, "volumes"), i, v) {
+			const char *path = json_string_value(json_object_get(v, "path"));
+			const char *vname = json_string_value(json_object_get(v, "name"));
+			_cleanup_free_ char *from = NULL, *live = NULL;
+
+			if (!path)
+				continue;
+			from = xasprintf("%s%s%s", data, path[0] == '/' ? "" : "/", path);
+			if (path[0] == '/') {
+				/* A host directory: filled when it is not there,
+				 * never overwritten. */
+				if (access(path, F_OK) == 0) {
+					say(ctx, "directory volume %s at %s exists: left as it is",
+					    str_or(vname, ""), path);
+					continue;
+				}
+				live = xstrdup(path);
+			} else {
+				live = inst_file(m->name, path);
+				remove_tree(live);
+			}
+			say(ctx, "restoring volume %s", str_or(vname, path));
+			if (move(from, live, err) < 0)
+				goto out;
+		}
+	}
+	if (restore_dumps(ctx, m->name, manifest, data, err) < 0)
+		goto out;
+	say(ctx, "starting %s", m->name);
+	if (streq(str_or(desired, "running"), "running") && instance_start(ctx, m->name, err) < 0)
+		goto out;
+	event(ctx, m->name, "restore", "made from a snapshot of '%s' (%s)",
+	      str_or(json_string_value(json_object_get(rec, "name")), "?"),
+	      m->same ? "the same instance" : "a copy");
+	ret = 0;
+out:
+	for (size_t i = 0; env && i < n; i++) {
+		free(env[i].key);
+		free(env[i].value);
+	}
+	free(env);
+	if (ret < 0 && made) {
+		struct nua_error *e = NULL;
+
+		say(ctx, "removing %s, which could not be made whole", m->name);
+		if (instance_remove(ctx, m->name, true, &e) < 0)
+			nua_error_free(e);
+	}
+	return ret;
+}
+
+/* A fresh directory for fetching a snapshot to make instance name. */
+static char *fetch_dir(const char *name)
+{
+	_cleanup_free_ char *rel = xasprintf("backups/tmp/%s", name);
+	char *dir = nua_root_path(rel);
+
+	remove_tree(dir);
+	return dir;
+}
+
+int backup_clone(struct nua_ctx *ctx, const char *name, const char *snapshot,
+		 const char *new_name, const char *domain, struct nua_error **err)
+{
+	struct backup_snapshot snap;
+	struct materialize m = { new_name, domain, false, NULL };
+	_cleanup_free_ char *data = NULL;
+	json_t *manifest = NULL;
+	int ret = -1;
+
+	if (!valid_name(new_name, 40) || resource_reserved_name(new_name))
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is not an instance name: use [a-z0-9-], at most 40, not "
+				     "starting with 'nua-'",
+				     new_name);
+	if (find_snapshot(ctx, name, snapshot, &snap, err) < 0)
+		return -1;
+	data = fetch_dir(new_name);
+	if (fetch_tree(ctx, &snap, data, &manifest, err) == 0 &&
+	    materialize(ctx, data, manifest, &m, err) == 0)
+		ret = 0;
+	remove_tree(data);
+	json_decref(manifest);
+	backup_snapshot_release(&snap);
+	if (ret < 0)
+		return nua_error_prefix(err, "cannot make '%s' from a snapshot of '%s'", new_name,
+					name);
+	return 0;
+}
+
+/* The recovery key's parts: the master key and the targets. */
+static json_t *parse_recovery_key(const char *text, struct nua_error **err)
+{
+	const char *p = strstr(text, "nua-recovery-v1:");
+	unsigned char *bin;
+	size_t len = 0, cap;
+	json_t *j;
+
+	if (!p) {
+		nua_error_set(err, NUA_EINPUT, "no recovery key ('nua-recovery-v1:...') in what was "
+					       "given");
+		return NULL;
+	}
+	p += strlen("nua-recovery-v1:");
+	cap = strcspn(p, "\r\n \t");
+	bin = xmalloc(cap + 1);
+	if (sodium_base642bin(bin, cap, p, cap, NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL) <
+	    0) {
+		free(bin);
+		nua_error_set(err, NUA_EINPUT, "the recovery key is damaged (not base64)");
+		return NULL;
+	}
+	j = json_loadb((const char *)bin, len, 0, NULL);
+	explicit_bzero(bin, len);
+	free(bin);
+	if (!j || !json_string_value(json_object_get(j, "master_key")) ||
+	    !json_is_array(json_object_get(j, "targets"))) {
+		json_decref(j);
+		nua_error_set(err, NUA_EINPUT, "the recovery key is damaged");
+		return NULL;
+	}
+	return j;
+}
+
+int backup_recover_server(struct nua_ctx *ctx, const char *from, const char *key_text,
+			  char ***restored, struct nua_error **err)
+{
+	json_t *key = NULL, *kt, *t0 = NULL;
+	struct target t = { 0 };
+	struct backup_snapshot *list = NULL;
+	size_t n = 0, alloc = 0, nr = 0, ar = 0, i;
+	struct strbuf failed = STRBUF_INIT;
+	const char *old_key = NULL;
+	int ret = -1;
+
+	*restored = NULL;
+	ALLOC_GROW(*restored, 1, ar);
+	(*restored)[0] = NULL;
+	if (key_text) {
+		if (!(key = parse_recovery_key(key_text, err)))
+			goto out;
+		old_key = json_string_value(json_object_get(key, "master_key"));
+		json_array_foreach(json_object_get(key, "targets"), i, kt)
+			if (streq(str_or(json_string_value(json_object_get(kt, "name")), ""), from))
+				t0 = kt;
+	}
+	/* The target: this server's of that name (with the credentials its
+	 * backend needs), its password the key's; or the key's own. */
+	if (target_load(ctx, from, &t, NULL) == 0) {
+		if (t0) {
+			explicit_bzero(t.password, strlen(t.password));
+			free(t.password);
+			t.password = xstrdup(json_string_value(json_object_get(t0, "password")));
+			if (target_save(ctx, &t, err) < 0)
+				goto out;
+		}
+	} else if (t0) {
+		_cleanup_free_ char *pw = xasprintf(
+			"RESTIC_PASSWORD=%s", json_string_value(json_object_get(t0, "password")));
+		const char *creds[] = { pw, NULL };
+
+		if (backup_target_add(ctx, from, json_string_value(json_object_get(t0, "url")),
+				      NULL, creds, err) < 0)
+			goto out;
+		explicit_bzero(pw, strlen(pw));
+		if (target_load(ctx, from, &t, err) < 0)
+			goto out;
+	} else {
+		nua_error_set(err, NUA_EINPUT,
+			      "no backup target named '%s' here%s: add it ('nua backup target add') "
+			      "or give the recovery key that names it",
+			      from, key_text ? " nor in the recovery key" : "");
+		goto out;
+	}
+	if (list_target(ctx, &t, NULL, &list, &n, &alloc, err) < 0)
+		goto out;
+	if (n)
+		qsort(list, n, sizeof(*list), cmp_snapshot);
+	/* The newest snapshot of each instance (they are sorted oldest
+	 * first), but of instances this server has already. */
+	for (i = n; i-- > 0;) {
+		struct materialize m = { list[i].instance, NULL, true, old_key };
+		struct instance_rec had = { 0 };
+		struct nua_error *e = NULL;
+		_cleanup_free_ char *data = NULL;
+		json_t *manifest = NULL;
+		bool seen = false;
+
+		for (size_t k = i + 1; k < n; k++)
+			seen = seen || streq(list[k].instance, list[i].instance);
+		if (seen || !valid_name(list[i].instance, 40))
+			continue;
+		if (instance_get(ctx, list[i].instance, &had, NULL) == 0) {
+			instance_rec_release(&had);
+			say(ctx, "%s exists here already: left as it is", list[i].instance);
+			continue;
+		}
+		say(ctx, "bringing %s back from snapshot %s", list[i].instance, list[i].short_id);
+		data = fetch_dir(list[i].instance);
+		if (ctx->lock)
+			ctx->lock(ctx->lock_arg, list[i].instance, true);
+		if (fetch_tree(ctx, &list[i], data, &manifest, &e) < 0 ||
+		    materialize(ctx, data, manifest, &m, &e) < 0) {
+			say(ctx, "%s: %s", list[i].instance, e->msg);
+			strbuf_addf(&failed, "%s%s: %s", failed.len ? "; " : "", list[i].instance,
+				    e->msg);
+			nua_error_free(e);
+		} else {
+			strv_add_unique(restored, &nr, &ar, list[i].instance);
+		}
+		if (ctx->lock)
+			ctx->lock(ctx->lock_arg, list[i].instance, false);
+		remove_tree(data);
+		json_decref(manifest);
+	}
+	if (failed.len) {
+		nua_error_set(err, NUA_EFAIL, "%s", failed.buf);
+		goto out;
+	}
+	ret = 0;
+out:
+	strbuf_release(&failed);
+	backup_snapshot_list_free(list, n);
+	target_release(&t);
+	json_decref(key);
+	return ret;
+}
+
 /* ---- schedules, retention, checks ---- */
 
 #define DAY (24 * 3600)
@@ -1822,8 +2215,7 @@ int backup_policy_get(struct nua_ctx *ctx, struct backup_policy *p, struct nua_e
 	return 0;
 }
 
-int backup_policy_set(struct nua_ctx *ctx, const struct backup_policy *p,
-		      struct nua_error **err)
+int backup_policy_set(struct nua_ctx *ctx, const struct backup_policy *p, struct nua_error **err)
 {
 	_cleanup_free_ char *freq = xasprintf("%lld", (long long)p->frequency);
 	json_t *k;
@@ -1831,8 +2223,9 @@ int backup_policy_set(struct nua_ctx *ctx, const struct backup_policy *p,
 	int r;
 
 	if (p->frequency < 60)
-		return nua_error_set(err, NUA_EINPUT, "a backup every %lld s is too often: 60 s "
-						      "at least",
+		return nua_error_set(err, NUA_EINPUT,
+				     "a backup every %lld s is too often: 60 s "
+				     "at least",
 				     (long long)p->frequency);
 	if (p->keep_last < 0 || p->keep_daily < 0 || p->keep_weekly < 0 || p->keep_monthly < 0 ||
 	    p->keep_last + p->keep_daily + p->keep_weekly + p->keep_monthly == 0)
@@ -1916,10 +2309,13 @@ int backup_forget(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 	for (size_t t = 0; t < nt; t++) {
 		_cleanup_free_ char *tag = xasprintf("instance=%s", name);
 		char last[16], daily[16], weekly[16], monthly[16];
-		const char *argv[] = { "forget",      "--tag",	    tag,     "--group-by",
-				       "host",	      "--keep-last", last,    "--keep-daily",
-				       daily,	      "--keep-weekly", weekly, "--keep-monthly",
-				       monthly,	      NULL };
+		const char *argv[] = { "forget", "--tag",
+				       tag,	 "--group-by",
+				       "host",	 "--keep-last",
+				       last,	 "--keep-daily",
+				       daily,	 "--keep-weekly",
+				       weekly,	 "--keep-monthly",
+				       monthly,	 NULL };
 
 		snprintf(last, sizeof(last), "%d", pol.keep_last);
 		snprintf(daily, sizeof(daily), "%d", pol.keep_daily);
@@ -2005,7 +2401,8 @@ int backup_maintain(struct nua_ctx *ctx, int64_t now, struct nua_error **err)
 	targets_free(targets, nt);
 	state_setting_set(ctx->st, "backup.maintained_at", stamp, NULL);
 	if (ret < 0)
-		return nua_error_set(err, NUA_EFAIL, "a backup target failed its check (see events)");
+		return nua_error_set(err, NUA_EFAIL,
+				     "a backup target failed its check (see events)");
 	return 0;
 }
 
@@ -2097,7 +2494,8 @@ int backup_target_list(struct nua_ctx *ctx, void **json, struct nua_error **err)
 		const char *k;
 		json_t *v;
 
-		json_object_foreach(all[i].env, k, v) json_array_append_new(keys, json_string(k));
+		json_object_foreach(all[i].env, k, v)
+			json_array_append_new(keys, json_string(k));
 		json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:o, s:I}", "name",
 						   all[i].name, "url", all[i].url, "sftp_command",
 						   all[i].sftp_command, "credentials", keys,

@@ -85,6 +85,24 @@ void backup_thaw_all(struct nua_ctx *ctx);
  * the caller frees with strv_free). */
 char **backup_interrupted(void);
 
+/* Make a new instance, new_name, from snapshot (as backup_restore takes
+ * it) of instance name: the snapshot's image, volumes, databases and env,
+ * with databases and credentials of its own, at domain (NULL:
+ * NEW.localhost). A failure leaves nothing of it. */
+int backup_clone(struct nua_ctx *ctx, const char *name, const char *snapshot,
+		 const char *new_name, const char *domain, struct nua_error **err);
+
+/* Disaster recovery: bring back every instance whose snapshots are in
+ * target from (the newest of each), as it was: image, env, volumes,
+ * databases, domain; instances this server has already are left alone.
+ * key_text (may be NULL) is the old server's recovery key (`nua backup
+ * key`): the password of the target when this server does not know it
+ * (then the target is added from the key), and the master key that opens
+ * the snapshots' secrets. *restored is the instances made (NULL-terminated;
+ * strv_free). One that fails is named in the error; the others stay. */
+int backup_recover_server(struct nua_ctx *ctx, const char *from, const char *key_text,
+			  char ***restored, struct nua_error **err);
+
 /* Finish or undo what an interrupted restore of name left: the instance
  * is put back as it was before the restore began (the daemon calls it
  * after its start-up reconcile has started the resource servers, holding
@@ -116,12 +134,11 @@ int backup_target_list(struct nua_ctx *ctx, void **json, struct nua_error **err)
  * "backup.keep"): how often an instance whose package says nothing is
  * backed up, and which snapshots `restic forget` keeps per instance. */
 struct backup_policy {
-	int64_t frequency; /* seconds; default a day */
+	int64_t frequency;				      /* seconds; default a day */
 	int keep_last, keep_daily, keep_weekly, keep_monthly; /* 0: not used */
 };
 int backup_policy_get(struct nua_ctx *ctx, struct backup_policy *p, struct nua_error **err);
-int backup_policy_set(struct nua_ctx *ctx, const struct backup_policy *p,
-		      struct nua_error **err);
+int backup_policy_set(struct nua_ctx *ctx, const struct backup_policy *p, struct nua_error **err);
 
 /* The instances due for a scheduled backup at now (unix seconds): their
  * package's [backup] frequency, or the server's, has passed since their

@@ -111,7 +111,10 @@ static void redis_deprovision(struct strbuf *sb, const char *user, const char *d
 
 /* Redis has no per-prefix dump: a script run in the server writes the
  * instance's keys as the commands that make them again (SET, HSET, RPUSH,
- * SADD, ZADD, PEXPIRE), every string quoted as redis-cli reads it back. */
+ * SADD, ZADD, PEXPIRE), every string quoted as redis-cli reads it back.
+ * Keys are written without the instance's prefix ("USER:"), which the
+ * restore puts back: a dump restored into a copy of the instance fills the
+ * copy's keys, never the original's. */
 #define REDIS_LUA_DUMP                                                                            \
 	"local function q(s)\n"                                                                  \
 	"  s = s:gsub('[\\\\\"]', function(c) return '\\\\' .. c end)\n"                        \
@@ -119,21 +122,23 @@ static void redis_deprovision(struct strbuf *sb, const char *user, const char *d
 	"    return string.format('\\\\x%02x', c:byte()) end)\n"                                 \
 	"  return '\"' .. s .. '\"'\n"                                                             \
 	"end\n"                                                                                  \
+	"local pre = string.sub(ARGV[1], 1, -2)\n"                                               \
+	"local function rel(k) return string.sub(k, #pre + 1) end\n"                            \
 	"local out = {}\n"                                                                       \
 	"for _, k in ipairs(redis.call('KEYS', ARGV[1])) do\n"                                   \
 	"  local t = redis.call('TYPE', k).ok\n"                                                 \
-	"  if t == 'string' then table.insert(out, 'SET ' .. q(k) .. ' ' .. q(redis.call('GET', k)))\n" \
+	"  if t == 'string' then table.insert(out, 'SET ' .. q(rel(k)) .. ' ' .. q(redis.call('GET', k)))\n" \
 	"  elseif t == 'hash' then local h = redis.call('HGETALL', k)\n"                         \
-	"    for i = 1, #h, 2 do table.insert(out, 'HSET ' .. q(k) .. ' ' .. q(h[i]) .. ' ' .. q(h[i + 1])) end\n" \
+	"    for i = 1, #h, 2 do table.insert(out, 'HSET ' .. q(rel(k)) .. ' ' .. q(h[i]) .. ' ' .. q(h[i + 1])) end\n" \
 	"  elseif t == 'list' then for _, v in ipairs(redis.call('LRANGE', k, 0, -1)) do\n"      \
-	"    table.insert(out, 'RPUSH ' .. q(k) .. ' ' .. q(v)) end\n"                            \
+	"    table.insert(out, 'RPUSH ' .. q(rel(k)) .. ' ' .. q(v)) end\n"                            \
 	"  elseif t == 'set' then for _, v in ipairs(redis.call('SMEMBERS', k)) do\n"            \
-	"    table.insert(out, 'SADD ' .. q(k) .. ' ' .. q(v)) end\n"                             \
+	"    table.insert(out, 'SADD ' .. q(rel(k)) .. ' ' .. q(v)) end\n"                             \
 	"  elseif t == 'zset' then local z = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')\n"     \
-	"    for i = 1, #z, 2 do table.insert(out, 'ZADD ' .. q(k) .. ' ' .. z[i + 1] .. ' ' .. q(z[i])) end\n" \
+	"    for i = 1, #z, 2 do table.insert(out, 'ZADD ' .. q(rel(k)) .. ' ' .. z[i + 1] .. ' ' .. q(z[i])) end\n" \
 	"  end\n"                                                                                \
 	"  local ttl = redis.call('PTTL', k)\n"                                                  \
-	"  if ttl > 0 then table.insert(out, 'PEXPIRE ' .. q(k) .. ' ' .. ttl) end\n"            \
+	"  if ttl > 0 then table.insert(out, 'PEXPIRE ' .. q(rel(k)) .. ' ' .. ttl) end\n"            \
 	"end\n"                                                                                  \
 	"return table.concat(out, '\\n')\n"
 #define REDIS_DUMP                                                                                \
@@ -141,11 +146,15 @@ static void redis_deprovision(struct strbuf *sb, const char *user, const char *d
 	REDIS_LUA_DUMP "LUA\n"                                                                    \
 	"redis-cli -h 127.0.0.1 --raw --eval /tmp/nua-dump.lua , \"$NUA_USER:*\"; r=$?; "          \
 	"rm -f /tmp/nua-dump.lua; exit $r"
-/* A restore replaces the instance's keys: the old ones go first. */
+/* A restore replaces the instance's keys: the old ones go first. Each
+ * command's key gets the instance's prefix (but in a dump of older nua,
+ * whose keys have it already). */
 #define REDIS_RESTORE                                                                             \
 	"export REDISCLI_AUTH=\"$REDIS_PASSWORD\"; "                                              \
 	"redis-cli -h 127.0.0.1 EVAL \"for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "        \
-	"redis.call('DEL', k) end\" 0 \"$NUA_USER:*\" >/dev/null && exec redis-cli -h 127.0.0.1"
+	"redis.call('DEL', k) end\" 0 \"$NUA_USER:*\" >/dev/null && "                             \
+	"sed -e \"/^[A-Z]* \\\"$NUA_USER:/b\" -e \"s/^\\([A-Z]*\\) \\\"/\\1 \\\"$NUA_USER:/\" | "     \
+	"redis-cli -h 127.0.0.1"
 
 static const struct provider providers[] = {
 	{ "postgres", "15", 5432, "postgresql",
@@ -369,6 +378,27 @@ static bool own_url_is(const char *name, const char *key)
 	size_t len = strlen(prefix);
 
 	return strncmp(prefix, key, len) == 0 && streq(key + len, "URL");
+}
+
+bool resource_owned_key(const char *key, const char *const *names, const char *const *types,
+			size_t n)
+{
+	static const char *const suffixes[] = { "URL", "HOST", "PORT", "USER",
+						"PASSWORD", "DB", "PREFIX", NULL };
+
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *prefix = names[i] ? var_prefix(names[i]) : NULL;
+		const char *alias = resource_url_alias(names, types, n, i);
+
+		if (alias && streq(key, alias))
+			return true;
+		if (!prefix || !starts_with(key, prefix))
+			continue;
+		for (size_t k = 0; suffixes[k]; k++)
+			if (streq(key + strlen(prefix), suffixes[k]))
+				return true;
+	}
+	return false;
 }
 
 const char *resource_url_alias(const char *const *names, const char *const *types, size_t n,

@@ -63,6 +63,14 @@ int resource_new_env(const char *instance, const char *name, const char *type, c
 const char *resource_url_alias(const char *const *names, const char *const *types, size_t n,
 			       size_t i);
 
+/* Whether key is one of the variables resources (names, types: a
+ * package's n resources) give an instance (NAME_URL, NAME_HOST, NAME_PORT,
+ * NAME_USER, NAME_PASSWORD, NAME_DB, NAME_PREFIX, and the DATABASE_URL or
+ * REDIS_URL alias): what a copy of the instance must not take from the
+ * original, having resources of its own. */
+bool resource_owned_key(const char *key, const char *const *names, const char *const *types,
+			size_t n);
+
 /* The value of the variable KEY of resource name in env (the instance's
  * opened env), for {from = "name", key = "url"} references: url, host,
  * port, user, password, db (any case). NULL when there is none. */

@@ -89,7 +89,35 @@ int secret_seal(const char *plain, char **out, struct nua_error **err)
 	return 0;
 }
 
+static int open_with(const char *sealed, const unsigned char *given, char **out,
+		     struct nua_error **err);
+
 int secret_open(const char *sealed, char **out, struct nua_error **err)
+{
+	return open_with(sealed, NULL, out, err);
+}
+
+int secret_open_with(const char *sealed, const char *key_text, char **out,
+		     struct nua_error **err)
+{
+	unsigned char key[crypto_secretbox_KEYBYTES];
+	size_t len = 0;
+	int r;
+
+	if (sodium_init() < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot initialise libsodium");
+	if (sodium_base642bin(key, sizeof(key), key_text, strlen(key_text), NULL, &len, NULL,
+			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) < 0 ||
+	    len != sizeof(key))
+		return nua_error_set(err, NUA_EINPUT, "the master key given is not one");
+	r = open_with(sealed, key, out, err);
+	sodium_memzero(key, sizeof(key));
+	return r;
+}
+
+/* Open sealed with the key given, or with this server's (given NULL). */
+static int open_with(const char *sealed, const unsigned char *given, char **out,
+		     struct nua_error **err)
 {
 	unsigned char key[crypto_secretbox_KEYBYTES];
 	_cleanup_free_ unsigned char *box = NULL;
@@ -106,15 +134,17 @@ int secret_open(const char *sealed, char **out, struct nua_error **err)
 			      sodium_base64_VARIANT_ORIGINAL) < 0 ||
 	    blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
 		return nua_error_set(err, NUA_EINPUT, "a sealed secret is damaged");
-	if (master_key(key, err) < 0)
+	if (given)
+		memcpy(key, given, sizeof(key));
+	else if (master_key(key, err) < 0)
 		return -1;
 	plain = xmalloc(blen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES + 1);
 	if (crypto_secretbox_open_easy((unsigned char *)plain, box + crypto_secretbox_NONCEBYTES,
 				       blen - crypto_secretbox_NONCEBYTES, box, key) < 0) {
 		sodium_memzero(key, sizeof(key));
 		free(plain);
-		return nua_error_set(err, NUA_EFAIL,
-				     "a sealed secret does not open with this server's master key");
+		return nua_error_set(err, NUA_EFAIL, "a sealed secret does not open with %s",
+				     given ? "the master key given" : "this server's master key");
 	}
 	sodium_memzero(key, sizeof(key));
 	plain[blen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES] = '\0';

@@ -21,6 +21,11 @@ int secret_open(const char *sealed, char **out, struct nua_error **err);
 
 bool secret_is_sealed(const char *value);
 
+/* Open a value sealed with another server's master key, given as
+ * secret_master_key_text gives it (from a recovery key). */
+int secret_open_with(const char *sealed, const char *key_text, char **out,
+		     struct nua_error **err);
+
 /* The master key as text (URL-safe base64, 43 characters), for the
  * recovery key a person keeps off the server; the caller frees and should
  * wipe it. */

@@ -1,6 +1,7 @@
 /* The verbs of backups: backup (and backup key), backups, restore. The
  * daemon runs restic; these ask it through the API (docs/api.md). */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +101,8 @@ static int targets_print(json_t *list, bool json)
 
 		json_array_foreach(json_object_get(t, "credentials"), j, k)
 			strbuf_addf(&keys, "%s%s", keys.len ? ", " : "", json_string_value(k));
-		printf("%-12s %-48s %s\n", cli_json_str(t, "name", "?"), cli_json_str(t, "url", "?"),
-		       keys.len ? keys.buf : "-");
+		printf("%-12s %-48s %s\n", cli_json_str(t, "name", "?"),
+		       cli_json_str(t, "url", "?"), keys.len ? keys.buf : "-");
 		strbuf_release(&keys);
 	}
 	json_decref(list);
@@ -121,7 +122,7 @@ static int backup_target(const struct cmd_struct *self, struct cli_args *pos, bo
 		return targets_print(out, json);
 	}
 	if (streq(verb, "add") && pos->n == 4) {
-		json_t *body = json_pack("{s:s, s:s, s:s?}", "name", pos->v[2], "url", pos->v[3],
+		json_t *body = json_pack("{s:s, s:s, s:s*}", "name", pos->v[2], "url", pos->v[3],
 					 "sftp_command", sftp_command);
 		int r;
 
@@ -215,7 +216,8 @@ static int backup_policy(const struct cmd_struct *self, const struct policy_opts
 
 		cli_json_int(out, "frequency", &f);
 		cli_duration(f, dur, sizeof(dur));
-		printf("backups every %s (unless a package sets its own [backup] frequency)\n", dur);
+		printf("backups every %s (unless a package sets its own [backup] frequency)\n",
+		       dur);
 		printf("keep per instance:");
 		for (size_t i = 0; i < 4; i++)
 			if (cli_json_int(k, names[i], &v) && v > 0)
@@ -279,8 +281,7 @@ int cmd_backup(int argc, char **argv)
 		return backup_one(pos.v[0], json);
 	if (client_call("GET", "/v1/instances", NULL, &list, &err) < 0)
 		return nua_error_report(err);
-	json_array_foreach(list, i, in)
-	{
+	json_array_foreach(list, i, in) {
 		const char *name = cli_json_str(in, "name", NULL);
 
 		/* Resource servers are in every backup of the instances they
@@ -346,8 +347,7 @@ int cmd_backups(int argc, char **argv)
 	}
 	printf("%-9s %-19s %-16s %-8s %-8s %9s  %-24s %s\n", "ID", "TIME", "INSTANCE", "KIND",
 	       "TARGET", "SIZE", "IMAGE", "HOLDS");
-	json_array_foreach(list, i, s)
-	{
+	json_array_foreach(list, i, s) {
 		char when[32], size[32] = "-";
 		long long t = 0, bytes;
 		struct strbuf holds = STRBUF_INIT;
@@ -356,10 +356,12 @@ int cmd_backups(int argc, char **argv)
 		format_time(t, when, sizeof(when));
 		if (cli_json_int(s, "bytes", &bytes))
 			cli_human_size(bytes, size, sizeof(size));
-		json_array_foreach(json_object_get(s, "volumes"), k, v) strbuf_addf(
-			&holds, "%svolume %s", holds.len ? ", " : "", json_string_value(v));
-		json_array_foreach(json_object_get(s, "resources"), k, v) strbuf_addf(
-			&holds, "%sdatabase %s", holds.len ? ", " : "", json_string_value(v));
+		json_array_foreach(json_object_get(s, "volumes"), k, v)
+			strbuf_addf(&holds, "%svolume %s", holds.len ? ", " : "",
+				    json_string_value(v));
+		json_array_foreach(json_object_get(s, "resources"), k, v)
+			strbuf_addf(&holds, "%sdatabase %s", holds.len ? ", " : "",
+				    json_string_value(v));
 		printf("%-9s %-19s %-16s %-8s %-8s %9s  %-24s %s\n",
 		       cli_json_str(s, "short_id", "?"), when, cli_json_str(s, "instance", "?"),
 		       cli_json_str(s, "kind", "-"), cli_json_str(s, "target", "-"), size,
@@ -370,29 +372,119 @@ int cmd_backups(int argc, char **argv)
 	return 0;
 }
 
+/* The text of a recovery key: the file path, or standard input for "-". */
+static int read_key(const char *path, struct strbuf *out)
+{
+	FILE *f = streq(path, "-") ? stdin : fopen(path, "r");
+	char buf[4096];
+	size_t got;
+
+	if (!f)
+		return cli_error(NUA_EINPUT, "cannot read '%s': %s", path, strerror(errno));
+	while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_add(out, buf, got);
+	if (f != stdin)
+		fclose(f);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+static int restore_all(const char *from, const char *key_path, bool json)
+{
+	_cleanup_error_ struct nua_error *err = NULL;
+	struct strbuf key = STRBUF_INIT;
+	json_t *body, *out = NULL, *in;
+	size_t i;
+	int r;
+
+	if (key_path && (r = read_key(key_path, &key)) != 0)
+		return r;
+	body = json_pack("{s:s, s:s*}", "from", from, "key", key_path ? key.buf : NULL);
+	explicit_bzero(key.buf, key.len);
+	strbuf_release(&key);
+	r = client_call_progress("POST", "/v1/restore", body, &out, &err);
+	{
+		/* The key is in the body's copy of it too. */
+		json_t *k = json_object_get(body, "key");
+
+		if (json_string_value(k))
+			explicit_bzero((char *)json_string_value(k), strlen(json_string_value(k)));
+	}
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (json) {
+		cli_print_json(out);
+		return 0;
+	}
+	if (json_array_size(json_object_get(out, "restored")) == 0)
+		fprintf(stderr, "nothing to bring back from %s\n", from);
+	json_array_foreach(json_object_get(out, "restored"), i, in)
+		printf("%s restored: %s\n", cli_json_str(in, "name", "?"),
+		       cli_json_str(in, "url", cli_json_str(in, "domain", "-")));
+	json_decref(out);
+	return 0;
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "as", required_argument, NULL, 'A' },
+		{ "domain", required_argument, NULL, 'd' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "key", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("restore");
 	_cleanup_args_ struct cli_args pos = { 0 };
 	_cleanup_error_ struct nua_error *err = NULL;
 	_cleanup_free_ char *path = NULL;
+	const char *as = NULL, *domain = NULL, *from = NULL, *key = NULL;
 	json_t *body, *out = NULL;
-	bool json = false;
+	bool json = false, all = false;
 	int c, r;
 
-	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
-		if (c == '?')
+	while ((c = cli_getopt_args(self, argc, argv, "d:", longopts, &pos)) != -1) {
+		switch (c) {
+		case '?':
 			return NUA_EINPUT;
-		json = true;
+		case 'j':
+			json = true;
+			break;
+		case 'A':
+			as = optarg;
+			break;
+		case 'd':
+			domain = optarg;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		}
 	}
+	if (all) {
+		if (pos.n || as || domain || !from)
+			return cli_usage_error(self, "--all takes --from TARGET (and --key FILE), "
+						     "no instance");
+		return restore_all(from, key, json);
+	}
+	if (from || key)
+		return cli_usage_error(self, "--from and --key are for --all");
+	if (domain && !as)
+		return cli_usage_error(self, "--domain is for a copy (--as NEW)");
 	if (pos.n < 1 || pos.n > 2)
 		return cli_usage_error(self, "give an instance name and, optionally, a snapshot");
 	path = instance_op_path(pos.v[0], "restore");
-	body = json_pack("{s:s?}", "snapshot", pos.n == 2 ? pos.v[1] : NULL);
+	body = json_pack("{s:s*, s:s*, s:s*}", "snapshot", pos.n == 2 ? pos.v[1] : NULL, "as", as,
+			 "domain", domain);
 	r = client_call_progress("POST", path, body, &out, &err);
 	json_decref(body);
 	if (r < 0)
@@ -401,8 +493,13 @@ int cmd_restore(int argc, char **argv)
 		cli_print_json(out);
 		return 0;
 	}
-	fprintf(stderr, "%s restored from snapshot %s (what it held before: snapshot %.8s)\n",
-		pos.v[0], pos.n == 2 ? pos.v[1] : "latest", cli_json_str(out, "safety", "?"));
+	if (as)
+		printf("%s made from snapshot %s of %s: %s\n", as, pos.n == 2 ? pos.v[1] : "latest",
+		       pos.v[0], cli_json_str(out, "url", "-"));
+	else
+		fprintf(stderr,
+			"%s restored from snapshot %s (what it held before: snapshot %.8s)\n",
+			pos.v[0], pos.n == 2 ? pos.v[1] : "latest", cli_json_str(out, "safety", "?"));
 	json_decref(out);
 	return 0;
 }

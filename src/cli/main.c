@@ -93,6 +93,16 @@ static const struct cmd_option image_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option restore_options[] = {
+	{ "--as NEW", "make a new instance from the snapshot instead" },
+	{ "-d, --domain D", "with --as: the new instance's domain" },
+	{ "--all", "every instance of a backup target (disaster recovery)" },
+	{ "--from TARGET", "with --all: the backup target to read" },
+	{ "--key FILE", "with --all: the old server's recovery key (- for stdin)" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option backup_options[] = {
 	{ "--all", "every instance (the resource servers are in their dumps)" },
 	{ "--credentials", "target add: read the backend's KEY=VALUE secrets from stdin" },
@@ -217,14 +227,21 @@ const struct cmd_struct nua_commands[] = {
 	  "List the snapshots of every instance (or of NAME), oldest first: id, time,\n"
 	  "kind (manual, scheduled, safety), repository, size and what each holds.",
 	  json_options, "instance" },
-	{ "restore", cmd_restore, CMD_NEED_DAEMON, "nua restore [--json] NAME [SNAPSHOT]",
-	  "put an instance back as a snapshot holds it",
+	{ "restore", cmd_restore, CMD_NEED_DAEMON,
+	  "nua restore [--json] NAME [SNAPSHOT] [--as NEW [--domain D]] | --all --from TARGET "
+	  "[--key FILE]",
+	  "put an instance back as a snapshot holds it; copy it; bring a server back",
 	  "Restore instance NAME from SNAPSHOT (an id or its first digits; default: the\n"
 	  "latest). A safety backup is taken first; then the app is stopped, its volumes\n"
 	  "and databases are replaced by the snapshot's (the databases keep their current\n"
 	  "credentials), the image the snapshot names is started and its health awaited.\n"
-	  "If any step fails, the instance is put back as it was and serves again.",
-	  json_options, "instance" },
+	  "If any step fails, the instance is put back as it was and serves again.\n"
+	  "With --as NEW, the snapshot becomes a new instance beside the original (a demo\n"
+	  "copy, a test of the backup), with databases and credentials of its own.\n"
+	  "With --all --from TARGET, on a new server: every instance whose snapshots are in\n"
+	  "the backup target comes back as it was (image, data, env, domain); --key FILE\n"
+	  "(- for standard input) gives the old server's recovery key ('nua backup key').",
+	  restore_options, "instance" },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",
 	  "run or stop the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"

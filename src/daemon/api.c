@@ -286,7 +286,7 @@ static json_t *event_object(const struct event_rec *e)
 
 /* ---- long operations, with progress ---- */
 
-enum op_kind { OP_DEPLOY, OP_BUILD, OP_BACKUP, OP_RESTORE };
+enum op_kind { OP_DEPLOY, OP_BUILD, OP_BACKUP, OP_RESTORE, OP_RECOVER };
 
 struct op {
 	struct daemon *d;
@@ -449,20 +449,45 @@ static void op_run(struct op *op)
 			api_snapshot_body_release(&req);
 			goto done_ctx;
 		}
-		daemon_lock(d, op->name);
+		/* A copy is made under its own name's lock; the original is
+		 * only read (its snapshots). */
+		const char *lock = req.as ? req.as : op->name;
+
+		daemon_lock(d, lock);
 		if (op->kind == OP_BACKUP)
 			r = backup_instance(&ctx, op->name, "manual", &snap, &err);
+		else if (req.as)
+			r = backup_clone(&ctx, op->name, req.snapshot, req.as, req.domain, &err);
 		else
 			r = backup_restore(&ctx, op->name, req.snapshot, &snap, &err);
-		daemon_unlock(d, op->name);
+		daemon_unlock(d, lock);
 		if (r == 0) {
-			res = instance_object_named(d, &ctx, op->name, &err);
-			if (res)
+			res = instance_object_named(d, &ctx, lock, &err);
+			if (res && !req.as)
 				json_object_set_new(res, op->kind == OP_BACKUP ? "snapshot" : "safety",
 						    snap ? json_string(snap) : json_null());
 		}
 		free(snap);
 		api_snapshot_body_release(&req);
+	} else if (op->kind == OP_RECOVER) {
+		struct api_recover req;
+		char **made = NULL;
+
+		if (api_parse_recover(op->body.buf, op->body.len, &req, &err) < 0) {
+			api_recover_release(&req);
+			goto done_ctx;
+		}
+		if (backup_recover_server(&ctx, req.from, req.key, &made, &err) == 0) {
+			res = json_array();
+			for (size_t i = 0; made[i]; i++) {
+				json_t *o = instance_object_named(d, &ctx, made[i], NULL);
+
+				json_array_append_new(res, o ? o : json_pack("{s:s}", "name", made[i]));
+			}
+			res = json_pack("{s:o}", "restored", res);
+		}
+		strv_free(made);
+		api_recover_release(&req);
 	} else {
 		struct api_path_body req;
 		char *ref = NULL;
@@ -550,16 +575,25 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 
 		r = api_parse_deploy(req->body.buf, req->body.len, &dr, &err);
 		api_deploy_release(&dr);
+	} else if (kind == OP_RECOVER) {
+		struct api_recover rb;
+
+		r = api_parse_recover(req->body.buf, req->body.len, &rb, &err);
+		api_recover_release(&rb);
 	} else if (kind == OP_BACKUP || kind == OP_RESTORE) {
 		struct api_snapshot_body sb;
 		struct instance_rec in = { 0 };
 		struct nua_ctx ctx;
 
+		bool copy;
+
 		r = api_parse_snapshot_body(kind == OP_BACKUP ? API_BACKUP : API_RESTORE_SNAPSHOT,
 					    req->body.buf, req->body.len, &sb, &err);
+		copy = r == 0 && sb.as;
 		api_snapshot_body_release(&sb);
-		/* An unknown instance is a 404 before any stream starts. */
-		if (r == 0 && (r = daemon_ctx(d, &ctx, &err)) == 0) {
+		/* An unknown instance is a 404 before any stream starts (a copy
+		 * may be made of one that is gone: its snapshots stay). */
+		if (r == 0 && !copy && (r = daemon_ctx(d, &ctx, &err)) == 0) {
 			r = instance_get(&ctx, name, &in, &err);
 			if (in.name)
 				instance_rec_release(&in);
@@ -1484,6 +1518,8 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 					   d->rt.driver->name, "runtime", d->rt.oci_name));
 	if ((n == 2 && (streq(seg[1], "instances") || streq(seg[1], "images")) && post))
 		return run_op(d, c, streq(seg[1], "instances") ? OP_DEPLOY : OP_BUILD, NULL, req);
+	if (n == 2 && streq(seg[1], "restore") && post)
+		return run_op(d, c, OP_RECOVER, NULL, req);
 	if (n == 4 && streq(seg[1], "instances") && post &&
 	    (streq(seg[3], "backup") || streq(seg[3], "restore")))
 		return run_op(d, c, streq(seg[3], "backup") ? OP_BACKUP : OP_RESTORE, name, req);

@@ -7,6 +7,7 @@ load helpers
 load server
 
 get() { curl -s -m 10 -H "Host: $1.localhost" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
+secret() { "$NUA" env --json --show-secrets "$1" | jq -r ".$2"; }
 post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
 
 # What a directory holds, to compare before and after: every entry's type,
@@ -143,6 +144,33 @@ odd_files() {
 	# The credentials are the ones the instance had.
 	"$NUA" restart gb
 	[ "$(get gb /)" = '["ada"]' ]
+}
+
+@test "backup: a snapshot made into a new instance, with databases of its own" {
+	[ "$(get cnt /log)" = '["first line"]' ]
+	# The manual backup (the latest is the safety backup of the restore).
+	snap=$("$NUA" backups --json cnt | jq -r '[.[] | select(.kind == "manual")][-1].short_id')
+	run "$NUA" restore cnt "$snap" --as cnt2 --domain cnt2.localhost
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"cnt2 made from snapshot $snap of cnt: http://cnt2.localhost"* ]]
+	[ "$(get cnt2 /log)" = '["first line"]' ]
+	[ "$(get cnt2 /count/a)" = 3 ]
+	# The copy's Redis keys are its own: the original's counter went on
+	# from 3, untouched by the copy's restore.
+	[ "$(get cnt /count/a)" = 4 ]
+	# Its own credentials and database: what it writes, the original
+	# does not see.
+	[ "$(secret cnt2 DB_PASSWORD)" != "$(secret cnt DB_PASSWORD)" ]
+	[[ "$(secret cnt2 DATABASE_URL)" == "postgresql://cnt2_db:"* ]]
+	post cnt2 /log 'only in the copy'
+	[ "$(get cnt /log)" = '["first line"]' ]
+	[ "$(get cnt2 /log)" = '["first line", "only in the copy"]' ]
+	run "$NUA" restore cnt --as cnt2
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'cnt2' exists already"* ]]
+	run "$NUA" restore cnt --as 'Bad_Name'
+	[ "$status" -eq 2 ]
+	"$NUA" rm --purge cnt2
 }
 
 @test "backup: an unknown snapshot lists the known ones; another package's is refused" {
@@ -294,4 +322,54 @@ PY
 	[ "$(notes)" = '["in the backup", "after the backup"]' ]
 	events_of killed restore-failed | jq -r .message | grep -q 'was interrupted; put back as it was'
 	"$NUA" rm --purge killed
+}
+
+@test "backup: disaster recovery: a server's root deleted, its instances back on a new server" {
+	offsite=$BATS_TEST_TMPDIR/offsite
+	# Server A, with an off-site copy of its backups.
+	nua_setup_server
+	run "$NUA" deploy "$NUA_TOP/apps/notes-pg" --name notes --domain notes.example.test
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run "$NUA" deploy "$NUA_TOP/apps/hello-python" --name hello -e GREETING=Salut
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	curl -s -m 10 -H "Host: notes.example.test" -d 'kept through the disaster' \
+		"http://127.0.0.1:$NUA_HTTP_PORT/notes" >/dev/null
+	[[ "$(get hello /)" == *"Visit number 1."* ]]
+	key=$(secret hello SECRET_KEY)
+	"$NUA" backup target add offsite "$offsite"
+	run "$NUA" backup --all
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	"$NUA" backup key >"$BATS_TEST_TMPDIR/recovery.key"
+	# The disaster: A and everything under its root are gone.
+	"$NUA" daemon stop --all
+	rm -rf "$NUA_ROOT"
+	# Server B, empty, with the recovery key and the off-site copy.
+	nua_setup_server
+	run "$NUA" restore --all --from offsite --key - <"$BATS_TEST_TMPDIR/recovery.key"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"notes restored"* ]]
+	[[ "$output" == *"hello restored"* ]]
+	[ "$(curl -s -m 10 -H "Host: notes.example.test" "http://127.0.0.1:$NUA_HTTP_PORT/notes")" = \
+		'["kept through the disaster"]' ]
+	[[ "$(get hello /)" == *"<h1>Salut</h1><p>Visit number 2."* ]]
+	# Its secrets are the ones it had, sealed with B's key now.
+	[ "$(secret hello SECRET_KEY)" = "$key" ]
+	run grep -c "$key" "$NUA_ROOT/nua.db"
+	[ "$output" = 0 ]
+	# Again: nothing to do for instances B has.
+	run "$NUA" restore --all --from offsite --key - <"$BATS_TEST_TMPDIR/recovery.key"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"notes exists here already: left as it is"* ]]
+}
+
+@test "backup: disaster recovery refuses a wrong key and an unknown target" {
+	run "$NUA" restore --all --from nowhere
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no backup target named 'nowhere' here"* ]]
+	printf 'nua-recovery-v1:bm90IGpzb24=\n' >"$BATS_TEST_TMPDIR/bad.key"
+	run "$NUA" restore --all --from local --key "$BATS_TEST_TMPDIR/bad.key"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"the recovery key is damaged"* ]]
+	run "$NUA" restore --all
+	[ "$status" -eq 2 ]
 }

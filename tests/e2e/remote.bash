@@ -10,6 +10,7 @@
 #                    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
 #   sftp_start DIR   SFTP_URL SFTP_COMMAND (for restic's -o sftp.command=)
 #                    SFTP_REPO_DIR SFTP_KEY SFTP_KNOWN_HOSTS SFTP_USER
+#                    SFTP_SSH_OPTS (ssh's and sftp's options but the port)
 #                    SFTP_PORT SFTP_PID SFTP_DIR
 
 remote_file() { echo "$BATS_FILE_TMPDIR/nua-remote"; }
@@ -41,8 +42,10 @@ remote_alive() {
 
 # Everything of the server PID on port PORT with files under DIR: the
 # process and its descendants (sshd forks one per connection), whatever
-# holds a socket on its port (a connection's sshd calls setsid and outlives
-# its parent), whatever names DIR on its command line. Not this shell.
+# holds a connection made to its port (a connection's sshd outlives its
+# parent, and one accepted while the parent stops is no descendant seen),
+# whatever names DIR on its command line. Not this shell, and not another
+# program that listens on the port (taken before the server could).
 remote_procs() {
 	local pid=$1 port=$2 dir=$3 p cmd
 	{
@@ -55,7 +58,7 @@ remote_procs() {
 					if (q == root) print p
 				}
 			}'
-		ss -Htanp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2
+		ss -Htnp state connected "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2
 		for p in /proc/[0-9]*; do
 			cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
 			[[ $cmd == *"$dir/"* ]] && echo "${p#/proc/}"
@@ -77,8 +80,10 @@ remote_stop() {
 			seen+=" $p"
 			[ "$i" -gt 50 ] || kill -TERM "$p" 2>/dev/null || true
 		done
+		# shellcheck disable=SC2086 # lists of PIDs
 		left=$(remote_alive $seen)
 		[ -n "$left" ] || break
+		# shellcheck disable=SC2086
 		[ "$i" -le 50 ] || kill -KILL $left 2>/dev/null || true
 		sleep 0.1
 	done
@@ -96,10 +101,10 @@ remote_stop() {
 # Stop every server the current test started (teardown), or with "all"
 # every one left (teardown_file); fails naming what would not stop.
 remote_teardown() {
-	local f scope=${1:-${BATS_TEST_NAME:-file}} rc=0 s kind pid port dir
+	local f scope=${1:-${BATS_TEST_NAME:-file}} rc=0 s pid port dir
 	f=$(remote_file)
 	[ -f "$f" ] || return 0
-	while read -r s kind pid port dir; do
+	while read -r s _ pid port dir; do
 		[ "$scope" = all ] || [ "$s" = "$scope" ] || continue
 		remote_stop "$pid" "$port" "$dir" || rc=1
 	done < <(tac "$f")
@@ -125,14 +130,22 @@ remote_wait() {
 	done
 }
 
+# Whether PID listens on 127.0.0.1:PORT: before that, another program
+# holding the port would answer the checks.
+remote_listening() {
+	ss -Hltnp "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
+}
+
 # ---- S3 ----
 
 s3_answers() {
-	[ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$S3_ENDPOINT/$S3_BUCKET/")" = 200 ]
+	remote_listening "$S3_PID" "$S3_PORT" &&
+		[ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$S3_ENDPOINT/$S3_BUCKET/")" = 200 ]
 }
 
-# An S3 server (s3rver, from the npm registry: scripts/test-deps installs it
-# when missing) storing in DIR/data, with one bucket, nua-test. It has one
+# An S3 server (a fork of s3rver, from the npm registry: scripts/test-deps
+# says which and installs it when missing) storing in DIR/data, with one
+# bucket, nua-test; another repository goes in it as $S3_URL/PREFIX. It has one
 # fixed key pair and lets anonymous requests through too: it tests what is
 # sent, not who sends it. It computes the signature of bucket-level
 # requests over a path without the trailing slash that restic's client
@@ -167,6 +180,7 @@ s3_stop() {
 
 # Log in and list the repository directory, as restic would reach it.
 sftp_answers() {
+	remote_listening "$SFTP_PID" "$SFTP_PORT" || return 1
 	# shellcheck disable=SC2086 # the options are words
 	sftp $SFTP_SSH_OPTS -o Port="$SFTP_PORT" -b - "$SFTP_USER@127.0.0.1" \
 		<<<"ls $SFTP_REPO_DIR" >/dev/null 2>>"$SFTP_DIR/sshd.log"
@@ -186,6 +200,7 @@ sftp_start() {
 	[[ $dir != *[[:space:]]* ]] || { echo "sftp_start: no spaces in DIR: $dir" >&2; return 1; }
 	user=$(id -un)
 	port=$(free_port) || return 1
+	# ssh-keygen would ask before overwriting the keys of an earlier start.
 	rm -f "$dir"/host_key* "$dir"/client_key*
 	ssh-keygen -q -t ed25519 -N '' -C nua-test-host -f "$dir/host_key" || return 1
 	ssh-keygen -q -t ed25519 -N '' -C nua-test-client -f "$dir/client_key" || return 1
@@ -220,7 +235,7 @@ sftp_start() {
 	# sshd running as root needs its privilege separation directory, which
 	# only the system's ssh service would have made.
 	if [ "$(id -u)" -eq 0 ] && [ ! -d /run/sshd ]; then
-		mkdir -p -m 0755 /run/sshd || return 1
+		mkdir -m 0755 /run/sshd || return 1
 	fi
 	/usr/sbin/sshd -t -f "$dir/sshd_config" || return 1
 	# Appended to: the login check adds the client's errors to it.

@@ -179,7 +179,7 @@ post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HT
 	[ "$(get vis /home)" = 4 ]
 	# A dump of its keys, and a restore that replaces them.
 	"$NUA" resources dump vis cache "$BATS_TEST_TMPDIR/vis.redis"
-	grep -q '^SET "vis_cache:visits/home" "4"$' "$BATS_TEST_TMPDIR/vis.redis"
+	grep -q '^SET "visits/home" "4"$' "$BATS_TEST_TMPDIR/vis.redis"
 	[ "$(get vis /home)" = 5 ]
 	[ "$(get vis /other)" = 1 ]
 	"$NUA" resources restore vis cache "$BATS_TEST_TMPDIR/vis.redis"

@@ -134,3 +134,17 @@ TEST(resource_url_alias_never_takes_a_resource_own_name)
 	CHECK(resource_url_alias(db_later, db_later_t, 2, 1) == NULL);
 	CHECK(resource_url_alias(two, two_t, 4, 4) == NULL);
 }
+
+TEST(resource_owned_key_names_what_resources_give)
+{
+	const char *names[] = { "db", "cache" }, *types[] = { "postgres", "redis" };
+
+	CHECK(resource_owned_key("DB_PASSWORD", names, types, 2));
+	CHECK(resource_owned_key("DB_URL", names, types, 2));
+	CHECK(resource_owned_key("CACHE_PREFIX", names, types, 2));
+	CHECK(resource_owned_key("DATABASE_URL", names, types, 2));
+	CHECK(resource_owned_key("REDIS_URL", names, types, 2));
+	CHECK(!resource_owned_key("DB_HOST_SEEN", names, types, 2));
+	CHECK(!resource_owned_key("SECRET_KEY", names, types, 2));
+	CHECK(!resource_owned_key("DATABASE_URL", names, types, 0));
+}

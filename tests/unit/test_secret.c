@@ -323,3 +323,26 @@ TEST(secret_random_int63_range)
 	/* Two equal draws of 63 random bits would be a broken generator. */
 	CHECK(a != b);
 }
+
+TEST(secret_open_with_another_servers_key)
+{
+	struct nua_error *err = NULL;
+	char *key = NULL, *sealed = NULL, *plain = NULL;
+
+	CHECK_INT(secret_master_key_text(&key, &err), 0);
+	CHECK_INT((int)strlen(key), 43);
+	CHECK_INT(secret_seal("moved", &sealed, &err), 0);
+	CHECK_INT(secret_open_with(sealed, key, &plain, &err), 0);
+	CHECK_STR(plain, "moved");
+	free(plain);
+	key[0] = key[0] == 'A' ? 'B' : 'A';
+	CHECK_INT(secret_open_with(sealed, key, &plain, &err), -1);
+	CHECK_STR(err->msg, "a sealed secret does not open with the master key given");
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(secret_open_with(sealed, "short", &plain, &err), -1);
+	CHECK(err->status == NUA_EINPUT);
+	nua_error_free(err);
+	free(key);
+	free(sealed);
+}
