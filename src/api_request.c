@@ -408,3 +408,34 @@ int api_parse_recover(const char *body, size_t len, struct api_recover *out,
 				     out->from);
 	return 0;
 }
+
+void api_upgrade_release(struct api_upgrade *u)
+{
+	json_decref(u->root);
+	memset(u, 0, sizeof(*u));
+}
+
+int api_parse_upgrade(const char *body, size_t len, struct api_upgrade *out,
+		      struct nua_error **err)
+{
+	json_error_t jerr;
+	int no_cache = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0) {
+		out->root = json_object();
+		return 0;
+	}
+	if (!(out->root = load_object(body, len, "upgrade", err)))
+		return -1;
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?s, s?b}", "source", &out->source,
+			   "no_cache", &no_cache) < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad upgrade request: %s", jerr.text);
+	out->no_cache = no_cache;
+	if (out->source && out->source[0] != '/' && !strchr(out->source, ':'))
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is neither an absolute package directory nor an image "
+				     "(ID:VERSION-RELEASE)",
+				     out->source);
+	return 0;
+}

@@ -111,4 +111,17 @@ int api_parse_recover(const char *body, size_t len, struct api_recover *out,
 		      struct nua_error **err);
 void api_recover_release(struct api_recover *r);
 
+/* POST /v1/instances/NAME/upgrade: {"source"?: S (an absolute package
+ * directory, or an image ref; absent: the newest image of the package),
+ * "no_cache"?: B}. *source points into *root. POST .../rollback takes {} (or
+ * no body): API_BACKUP's rule. */
+struct api_upgrade {
+	void *root;
+	const char *source;
+	bool no_cache;
+};
+int api_parse_upgrade(const char *body, size_t len, struct api_upgrade *out,
+		      struct nua_error **err);
+void api_upgrade_release(struct api_upgrade *u);
+
 #endif

@@ -772,6 +772,7 @@ static const struct field build_fields[] = {
 static const struct field run_fields[] = {
 	{ "packages", NO_ALIAS, F_STRINGS, CF(run.packages), false, NULL },
 	{ "start", NO_ALIAS, F_STRINGS, CF(run.start), false, NULL },
+	{ "migrate", NO_ALIAS, F_STRINGS, CF(run.migrate), false, NULL },
 	{ "user", NO_ALIAS, F_STRING, CF(run.user), false, NULL },
 	{ "workdir", NO_ALIAS, F_STRING, CF(run.workdir), false, NULL },
 	{ "memory", NO_ALIAS, F_SIZE, CF(run.memory), false, NULL },
@@ -2278,6 +2279,7 @@ void config_free(struct nua_config *cfg)
 	free(cfg->build.document_root);
 	strv_release(&cfg->run.packages);
 	strv_release(&cfg->run.start);
+	strv_release(&cfg->run.migrate);
 	free(cfg->run.user);
 	free(cfg->run.workdir);
 	env_release(&cfg->env);

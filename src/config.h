@@ -182,6 +182,7 @@ struct nua_config {
 
 	struct {
 		struct config_strv packages, start;
+		struct config_strv migrate; /* run once before a new version serves */
 		char *user, *workdir;
 		uint64_t memory; /* bytes; 0 = no limit */
 		double cpus;     /* 0 = no limit */

@@ -197,6 +197,7 @@ json_t *config_to_json(const struct nua_config *cfg)
 	o = json_object();
 	set(o, "packages", strv_json(&cfg->run.packages));
 	set(o, "start", strv_json(&cfg->run.start));
+	set(o, "migrate", strv_json(&cfg->run.migrate));
 	set(o, "user", str_or_null(cfg->run.user));
 	set(o, "workdir", str_or_null(cfg->run.workdir));
 	set(o, "memory", int_or_null((long long)cfg->run.memory));

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -825,6 +826,109 @@ static int teardown_gen(struct nua_ctx *ctx, const char *name, int64_t gen, bool
 
 /* Mount, wire and start generation r->generation of in, and wait for it to
  * pass its health check. Fills r->ip. On failure everything is undone. */
+static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
+	PRINTF(4, 5);
+
+/* How long a package's migration may take. */
+#define MIGRATE_TIMEOUT_SEC 900
+
+char *instance_migration_key(const char *name) { return xasprintf("migrate.%s", name); }
+
+/* The package's [run] migrate commands, when a migration is pending for
+ * generation gen (instance_upgrade records it): run once, to completion, in
+ * a container like the generation's own (its root, env, volumes and
+ * network), before the generation's app starts. Its output goes to the
+ * progress and, when it fails, into the error. Done, the mark goes; a
+ * process killed in between runs it again (migrations are meant to be). */
+static int run_migration(struct nua_ctx *ctx, const struct instance_rec *in,
+			 const struct image_info *ii, int64_t gen, struct container_spec *spec,
+			 struct nua_error **err)
+{
+	_cleanup_free_ char *key = instance_migration_key(in->name), *pending = NULL;
+	_cleanup_free_ char *id = NULL, *bundle = gen_path(in->name, gen, "migrate");
+	_cleanup_close_ int out = -1;
+	struct strbuf script = STRBUF_INIT, text = STRBUF_INIT;
+	const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+	char **saved = NULL;
+	json_t *cmds = nua_get(ii, "run", "migrate"), *c;
+	size_t i;
+	int code = -1, ret = -1;
+
+	if (state_setting_get(ctx->st, key, &pending, err) < 0)
+		return -1;
+	if (!pending || atoll(pending) != gen)
+		return 0;
+	if (!json_is_array(cmds) || json_array_size(cmds) == 0) {
+		state_setting_set(ctx->st, key, NULL, NULL);
+		return 0;
+	}
+	json_array_foreach(cmds, i, c)
+		strbuf_addf(&script, "%s%s", i ? " && " : "", json_string_value(c));
+	say(ctx, "migrating %s: %s", in->name, script.buf);
+	{
+		_cleanup_free_ char *ctr = instance_container_id(in->name, gen);
+
+		id = xasprintf("%s-migrate", ctr);
+	}
+	out = memfd_create("nua-migrate", MFD_CLOEXEC);
+	if (out < 0 || mkdir_p(bundle, 0700) < 0) {
+		nua_error_set(err, NUA_EFAIL, "cannot prepare the migration of '%s': %s", in->name,
+			      strerror(errno));
+		goto out;
+	}
+	argv[2] = script.buf;
+	if (spec->argv) {
+		size_t n = 0;
+
+		while (spec->argv[n])
+			n++;
+		saved = xcalloc(n + 1, sizeof(*saved));
+		for (size_t k = 0; k < n; k++)
+			saved[k] = xstrdup(spec->argv[k]);
+	}
+	container_spec_set_argv(spec, argv);
+	if (ctx->rt.driver->run(&ctx->rt, id, bundle, spec, out, MIGRATE_TIMEOUT_SEC, &code, err) <
+	    0) {
+		nua_error_prefix(err, "the migration of '%s' did not run", in->name);
+		goto out;
+	}
+	{
+		char buf[4096];
+		ssize_t got;
+
+		lseek(out, 0, SEEK_SET);
+		while ((got = read(out, buf, sizeof(buf))) > 0)
+			strbuf_add(&text, buf, (size_t)got);
+		strbuf_rtrim(&text);
+	}
+	if (text.len)
+		say(ctx, "%s", text.buf);
+	if (code != 0) {
+		const char *tail = text.buf;
+
+		/* The end of what it said is the reason, most often. */
+		if (text.len > 1500)
+			tail = text.buf + text.len - 1500;
+		nua_error_set(err, NUA_EFAIL, "the migration of '%s' failed with exit status %d%s%s",
+			      in->name, code, text.len ? ":\n" : "", tail);
+		event(ctx, in->name, "migrate-failed", "migration to generation %lld failed "
+						       "(exit status %d)",
+		      (long long)gen, code);
+		goto out;
+	}
+	state_setting_set(ctx->st, key, NULL, NULL);
+	event(ctx, in->name, "migrate", "migration to generation %lld done", (long long)gen);
+	ret = 0;
+out:
+	if (saved) {
+		container_spec_set_argv(spec, (const char *const *)saved);
+		strv_free(saved);
+	}
+	strbuf_release(&script);
+	strbuf_release(&text);
+	return ret;
+}
+
 static int start_gen(struct nua_ctx *ctx, const struct instance_rec *in, const struct image_info *ii,
 		     struct instance_run *r, struct nua_error **err)
 {
@@ -946,6 +1050,8 @@ static int start_gen(struct nua_ctx *ctx, const struct instance_rec *in, const s
 		}
 	}
 
+	if (run_migration(ctx, in, ii, gen, &spec, err) < 0)
+		goto fail;
 	if (ctx->rt.driver->start(&ctx->rt, id, bundle, &spec, log, LOG_SIZE_MAX, err) < 0)
 		goto fail;
 	if (wait_ready(ctx, r, err) < 0)

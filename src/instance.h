@@ -180,6 +180,11 @@ const char *instance_log_text(const char *line);
 int instance_get(struct nua_ctx *ctx, const char *name, struct instance_rec *in,
 		 struct nua_error **err);
 
+/* The state setting that marks a migration pending for the instance:
+ * "migrate.NAME", its value the generation that runs the package's [run]
+ * migrate before it starts (caller frees). */
+char *instance_migration_key(const char *name);
+
 /* The runtime's id of generation gen of the instance (caller frees). */
 char *instance_container_id(const char *name, int64_t gen);
 /* The instance and generation of a container id of this root; false for

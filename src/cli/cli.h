@@ -118,5 +118,7 @@ DECLARE_CMD(resources);
 DECLARE_CMD(backup);
 DECLARE_CMD(backups);
 DECLARE_CMD(restore);
+DECLARE_CMD(upgrade);
+DECLARE_CMD(rollback);
 
 #endif

@@ -1,5 +1,6 @@
-/* The verbs of backups: backup (and backup key), backups, restore. The
- * daemon runs restic; these ask it through the API (docs/api.md). */
+/* The verbs of backups and what relies on them: backup (key, target,
+ * policy), backups, restore, upgrade, rollback. The daemon runs restic;
+ * these ask it through the API (docs/api.md). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
@@ -500,6 +502,89 @@ int cmd_restore(int argc, char **argv)
 		fprintf(stderr,
 			"%s restored from snapshot %s (what it held before: snapshot %.8s)\n",
 			pos.v[0], pos.n == 2 ? pos.v[1] : "latest", cli_json_str(out, "safety", "?"));
+	json_decref(out);
+	return 0;
+}
+
+int cmd_upgrade(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "no-cache", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd_struct *self = cli_find_command("upgrade");
+	_cleanup_args_ struct cli_args pos = { 0 };
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *path = NULL, *source = NULL;
+	json_t *body, *out = NULL;
+	bool json = false, no_cache = false;
+	int c, r;
+
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		if (c == 'n')
+			no_cache = true;
+		if (c == 'j')
+			json = true;
+	}
+	if (pos.n < 1 || pos.n > 2)
+		return cli_usage_error(self, "give an instance name and, optionally, the new "
+					     "version (a package directory or an image)");
+	if (pos.n == 2)
+		source = strchr(pos.v[1], ':') && access(pos.v[1], F_OK) != 0
+				 ? xstrdup(pos.v[1])
+				 : cli_absolute_path(pos.v[1]);
+	path = instance_op_path(pos.v[0], "upgrade");
+	body = json_pack("{s:s*, s:b}", "source", source, "no_cache", no_cache);
+	r = client_call_progress("POST", path, body, &out, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (json) {
+		cli_print_json(out);
+		return 0;
+	}
+	printf("%s upgraded to %s: %s (before: snapshot %.8s; 'nua rollback %s' goes back)\n",
+	       pos.v[0], cli_json_str(out, "image", "?"), cli_json_str(out, "url", "-"),
+	       cli_json_str(out, "snapshot", "?"), pos.v[0]);
+	json_decref(out);
+	return 0;
+}
+
+int cmd_rollback(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd_struct *self = cli_find_command("rollback");
+	_cleanup_args_ struct cli_args pos = { 0 };
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *path = NULL;
+	json_t *out = NULL, *body;
+	bool json = false;
+	int c, r;
+
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		json = true;
+	}
+	if (pos.n != 1)
+		return cli_usage_error(self, "give one instance name");
+	path = instance_op_path(pos.v[0], "rollback");
+	body = json_object();
+	r = client_call_progress("POST", path, body, &out, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (json) {
+		cli_print_json(out);
+		return 0;
+	}
+	printf("%s rolled back to %s\n", pos.v[0], cli_json_str(out, "image", "?"));
 	json_decref(out);
 	return 0;
 }

@@ -93,6 +93,12 @@ static const struct cmd_option image_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option upgrade_options[] = {
+	{ "--no-cache", "rebuild every step of a package" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option restore_options[] = {
 	{ "--as NEW", "make a new instance from the snapshot instead" },
 	{ "-d, --domain D", "with --as: the new instance's domain" },
@@ -242,6 +248,20 @@ const struct cmd_struct nua_commands[] = {
 	  "the backup target comes back as it was (image, data, env, domain); --key FILE\n"
 	  "(- for standard input) gives the old server's recovery key ('nua backup key').",
 	  restore_options, "instance" },
+	{ "upgrade", cmd_upgrade, CMD_NEED_DAEMON, "nua upgrade [--no-cache] [--json] NAME [DIR|IMAGE]",
+	  "upgrade an instance, backing it up first",
+	  "Back instance NAME up, then switch it to the new version (DIR, a package\n"
+	  "directory built first; IMAGE; or the newest image of its package here) without\n"
+	  "downtime. The package's [run] migrate runs once, before the new version starts.\n"
+	  "If the migration, the start or the health check fails, the old version keeps\n"
+	  "serving and its data is put back from the backup: the upgrade rolls back by\n"
+	  "itself, and says why.",
+	  upgrade_options, "instance" },
+	{ "rollback", cmd_rollback, CMD_NEED_DAEMON, "nua rollback [--json] NAME",
+	  "go back to the version before the last upgrade",
+	  "Restore instance NAME from the backup its last upgrade took: the previous\n"
+	  "version, with its data as it was then (a safety backup is taken first).",
+	  json_options, "instance" },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",
 	  "run or stop the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"

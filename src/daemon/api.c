@@ -28,6 +28,7 @@
 #include "resource.h"
 #include "secret.h"
 #include "state.h"
+#include "upgrade.h"
 #include "strbuf.h"
 #include "util.h"
 #include "banned.h"
@@ -286,7 +287,7 @@ static json_t *event_object(const struct event_rec *e)
 
 /* ---- long operations, with progress ---- */
 
-enum op_kind { OP_DEPLOY, OP_BUILD, OP_BACKUP, OP_RESTORE, OP_RECOVER };
+enum op_kind { OP_DEPLOY, OP_BUILD, OP_BACKUP, OP_RESTORE, OP_RECOVER, OP_UPGRADE, OP_ROLLBACK };
 
 struct op {
 	struct daemon *d;
@@ -469,6 +470,41 @@ static void op_run(struct op *op)
 		}
 		free(snap);
 		api_snapshot_body_release(&req);
+	} else if (op->kind == OP_UPGRADE || op->kind == OP_ROLLBACK) {
+		struct api_upgrade req;
+		char *ref = NULL, *snap = NULL;
+		int r = 0;
+
+		if (api_parse_upgrade(op->body.buf, op->body.len, &req, &err) < 0) {
+			api_upgrade_release(&req);
+			goto done_ctx;
+		}
+		/* A package directory is built first: a build that fails
+		 * changes nothing, not even a backup. */
+		if (op->kind == OP_UPGRADE && req.source && req.source[0] == '/') {
+			struct build_options bo = { req.no_cache, progress, false };
+
+			pthread_mutex_lock(&d->build_mu);
+			r = build_package_worker(req.source, &bo, &ref, &err);
+			pthread_mutex_unlock(&d->build_mu);
+		} else if (req.source) {
+			ref = xstrdup(req.source);
+		}
+		if (r == 0) {
+			daemon_lock(d, op->name);
+			r = op->kind == OP_UPGRADE
+				    ? upgrade_instance(&ctx, op->name, ref, &snap, &err)
+				    : upgrade_rollback(&ctx, op->name, &err);
+			daemon_unlock(d, op->name);
+		}
+		if (r == 0) {
+			res = instance_object_named(d, &ctx, op->name, &err);
+			if (res && snap)
+				json_object_set_new(res, "snapshot", json_string(snap));
+		}
+		free(ref);
+		free(snap);
+		api_upgrade_release(&req);
 	} else if (op->kind == OP_RECOVER) {
 		struct api_recover req;
 		char **made = NULL;
@@ -575,6 +611,19 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 
 		r = api_parse_deploy(req->body.buf, req->body.len, &dr, &err);
 		api_deploy_release(&dr);
+	} else if (kind == OP_UPGRADE || kind == OP_ROLLBACK) {
+		struct api_upgrade ub;
+		struct instance_rec in = { 0 };
+		struct nua_ctx ctx;
+
+		r = api_parse_upgrade(req->body.buf, req->body.len, &ub, &err);
+		api_upgrade_release(&ub);
+		if (r == 0 && (r = daemon_ctx(d, &ctx, &err)) == 0) {
+			r = instance_get(&ctx, name, &in, &err);
+			if (in.name)
+				instance_rec_release(&in);
+			daemon_ctx_close(&ctx);
+		}
 	} else if (kind == OP_RECOVER) {
 		struct api_recover rb;
 
@@ -1520,6 +1569,9 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		return run_op(d, c, streq(seg[1], "instances") ? OP_DEPLOY : OP_BUILD, NULL, req);
 	if (n == 2 && streq(seg[1], "restore") && post)
 		return run_op(d, c, OP_RECOVER, NULL, req);
+	if (n == 4 && streq(seg[1], "instances") && post &&
+	    (streq(seg[3], "upgrade") || streq(seg[3], "rollback")))
+		return run_op(d, c, streq(seg[3], "upgrade") ? OP_UPGRADE : OP_ROLLBACK, name, req);
 	if (n == 4 && streq(seg[1], "instances") && post &&
 	    (streq(seg[3], "backup") || streq(seg[3], "restore")))
 		return run_op(d, c, streq(seg[3], "backup") ? OP_BACKUP : OP_RESTORE, name, req);
