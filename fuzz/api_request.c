@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	switch (data[0] % 13) {
+	switch (data[0] % 14) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
 		char *url = malloc(len + 1);
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 6: {
 		struct api_path_body b;
 
-		api_parse_path_body((enum api_path_kind)(data[0] % 13 - 2), body, len, &b, &err);
+		api_parse_path_body((enum api_path_kind)(data[0] % 14 - 2), body, len, &b, &err);
 		api_path_body_release(&b);
 		break;
 	}
@@ -81,6 +81,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		api_parse_upgrade(body, len, &u, &err);
 		api_upgrade_release(&u);
+		break;
+	}
+	case 12: {
+		struct api_import im;
+
+		api_parse_import(body, len, &im, &err);
+		api_import_release(&im);
 		break;
 	}
 	default: {

@@ -439,3 +439,31 @@ int api_parse_upgrade(const char *body, size_t len, struct api_upgrade *out,
 				     out->source);
 	return 0;
 }
+
+void api_import_release(struct api_import *i)
+{
+	json_decref(i->root);
+	memset(i, 0, sizeof(*i));
+}
+
+int api_parse_import(const char *body, size_t len, struct api_import *out,
+		     struct nua_error **err)
+{
+	json_error_t jerr;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->root = load_object(body, len, "import", err)))
+		return -1;
+	if (json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?s}", "path",
+			   &out->path, "name", &out->name, "domain", &out->domain, "key",
+			   &out->key) < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad import request: %s", jerr.text);
+	if (out->path[0] != '/')
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is a relative path: give an absolute path", out->path);
+	if (out->name && !valid_name(out->name, 40))
+		return nua_error_set(err, NUA_EINPUT,
+				     "'%s' is not an instance name: use [a-z0-9-], at most 40",
+				     out->name);
+	return 0;
+}

@@ -124,4 +124,15 @@ int api_parse_upgrade(const char *body, size_t len, struct api_upgrade *out,
 		      struct nua_error **err);
 void api_upgrade_release(struct api_upgrade *u);
 
+/* POST /v1/import: {"path": S (absolute), "name"?: NAME, "domain"?: S,
+ * "key"?: S (the writing server's recovery key)}. The strings point into
+ * *root. */
+struct api_import {
+	void *root;
+	const char *path, *name, *domain, *key;
+};
+int api_parse_import(const char *body, size_t len, struct api_import *out,
+		     struct nua_error **err);
+void api_import_release(struct api_import *i);
+
 #endif

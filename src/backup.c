@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive_tree.h"
 #include "image.h"
 #include "instance.h"
 #include "mount.h"
@@ -670,34 +671,49 @@ static char *local_full_id(const struct target *t, const char *short_id)
 	return found;
 }
 
-static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, char **snapshot,
-		      struct nua_error **err)
+/* What a backup or an export reads of an instance, made ready under its
+ * backup/ directory: a dump of each resource, the image's archive, the
+ * manifest. */
+struct staged {
+	struct instance_rec in;
+	struct image_rec img;
+	json_t *manifest;
+	char **paths; /* what to read, relative to the instance's directory or
+			 absolute; NULL-terminated */
+};
+
+static void staged_release(struct staged *s)
+{
+	if (s->in.name)
+		instance_rec_release(&s->in);
+	image_rec_release(&s->img);
+	json_decref(s->manifest);
+	strv_free(s->paths);
+	memset(s, 0, sizeof(*s));
+}
+
+static int stage_instance(struct nua_ctx *ctx, const char *name, const char *kind,
+			  struct staged *st, struct nua_error **err)
 {
 	struct instance_rec in = { 0 };
 	struct image_rec img = { 0 };
-	struct target *targets = NULL;
-	size_t nt = 0, nres = 0;
+	size_t nres = 0;
 	struct res res[16];
 	json_t *cfg = NULL, *manifest = NULL, *vols, *dumps;
 	_cleanup_free_ char *dir = inst_file(name, NULL), *stage = inst_file(name, "backup");
 	_cleanup_free_ char *dumpdir = inst_file(name, "backup/dumps");
-	char **paths = NULL, **tags = NULL;
-	size_t np = 0, ap = 0, ntags = 0, atags = 0;
+	char **paths = NULL;
+	size_t np = 0, ap = 0;
 	char keyid[17];
-	long long t0 = monotonic_ms();
-	struct strbuf failed = STRBUF_INIT;
-	_cleanup_free_ char *frozen_mark = inst_file(name, "backup/frozen");
-	char *frozen = NULL; /* the container frozen while restic reads */
 	int ret = -1, r;
 
+	memset(st, 0, sizeof(*st));
 	if (instance_get(ctx, name, &in, err) < 0)
 		return -1;
 	if (state_image_get(ctx->st, in.image_ref, &img, err) < 0)
 		goto out;
 	cfg = json_loads(img.config ? img.config : "{}", 0, NULL);
 	nres = resources_of(cfg, &in, res, ARRAY_SIZE(res));
-	if (targets_ready(ctx, &targets, &nt, err) < 0)
-		goto out;
 	if ((r = mkdir_p(dumpdir, 0700)) < 0) {
 		nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", dumpdir, strerror(-r));
 		goto out;
@@ -805,10 +821,60 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		}
 	}
 
+	st->in = in;
+	st->img = img;
+	st->manifest = manifest;
+	st->paths = paths;
+	memset(&in, 0, sizeof(in));
+	memset(&img, 0, sizeof(img));
+	manifest = NULL;
+	paths = NULL;
+	ret = 0;
+out:
+	strv_free(paths);
+	json_decref(manifest);
+	if (!manifest && ret < 0 && cfg && !st->manifest)
+		json_decref(cfg);
+	image_rec_release(&img);
+	if (in.name)
+		instance_rec_release(&in);
+	return ret;
+}
+
+static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, char **snapshot,
+		      struct nua_error **err)
+{
+	struct staged st = { 0 };
+	struct target *targets = NULL;
+	size_t nt = 0, np = 0;
+	_cleanup_free_ char *dir = inst_file(name, NULL);
+	char **paths = NULL, **tags = NULL;
+	size_t ntags = 0, atags = 0;
+	long long t0 = monotonic_ms();
+	struct strbuf failed = STRBUF_INIT;
+	_cleanup_free_ char *frozen_mark = inst_file(name, "backup/frozen");
+	char *frozen = NULL; /* the container frozen while restic reads */
+	json_t *vols, *dumps, *cfg;
+	struct instance_rec *inp;
+	struct image_rec *imgp;
+	int ret = -1, r;
+
+	if (targets_ready(ctx, &targets, &nt, err) < 0)
+		return -1;
+	if (stage_instance(ctx, name, kind, &st, err) < 0)
+		goto out;
+	paths = st.paths;
+	while (paths[np])
+		np++;
+	vols = json_object_get(st.manifest, "volumes");
+	dumps = json_object_get(st.manifest, "resources");
+	cfg = json_object_get(st.manifest, "config");
+	inp = &st.in;
+	imgp = &st.img;
 	ALLOC_GROW(tags, 8, atags);
 	tags[ntags++] = xstrdup("nua");
 	tags[ntags++] = xasprintf("instance=%s", name);
-	tags[ntags++] = xasprintf("image=%s", img.ref);
+	tags[ntags++] = xasprintf("image=%s", imgp->ref);
 	tags[ntags++] = xasprintf("kind=%s", kind);
 	tags[ntags++] = xasprintf("nua-version=%s", NUA_VERSION);
 	{
@@ -834,8 +900,8 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 	 * and dumps agree. A mark says so until it is thawed: a daemon killed
 	 * in between thaws it when it starts again. */
 	if (json_is_true(json_object_get(json_object_get(cfg, "backup"), "pause")) &&
-	    streq(in.desired, "running")) {
-		frozen = instance_container_id(name, in.generation);
+	    streq(inp->desired, "running")) {
+		frozen = instance_container_id(name, inp->generation);
 		if (write_file_atomic(frozen_mark, frozen, strlen(frozen), 0600) < 0 ||
 		    ctx->rt.driver->freeze(&ctx->rt, frozen, true, err) < 0) {
 			unlink(frozen_mark);
@@ -905,7 +971,7 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		rec.instance = (char *)name;
 		rec.time = (int64_t)time(NULL);
 		rec.kind = (char *)kind;
-		rec.image_ref = img.ref;
+		rec.image_ref = imgp->ref;
 		rec.bytes =
 			json_integer_value(json_object_get(pr.summary, "total_bytes_processed"));
 		rec.files =
@@ -941,18 +1007,13 @@ out:
 		free(frozen);
 	}
 	strbuf_release(&failed);
-	strv_free(paths);
 	if (tags) {
 		for (size_t i = 0; i < ntags; i++)
 			free(tags[i]);
 		free(tags);
 	}
-	json_decref(manifest);
-	if (!manifest)
-		json_decref(cfg);
+	staged_release(&st);
 	targets_free(targets, nt);
-	image_rec_release(&img);
-	instance_rec_release(&in);
 	return ret;
 }
 
@@ -1151,9 +1212,9 @@ static int find_snapshot(struct nua_ctx *ctx, const char *name, const char *spec
 				    "'%s' has no backup: 'nua backup %s' takes one", name, name);
 		goto out;
 	}
+	/* Any target's snapshot (their ids differ); the latest is the newest
+	 * of all (the list is oldest first). */
 	for (size_t i = 0; i < n; i++) {
-		if (!streq(list[i].target, list[0].target))
-			continue;
 		if (!spec || streq(spec, "latest"))
 			hit = i, hits = 1;
 		else if (strlen(spec) >= 4 && starts_with(list[i].id, spec))
@@ -1943,6 +2004,23 @@ static int materialize(struct nua_ctx *ctx, const char *data, json_t *manifest,
 		domain = xasprintf("%s%s", json_string_value(json_object_get(rec, "domain")),
 				   path && !streq(path, "/") ? path : "");
 	}
+	/* The secrets must open before anything is made. */
+	{
+		const char *from_key = json_string_value(json_object_get(manifest, "secrets_key"));
+		char here_key[17];
+		size_t i;
+		json_t *e;
+
+		if (secret_key_id(here_key, err) < 0)
+			goto out;
+		json_array_foreach(json_object_get(rec, "env"), i, e) {
+			char *v = NULL;
+
+			if (env_value_here(e, from_key, here_key, m->old_key, &v, err) < 0)
+				goto out;
+			free(v);
+		}
+	}
 	say(ctx, "deploying %s from %s", m->name, ref);
 	{
 		struct deploy_request dr = { ref, m->name, domain, NULL, false, false, NULL };
@@ -2017,8 +2095,10 @@ out:
 static char *fetch_dir(const char *name)
 {
 	_cleanup_free_ char *rel = xasprintf("backups/tmp/%s", name);
+	_cleanup_free_ char *parent = nua_root_path("backups/tmp");
 	char *dir = nua_root_path(rel);
 
+	mkdir_p(parent, 0700);
 	remove_tree(dir);
 	return dir;
 }
@@ -2188,6 +2268,122 @@ out:
 	target_release(&t);
 	json_decref(key);
 	return ret;
+}
+
+/* ---- export and import ---- */
+
+int backup_export(struct nua_ctx *ctx, const char *name, const char *path,
+		  struct nua_error **err)
+{
+	struct staged st = { 0 };
+	_cleanup_free_ char *dir = inst_file(name, NULL);
+	_cleanup_free_ char *frozen_mark = inst_file(name, "backup/frozen");
+	char *frozen = NULL;
+	json_t *cfg;
+	long long t0 = monotonic_ms();
+	int ret = -1;
+
+	if (path[0] != '/')
+		return nua_error_set(err, NUA_EINPUT, "'%s' is a relative path: give an absolute one",
+				     path);
+	if (stage_instance(ctx, name, "export", &st, err) < 0)
+		return nua_error_prefix(err, "cannot export '%s'", name);
+	cfg = json_object_get(st.manifest, "config");
+	if (json_is_true(json_object_get(json_object_get(cfg, "backup"), "pause")) &&
+	    streq(st.in.desired, "running")) {
+		frozen = instance_container_id(name, st.in.generation);
+		if (write_file_atomic(frozen_mark, frozen, strlen(frozen), 0600) < 0 ||
+		    ctx->rt.driver->freeze(&ctx->rt, frozen, true, err) < 0) {
+			unlink(frozen_mark);
+			free(frozen);
+			frozen = NULL;
+			goto out;
+		}
+	}
+	say(ctx, "writing %s", path);
+	ret = archive_tree_write(path, dir, (const char *const *)st.paths, err);
+	if (frozen) {
+		thaw(ctx, frozen, frozen_mark);
+		free(frozen);
+	}
+	if (ret == 0) {
+		struct stat sb;
+
+		stat(path, &sb);
+		event(ctx, name, "export", "exported to %s (%lld bytes) in %.1f s", path,
+		      (long long)sb.st_size, (double)(monotonic_ms() - t0) / 1000);
+	}
+out:
+	staged_release(&st);
+	if (ret < 0)
+		return nua_error_prefix(err, "cannot export '%s'", name);
+	return 0;
+}
+
+int backup_import(struct nua_ctx *ctx, const char *path, const char *name, const char *domain,
+		  const char *key_text, char **made, struct nua_error **err)
+{
+	_cleanup_free_ char *base = xasprintf("import-%d-%lld", (int)getpid(),
+					      (long long)monotonic_ms());
+	_cleanup_free_ char *data = fetch_dir(base);
+	_cleanup_free_ char *mpath = xasprintf("%s/backup/nua-backup.json", data);
+	json_t *manifest = NULL, *key = NULL;
+	const char *orig, *ref, *digest;
+	struct image_rec have = { 0 };
+	struct materialize m = { 0 };
+	bool ok;
+	int ret = -1;
+
+	*made = NULL;
+	if (path[0] != '/')
+		return nua_error_set(err, NUA_EINPUT, "'%s' is a relative path: give an absolute one",
+				     path);
+	say(ctx, "reading %s", path);
+	if (archive_tree_read(path, data, err) < 0)
+		return nua_error_prefix(err, "cannot import '%s'", path);
+	if (!(manifest = manifest_load(mpath, err)))
+		goto out;
+	orig = json_string_value(json_object_get(json_object_get(manifest, "instance"), "name"));
+	ref = json_string_value(json_object_get(json_object_get(manifest, "image"), "ref"));
+	digest = json_string_value(json_object_get(json_object_get(manifest, "image"), "digest"));
+	if (!orig || !ref) {
+		nua_error_set(err, NUA_EINPUT, "'%s' names no instance or no image", path);
+		goto out;
+	}
+	if (key_text) {
+		if (!(key = parse_recovery_key(key_text, err)))
+			goto out;
+		m.old_key = json_string_value(json_object_get(key, "master_key"));
+	}
+	ok = state_image_get(ctx->st, ref, &have, NULL) == 0 && digest && have.digest &&
+	     streq(have.digest, digest);
+	image_rec_release(&have);
+	if (!ok) {
+		_cleanup_free_ char *tar = xasprintf("%s/backup/image.tar", data);
+
+		say(ctx, "importing image %s", ref);
+		if (image_import(ctx->st, tar, ref, NULL, err) < 0)
+			goto out;
+	}
+	m.name = name ? name : orig;
+	/* Under its own name it is the same instance, moved (its env whole);
+	 * under another, a copy with resources of its own. */
+	m.same = streq(m.name, orig);
+	m.domain = domain;
+	if (ctx->lock && m.name != name)
+		ctx->lock(ctx->lock_arg, m.name, true);
+	ret = materialize(ctx, data, manifest, &m, err);
+	if (ctx->lock && m.name != name)
+		ctx->lock(ctx->lock_arg, m.name, false);
+	if (ret == 0)
+		*made = xstrdup(m.name);
+out:
+	remove_tree(data);
+	json_decref(manifest);
+	json_decref(key);
+	if (ret < 0)
+		return nua_error_prefix(err, "cannot import '%s'", path);
+	return 0;
 }
 
 /* ---- schedules, retention, checks ---- */

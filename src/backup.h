@@ -103,6 +103,23 @@ int backup_clone(struct nua_ctx *ctx, const char *name, const char *snapshot,
 int backup_recover_server(struct nua_ctx *ctx, const char *from, const char *key_text,
 			  char ***restored, struct nua_error **err);
 
+/* Write instance name to the file path (absolute) as one archive
+ * (archive_tree.h): the tree a snapshot holds (manifest, dumps, image,
+ * volumes), with a checksum of every file. */
+int backup_export(struct nua_ctx *ctx, const char *name, const char *path,
+		  struct nua_error **err);
+
+/* Make an instance of this server from an archive backup_export wrote:
+ * under its own name (name NULL) the same instance, moved (env whole,
+ * domain kept unless domain is given); under another name a copy with
+ * resources of its own. key_text (may be NULL) is the recovery key of the
+ * server that wrote it, to open its secrets. *made is the instance's name
+ * (caller frees). A damaged, truncated or newer archive is NUA_EINPUT and
+ * changes nothing. When name is NULL the caller cannot know which lock to
+ * take: the instance's is taken here (ctx->lock). */
+int backup_import(struct nua_ctx *ctx, const char *path, const char *name, const char *domain,
+		  const char *key_text, char **made, struct nua_error **err);
+
 /* Finish or undo what an interrupted restore of name left: the instance
  * is put back as it was before the restore began (the daemon calls it
  * after its start-up reconcile has started the resource servers, holding

@@ -120,5 +120,7 @@ DECLARE_CMD(backups);
 DECLARE_CMD(restore);
 DECLARE_CMD(upgrade);
 DECLARE_CMD(rollback);
+DECLARE_CMD(export);
+DECLARE_CMD(import);
 
 #endif

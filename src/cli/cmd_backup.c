@@ -1,5 +1,5 @@
 /* The verbs of backups and what relies on them: backup (key, target,
- * policy), backups, restore, upgrade, rollback. The daemon runs restic;
+ * policy), backups, restore, upgrade, rollback, export, import. The daemon runs restic;
  * these ask it through the API (docs/api.md). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -587,4 +588,132 @@ int cmd_rollback(int argc, char **argv)
 	printf("%s rolled back to %s\n", pos.v[0], cli_json_str(out, "image", "?"));
 	json_decref(out);
 	return 0;
+}
+
+static int export_one(const char *name, const char *file)
+{
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *path = instance_op_path(name, "export");
+	_cleanup_free_ char *abs = cli_absolute_path(file);
+	json_t *body = json_pack("{s:s}", "path", abs), *out = NULL;
+	int r = client_call_progress("POST", path, body, &out, &err);
+
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	printf("%s exported to %s\n", name, abs);
+	json_decref(out);
+	return 0;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd_struct *self = cli_find_command("export");
+	_cleanup_args_ struct cli_args pos = { 0 };
+	_cleanup_error_ struct nua_error *err = NULL;
+	const char *output = NULL;
+	bool all = false;
+	json_t *list = NULL, *in;
+	size_t i;
+	int c, failed = 0;
+
+	while ((c = cli_getopt_args(self, argc, argv, "o:", longopts, &pos)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		if (c == 'o')
+			output = optarg;
+		if (c == 'a')
+			all = true;
+	}
+	if (!output)
+		return cli_usage_error(self, "give where to write it: -o FILE (a directory with --all)");
+	if (!all) {
+		if (pos.n != 1)
+			return cli_usage_error(self, "give one instance name, or --all");
+		return export_one(pos.v[0], output);
+	}
+	if (pos.n)
+		return cli_usage_error(self, "--all takes no instance name");
+	if (mkdir(output, 0700) < 0 && errno != EEXIST)
+		return cli_error(NUA_EFAIL, "cannot create '%s': %s", output, strerror(errno));
+	if (client_call("GET", "/v1/instances", NULL, &list, &err) < 0)
+		return nua_error_report(err);
+	json_array_foreach(list, i, in) {
+		const char *name = cli_json_str(in, "name", NULL);
+		_cleanup_free_ char *file = NULL;
+
+		if (!name || starts_with(name, "nua-"))
+			continue;
+		file = xasprintf("%s/%s.nua", output, name);
+		if (export_one(name, file) != 0)
+			failed++;
+	}
+	json_decref(list);
+	return failed ? NUA_EFAIL : 0;
+}
+
+int cmd_import(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "domain", required_argument, NULL, 'd' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd_struct *self = cli_find_command("import");
+	_cleanup_args_ struct cli_args pos = { 0 };
+	const char *name = NULL, *domain = NULL, *key_path = NULL;
+	struct strbuf key = STRBUF_INIT;
+	bool json = false;
+	int c, r, failed = 0;
+
+	while ((c = cli_getopt_args(self, argc, argv, "n:d:", longopts, &pos)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		if (c == 'n')
+			name = optarg;
+		if (c == 'd')
+			domain = optarg;
+		if (c == 'k')
+			key_path = optarg;
+		if (c == 'j')
+			json = true;
+	}
+	if (pos.n < 1)
+		return cli_usage_error(self, "give the file(s) 'nua export' wrote");
+	if (pos.n > 1 && (name || domain))
+		return cli_usage_error(self, "--name and --domain are for one file");
+	if (key_path && (r = read_key(key_path, &key)) != 0)
+		return r;
+	for (size_t i = 0; i < pos.n; i++) {
+		_cleanup_error_ struct nua_error *err = NULL;
+		_cleanup_free_ char *abs = cli_absolute_path(pos.v[i]);
+		json_t *body = json_pack("{s:s, s:s*, s:s*, s:s*}", "path", abs, "name", name,
+					 "domain", domain, "key", key_path ? key.buf : NULL);
+		json_t *out = NULL;
+
+		r = client_call_progress("POST", "/v1/import", body, &out, &err);
+		json_decref(body);
+		if (r < 0) {
+			nua_error_report(err);
+			failed = failed ?: (err->status == NUA_EINPUT ? NUA_EINPUT : NUA_EFAIL);
+			continue;
+		}
+		if (json)
+			cli_print_json(out);
+		else
+			printf("%s imported: %s\n", cli_json_str(out, "name", "?"),
+			       cli_json_str(out, "url", "-"));
+		if (!json)
+			json_decref(out);
+	}
+	explicit_bzero(key.buf, key.len);
+	strbuf_release(&key);
+	return failed;
 }

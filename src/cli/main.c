@@ -93,6 +93,20 @@ static const struct cmd_option image_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option export_options[] = {
+	{ "-o, --output FILE", "where to write it (a directory with --all)" },
+	{ "--all", "every instance, one file each" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option import_options[] = {
+	{ "-n, --name N", "the instance's name here (a copy under another name)" },
+	{ "-d, --domain D", "its domain here" },
+	{ "--key FILE", "the writing server's recovery key (- for stdin)" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option upgrade_options[] = {
 	{ "--no-cache", "rebuild every step of a package" },
 	{ "--json", "print JSON" },
@@ -262,6 +276,21 @@ const struct cmd_struct nua_commands[] = {
 	  "Restore instance NAME from the backup its last upgrade took: the previous\n"
 	  "version, with its data as it was then (a safety backup is taken first).",
 	  json_options, "instance" },
+	{ "export", cmd_export, CMD_NEED_DAEMON, "nua export NAME -o FILE | --all -o DIR",
+	  "write an instance to one file, to move it",
+	  "Write instance NAME to FILE (DIR/NAME.nua for each with --all): its image, record,\n"
+	  "volumes and database dumps, with a checksum of every file, compressed. 'nua\n"
+	  "import' on another server makes it again there.",
+	  export_options, "instance" },
+	{ "import", cmd_import, CMD_NEED_DAEMON,
+	  "nua import [--name N] [--domain D] [--key FILE] FILE...",
+	  "make an instance from a file 'nua export' wrote",
+	  "Make the instance FILE holds on this server, provisioning its resources here:\n"
+	  "under its own name, the same instance moved (its env whole; --key FILE gives the\n"
+	  "recovery key of the server that wrote it, whose master key sealed its secrets);\n"
+	  "with --name, a copy with databases and credentials of its own. A damaged, cut\n"
+	  "short or newer file is refused and changes nothing.",
+	  import_options, "file" },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",
 	  "run or stop the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"

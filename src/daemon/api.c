@@ -287,7 +287,17 @@ static json_t *event_object(const struct event_rec *e)
 
 /* ---- long operations, with progress ---- */
 
-enum op_kind { OP_DEPLOY, OP_BUILD, OP_BACKUP, OP_RESTORE, OP_RECOVER, OP_UPGRADE, OP_ROLLBACK };
+enum op_kind {
+	OP_DEPLOY,
+	OP_BUILD,
+	OP_BACKUP,
+	OP_RESTORE,
+	OP_RECOVER,
+	OP_UPGRADE,
+	OP_ROLLBACK,
+	OP_EXPORT,
+	OP_IMPORT,
+};
 
 struct op {
 	struct daemon *d;
@@ -505,6 +515,31 @@ static void op_run(struct op *op)
 		free(ref);
 		free(snap);
 		api_upgrade_release(&req);
+	} else if (op->kind == OP_EXPORT) {
+		struct api_path_body req;
+
+		if (api_parse_path_body(API_EXPORT, op->body.buf, op->body.len, &req, &err) == 0) {
+			daemon_lock(d, op->name);
+			if (backup_export(&ctx, op->name, req.path, &err) == 0)
+				res = json_pack("{s:s, s:s}", "exported", op->name, "path", req.path);
+			daemon_unlock(d, op->name);
+		}
+		api_path_body_release(&req);
+	} else if (op->kind == OP_IMPORT) {
+		struct api_import req;
+		char *made = NULL;
+
+		if (api_parse_import(op->body.buf, op->body.len, &req, &err) == 0) {
+			if (req.name)
+				daemon_lock(d, req.name);
+			if (backup_import(&ctx, req.path, req.name, req.domain, req.key, &made,
+					  &err) == 0)
+				res = instance_object_named(d, &ctx, made, &err);
+			if (req.name)
+				daemon_unlock(d, req.name);
+		}
+		free(made);
+		api_import_release(&req);
 	} else if (op->kind == OP_RECOVER) {
 		struct api_recover req;
 		char **made = NULL;
@@ -624,6 +659,24 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 				instance_rec_release(&in);
 			daemon_ctx_close(&ctx);
 		}
+	} else if (kind == OP_EXPORT) {
+		struct api_path_body pb;
+		struct instance_rec in = { 0 };
+		struct nua_ctx ctx;
+
+		r = api_parse_path_body(API_EXPORT, req->body.buf, req->body.len, &pb, &err);
+		api_path_body_release(&pb);
+		if (r == 0 && (r = daemon_ctx(d, &ctx, &err)) == 0) {
+			r = instance_get(&ctx, name, &in, &err);
+			if (in.name)
+				instance_rec_release(&in);
+			daemon_ctx_close(&ctx);
+		}
+	} else if (kind == OP_IMPORT) {
+		struct api_import ib;
+
+		r = api_parse_import(req->body.buf, req->body.len, &ib, &err);
+		api_import_release(&ib);
 	} else if (kind == OP_RECOVER) {
 		struct api_recover rb;
 
@@ -1569,6 +1622,10 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		return run_op(d, c, streq(seg[1], "instances") ? OP_DEPLOY : OP_BUILD, NULL, req);
 	if (n == 2 && streq(seg[1], "restore") && post)
 		return run_op(d, c, OP_RECOVER, NULL, req);
+	if (n == 2 && streq(seg[1], "import") && post)
+		return run_op(d, c, OP_IMPORT, NULL, req);
+	if (n == 4 && streq(seg[1], "instances") && post && streq(seg[3], "export"))
+		return run_op(d, c, OP_EXPORT, name, req);
 	if (n == 4 && streq(seg[1], "instances") && post &&
 	    (streq(seg[3], "upgrade") || streq(seg[3], "rollback")))
 		return run_op(d, c, streq(seg[3], "upgrade") ? OP_UPGRADE : OP_ROLLBACK, name, req);

@@ -373,3 +373,66 @@ PY
 	run "$NUA" restore --all
 	[ "$status" -eq 2 ]
 }
+
+@test "backup: export on one server, import on another: the same instance, or a copy" {
+	vol=$NUA_ROOT/instances/hp/volumes/data
+	before=$(tree_sig "$vol")
+	cnt_log=$(get cnt /log)
+	cnt_pw=$(secret cnt DB_PASSWORD)
+	run "$NUA" export cnt -o "$BATS_TEST_TMPDIR/cnt.nua"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	"$NUA" export hp -o "$BATS_TEST_TMPDIR/hp.nua"
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/cnt.nua")" = 600 ]
+	"$NUA" backup key >"$BATS_TEST_TMPDIR/a.key"
+	# Another server on the same machine.
+	nua_setup_server
+	run "$NUA" import "$BATS_TEST_TMPDIR/cnt.nua"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"sealed by another server: give that server's recovery key"* ]]
+	[ "$("$NUA" ls --json | jq length)" = 0 ]
+	run "$NUA" import "$BATS_TEST_TMPDIR/cnt.nua" --key "$BATS_TEST_TMPDIR/a.key"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"cnt imported: http://cnt.localhost"* ]]
+	[ "$(get cnt /log)" = "$cnt_log" ]
+	# The same instance, moved: its credentials too.
+	[ "$(secret cnt DB_PASSWORD)" = "$cnt_pw" ]
+	run "$NUA" import "$BATS_TEST_TMPDIR/hp.nua" --name hp-copy --key "$BATS_TEST_TMPDIR/a.key"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(tree_sig "$NUA_ROOT/instances/hp-copy/volumes/data")" = "$before" ]
+	[[ "$(curl -s -m 10 -H "Host: hp-copy.localhost" "http://127.0.0.1:$NUA_HTTP_PORT/")" == *"Visit number"* ]]
+}
+
+@test "backup: a damaged, cut short, hostile or newer archive is refused, changing nothing" {
+	f=$BATS_TEST_TMPDIR/hp.nua
+	"$NUA" export hp -o "$f"
+	head -c 1000000 "$f" >"$BATS_TEST_TMPDIR/cut.nua"
+	run "$NUA" import "$BATS_TEST_TMPDIR/cut.nua" --name x1
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"damaged or cut short"* ]]
+	cp "$f" "$BATS_TEST_TMPDIR/flipped.nua"
+	printf 'XXXX' | dd of="$BATS_TEST_TMPDIR/flipped.nua" bs=1 seek=5000000 conv=notrunc 2>/dev/null
+	run "$NUA" import "$BATS_TEST_TMPDIR/flipped.nua" --name x2
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"damaged"* ]]
+	python3 - "$BATS_TEST_TMPDIR" <<'PY'
+import io, json, sys, tarfile
+d = sys.argv[1]
+def add(t, name, data):
+    ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+with tarfile.open(d + "/evil.nua", "w") as t:
+    add(t, "../../escaped", b"x")
+    add(t, "nua-archive.json", b'{"format": 1, "files": {}}')
+with tarfile.open(d + "/newer.nua", "w") as t:
+    add(t, "backup/nua-backup.json", b"{}")
+    add(t, "nua-archive.json", b'{"format": 99, "files": {}}')
+PY
+	run "$NUA" import "$BATS_TEST_TMPDIR/evil.nua" --name x3
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"holds an entry outside its tree: '../../escaped'"* ]]
+	[ ! -e "$NUA_ROOT/escaped" ] && [ ! -e "$NUA_ROOT/backups/escaped" ]
+	run "$NUA" import "$BATS_TEST_TMPDIR/newer.nua" --name x4
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"format version 99, this nua reads up to 1"* ]]
+	[ "$("$NUA" ls --json | jq -r '[.[].name | select(startswith("x"))] | length')" = 0 ]
+	[ -z "$(ls -A "$NUA_ROOT/backups/tmp" 2>/dev/null)" ]
+}
