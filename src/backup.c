@@ -854,6 +854,7 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 	struct strbuf failed = STRBUF_INIT;
 	_cleanup_free_ char *frozen_mark = inst_file(name, "backup/frozen");
 	char *frozen = NULL; /* the container frozen while restic reads */
+	size_t taken = 0;    /* snapshots made */
 	json_t *vols, *dumps, *cfg;
 	struct instance_rec *inp;
 	struct image_rec *imgp;
@@ -990,13 +991,17 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		if (snapshot && !*snapshot)
 			*snapshot = xstrdup(rec.snapshot);
 		free(rec.snapshot);
+		taken++;
 	}
 	if (frozen) {
 		thaw(ctx, frozen, frozen_mark);
 		free(frozen);
 		frozen = NULL;
 	}
-	if (failed.len) {
+	/* The backup a restore or an upgrade takes first needs one copy: a
+	 * target that does not answer must not keep the instance from being
+	 * put back. Any other backup fails with it. */
+	if (failed.len && !(taken && (streq(kind, "safety") || streq(kind, "upgrade")))) {
 		nua_error_set(err, NUA_EFAIL, "%s", failed.buf);
 		goto out;
 	}
@@ -1050,6 +1055,7 @@ void backup_snapshot_release(struct backup_snapshot *s)
 	free(s->nua_version);
 	strv_free(s->volumes);
 	strv_free(s->resources);
+	free(s->error);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -1164,8 +1170,12 @@ int backup_list(struct nua_ctx *ctx, const char *instance, struct backup_snapsho
 		struct nua_error **err)
 {
 	struct target *targets = NULL;
-	size_t nt = 0, len = 0, alloc = 0;
+	size_t nt = 0, len = 0, alloc = 0, nf = 0, af = 0;
 	struct backup_snapshot *list = NULL;
+	struct {
+		char *target, *error;
+	} *failed = NULL;
+	struct nua_error *e = NULL;
 
 	*out = NULL;
 	*n = 0;
@@ -1178,15 +1188,30 @@ int backup_list(struct nua_ctx *ctx, const char *instance, struct backup_snapsho
 			if (access(cfg, F_OK) < 0)
 				continue; /* made but never used */
 		}
-		if (list_target(ctx, &targets[t], instance, &list, &len, &alloc, err) < 0) {
-			backup_snapshot_list_free(list, len);
-			targets_free(targets, nt);
-			return -1;
+		if (list_target(ctx, &targets[t], instance, &list, &len, &alloc, &e) < 0) {
+			ALLOC_GROW(failed, nf + 1, af);
+			failed[nf].target = xstrdup(targets[t].name);
+			failed[nf++].error = xstrdup(e->msg);
+			nua_error_free(e);
+			e = NULL;
 		}
 	}
 	targets_free(targets, nt);
 	if (len)
 		qsort(list, len, sizeof(*list), cmp_snapshot);
+	for (size_t i = 0; i < nf; i++) {
+		ALLOC_GROW(list, len + 1, alloc);
+		memset(&list[len], 0, sizeof(list[len]));
+		list[len].target = failed[i].target;
+		list[len].id = xstrdup("");
+		list[len].short_id = xstrdup("");
+		list[len].instance = xstrdup(instance ? instance : "");
+		list[len].volumes = xcalloc(1, sizeof(char *));
+		list[len].resources = xcalloc(1, sizeof(char *));
+		list[len].bytes = list[len].files = list[len].added = -1;
+		list[len++].error = failed[i].error;
+	}
+	free(failed);
 	*out = list;
 	*n = len;
 	return 0;
@@ -1207,14 +1232,16 @@ static int find_snapshot(struct nua_ctx *ctx, const char *name, const char *spec
 	memset(found, 0, sizeof(*found));
 	if (backup_list(ctx, name, &list, &n, err) < 0)
 		return -1;
-	if (n == 0) {
-		ret = nua_error_set(err, NUA_EINPUT,
-				    "'%s' has no backup: 'nua backup %s' takes one", name, name);
+	if (n == 0 || list[0].error) {
+		ret = nua_error_set(err, NUA_EINPUT, "'%s' has no backup%s%s: 'nua backup %s' takes one",
+				    name, n ? " that can be read; " : "", n ? list[0].error : "", name);
 		goto out;
 	}
 	/* Any target's snapshot (their ids differ); the latest is the newest
 	 * of all (the list is oldest first). */
 	for (size_t i = 0; i < n; i++) {
+		if (list[i].error)
+			continue;
 		if (!spec || streq(spec, "latest"))
 			hit = i, hits = 1;
 		else if (strlen(spec) >= 4 && starts_with(list[i].id, spec))
@@ -1223,6 +1250,9 @@ static int find_snapshot(struct nua_ctx *ctx, const char *name, const char *spec
 	if (hits != 1) {
 		for (size_t i = n; i-- > 0 && known.len < 600;) {
 			char when[32];
+
+			if (list[i].error)
+				continue;
 			time_t tt = (time_t)list[i].time;
 			struct tm tm;
 

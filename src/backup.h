@@ -57,12 +57,14 @@ struct backup_snapshot {
 	char **volumes, **resources; /* NULL-terminated */
 	int64_t time;		     /* unix seconds */
 	int64_t bytes, files, added; /* -1: not recorded here */
+	char *error; /* not a snapshot: target could not be read, and why */
 };
 void backup_snapshot_release(struct backup_snapshot *s);
 void backup_snapshot_list_free(struct backup_snapshot *list, size_t n);
 
 /* The snapshots of instance (NULL: of every instance) in every target,
- * oldest first. */
+ * oldest first. A target that cannot be read is one entry with its error
+ * (and no id), after the snapshots: the others are listed all the same. */
 int backup_list(struct nua_ctx *ctx, const char *instance, struct backup_snapshot **out, size_t *n,
 		struct nua_error **err);
 

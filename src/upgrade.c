@@ -171,7 +171,7 @@ int upgrade_rollback(struct nua_ctx *ctx, const char *name, struct nua_error **e
 	if (backup_list(ctx, name, &list, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (list[i].kind && streq(list[i].kind, "upgrade") &&
+		if (!list[i].error && list[i].kind && streq(list[i].kind, "upgrade") &&
 		    (!last || streq(list[i].target, list[0].target)))
 			last = &list[i];
 	if (!last) {

@@ -338,6 +338,11 @@ int cmd_backups(int argc, char **argv)
 	}
 	if (client_call("GET", path, NULL, &list, &err) < 0)
 		return nua_error_report(err);
+	json_array_foreach(list, i, s) {
+		if (json_object_get(s, "error"))
+			fprintf(stderr, "warning: backup target %s cannot be read: %s\n",
+				cli_json_str(s, "target", "?"), cli_json_str(s, "error", "?"));
+	}
 	if (json) {
 		cli_print_json(list);
 		return 0;
@@ -355,6 +360,8 @@ int cmd_backups(int argc, char **argv)
 		long long t = 0, bytes;
 		struct strbuf holds = STRBUF_INIT;
 
+		if (json_object_get(s, "error"))
+			continue;
 		cli_json_int(s, "time", &t);
 		format_time(t, when, sizeof(when));
 		if (cli_json_int(s, "bytes", &bytes))

@@ -1492,8 +1492,15 @@ static enum MHD_Result h_backups(struct MHD_Connection *c, struct nua_ctx *ctx)
 	a = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const struct backup_snapshot *b = &list[i];
-		json_t *vols = json_array(), *res = json_array();
-		json_t *o;
+		json_t *vols, *res, *o;
+
+		if (b->error) {
+			json_array_append_new(a, json_pack("{s:s, s:s}", "target", b->target, "error",
+							   b->error));
+			continue;
+		}
+		vols = json_array();
+		res = json_array();
 
 		for (size_t k = 0; b->volumes[k]; k++)
 			json_array_append_new(vols, json_string(b->volumes[k]));
