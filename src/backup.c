@@ -1846,7 +1846,8 @@ char **backup_interrupted(void)
 
 		if (de->d_name[0] == '.' || !valid_name(de->d_name, 64))
 			continue;
-		journal = inst_file(de->d_name, "restore/journal.json");
+		/* A restore killed before its journal leaves what it read. */
+		journal = inst_file(de->d_name, "restore");
 		if (access(journal, F_OK) == 0)
 			strv_add_unique(&names, &n, &alloc, de->d_name);
 	}
@@ -1863,18 +1864,19 @@ int backup_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err
 	struct nua_error *e = NULL;
 	int ret = 0;
 
-	if (journal_read(name, &j) < 0) {
-		restore_cleanup(name);
-		return 0;
-	}
-	if (streq(j.step, "done")) {
-		restore_cleanup(name);
-		journal_release(&j);
-		return 0;
-	}
 	manifest = json_load_file(mpath, 0, NULL);
 	if (!manifest)
 		manifest = json_object();
+	/* No journal: killed before it changed anything. Done: killed while
+	 * cleaning up. Either way only its files go. */
+	if (journal_read(name, &j) < 0 || streq(j.step, "done")) {
+		volumes_cleanup(name, manifest);
+		restore_cleanup(name);
+		if (j.step)
+			journal_release(&j);
+		json_decref(manifest);
+		return 0;
+	}
 	if (roll_back(ctx, name, &j, manifest, &e) == 0) {
 		event(ctx, name, "restore-failed",
 		      "the restore from snapshot %.8s was interrupted; put back as it was",

@@ -83,8 +83,9 @@ int backup_restore(struct nua_ctx *ctx, const char *name, const char *snapshot, 
  * live to thaw: at the daemon's start, before anything else. */
 void backup_thaw_all(struct nua_ctx *ctx);
 
-/* The instances a restore was interrupted in (a NULL-terminated array
- * the caller frees with strv_free). */
+/* The instances a restore was interrupted in, whether or not it had
+ * begun to change them (a NULL-terminated array the caller frees with
+ * strv_free). */
 char **backup_interrupted(void);
 
 /* Make a new instance, new_name, from snapshot (as backup_restore takes

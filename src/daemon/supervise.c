@@ -71,6 +71,10 @@ struct sup {
 	struct health_probe *probe;
 	long long latency_ms;
 	char detail[512];
+	/* The state store says "healthy" since the last time the supervisor
+	 * (re)learnt the instance: a daemon killed in the middle of a start
+	 * leaves "starting" there, which the first passing check corrects. */
+	bool health_recorded;
 };
 
 /* Results of restart jobs, handed from their threads to the loop. */
@@ -177,8 +181,13 @@ static bool fire(struct daemon *d, struct sup *s, enum sup_event ev, long long n
 		s->healthy_since_ms = now;
 		s->next_probe_ms = now + s->run.interval * 1000LL;
 		state_instance_set_health(d->st, s->name, "healthy", NULL);
+		s->health_recorded = true;
 	} else if (next == S_HEALTHY) {
 		s->probe_fails = 0;
+		if (!s->health_recorded && ev == E_PROBE_OK) {
+			state_instance_set_health(d->st, s->name, "healthy", NULL);
+			s->health_recorded = true;
+		}
 	}
 	s->state = next;
 	return true;
@@ -195,6 +204,7 @@ static void evaluate(struct daemon *d, struct sup *s, long long now)
 		s->probe = NULL;
 	}
 	s->probe_fails = 0;
+	s->health_recorded = false;
 	if (!s->want) {
 		s->state = S_IDLE;
 		s->failures = 0;
@@ -371,6 +381,7 @@ static void probe_done(struct daemon *d, struct sup *s, long long now)
 	event(d, s->name, "unhealthy", "failed its health check %d times in a row: %s",
 	      s->probe_fails, s->detail);
 	state_instance_set_health(d->st, s->name, "unhealthy", NULL);
+	s->health_recorded = false;
 	state_instance_record_exit(d->st, s->name, -1, NULL);
 	fire(d, s, E_PROBE_FAIL, now);
 	s->probe_fails = 0;
