@@ -111,6 +111,7 @@ fuzz: fuzz-build
 
 bench: all
 	NUA_BUILD=$(abspath $(BUILD)) bench/run
+	NUA_BUILD=$(abspath $(BUILD)) bench/backup
 
 format:
 	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TOOL_SRCS) $(UNIT_SRCS) src/*.h src/cli/*.h

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
@@ -38,6 +39,11 @@ struct provider {
 	 * reading such SQL back into it ($NUA_DB and $NUA_USER are set); NULL
 	 * when the type has none. */
 	const char *dump, *restore;
+	/* The dump reads a line on its standard input first: a key of the
+	 * server's own for the instance's resource (PostgreSQL's
+	 * \restrict key, random at each dump otherwise, which would make
+	 * every dump differ from the last). */
+	bool dump_key;
 };
 
 static void pg_provision(struct strbuf *sb, const char *user, const char *db, const char *pw)
@@ -161,18 +167,22 @@ static const struct provider providers[] = {
 	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U postgres -d postgres",
 	  pg_provision, pg_deprovision, NULL,
 	  /* Objects restored as the instance's user are the instance's. */
-	  "exec /nua/app/bin/pg_dump -h /tmp -U postgres --no-owner --no-privileges --clean "
-	  "--if-exists \"$NUA_DB\"",
-	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U \"$NUA_USER\" \"$NUA_DB\"" },
+	  "read -r NUA_KEY; exec /nua/app/bin/pg_dump -h /tmp -U postgres --no-owner "
+	  "--no-privileges --clean --if-exists --restrict-key=\"$NUA_KEY\" \"$NUA_DB\"",
+	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U \"$NUA_USER\" \"$NUA_DB\"",
+	  true },
 	{ "mariadb", "10.11", 3306, "mysql",
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot",
 	  my_provision, my_deprovision, NULL,
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb-dump --socket=/tmp/mysqld.sock "
-	  "-uroot --single-transaction --skip-lock-tables \"$NUA_DB\"",
+	  /* No date: an unchanged database dumps the same bytes (which a
+	   * backup stores once). */
+	  "-uroot --single-transaction --skip-lock-tables --skip-dump-date \"$NUA_DB\"",
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot "
-	  "\"$NUA_DB\"" },
+	  "\"$NUA_DB\"",
+	  false },
 	{ "redis", "7.0", 6379, "redis", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec redis-cli -h 127.0.0.1",
-	  redis_provision, redis_deprovision, "ERR", REDIS_DUMP, REDIS_RESTORE },
+	  redis_provision, redis_deprovision, "ERR", REDIS_DUMP, REDIS_RESTORE, false },
 };
 
 static const struct provider *provider_of(const char *type)
@@ -573,7 +583,29 @@ int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, c
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
-	r = stream_in_server(ctx, p, server, p->dump, instance, name, -1, fd, err);
+	if (p->dump_key) {
+		/* The key on a memory file as the dump's input, never on its
+		 * command line. */
+		_cleanup_free_ char *purpose = xasprintf("dump-key:%s:%s", instance, name);
+		char key[65];
+		int kfd = memfd_create("nua-key", MFD_CLOEXEC);
+
+		if (kfd < 0 || secret_derive(purpose, key, err) < 0 ||
+		    write(kfd, key, 64) != 64 || write(kfd, "\n", 1) != 1 ||
+		    lseek(kfd, 0, SEEK_SET) < 0) {
+			if (kfd >= 0)
+				close(kfd);
+			close(fd);
+			unlink(tmp);
+			return nua_error_set(err, NUA_EFAIL, "cannot pass the dump its key: %s",
+					     strerror(errno));
+		}
+		sodium_memzero(key, sizeof(key));
+		r = stream_in_server(ctx, p, server, p->dump, instance, name, kfd, fd, err);
+		close(kfd);
+	} else {
+		r = stream_in_server(ctx, p, server, p->dump, instance, name, -1, fd, err);
+	}
 	if (r == 0 && fsync(fd) < 0)
 		r = nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
 	close(fd);
