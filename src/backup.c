@@ -35,35 +35,6 @@
 #define TARGET_PREFIX  "backup.target."
 #define DEFAULT_TARGET "local"
 
-static void say(struct nua_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
-static void say(struct nua_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!ctx->progress)
-		return;
-	va_start(ap, fmt);
-	vfprintf(ctx->progress, fmt, ap);
-	va_end(ap);
-	fputc('\n', ctx->progress);
-	fflush(ctx->progress);
-}
-
-static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
-	PRINTF(4, 5);
-static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		BUG("out of memory");
-	va_end(ap);
-	state_event_add(ctx->st, name, kind, msg, NULL, NULL, NULL);
-	free(msg);
-}
-
 /* $NUA_ROOT/instances/NAME[/rel] (caller frees). */
 static char *inst_file(const char *name, const char *rel)
 {
@@ -383,16 +354,28 @@ static int restic_exec_locked(const struct target *t, const char *const *args,
 		char buf[4096];
 		ssize_t got;
 		const char *last;
+		_cleanup_free_ char *reason = NULL;
 
 		lseek(err_fd, 0, SEEK_SET);
 		while ((got = read(err_fd, buf, sizeof(buf))) > 0)
 			strbuf_add(&errs, buf, (size_t)got);
 		strbuf_rtrim(&errs);
 		/* restic's "Fatal: " line says what went wrong, or else its
-		 * last line. */
+		 * last line; when it only counts errors ("There were 3
+		 * errors"), the first of them says which. */
 		if ((last = strstr(errs.buf, "Fatal: "))) {
+			const char *first = strstr(errs.buf, "error");
+
 			last += strlen("Fatal: ");
 			strbuf_setlen(&errs, (size_t)(last - errs.buf) + strcspn(last, "\n"));
+			if (first && first < last - strlen("Fatal: ")) {
+				const char *bol = first;
+
+				while (bol > errs.buf && bol[-1] != '\n')
+					bol--;
+				reason = xasprintf("%s (%.*s)", last, (int)strcspn(bol, "\n"), bol);
+				last = reason;
+			}
 		} else {
 			last = strrchr(errs.buf, '\n');
 			last = last ? last + 1 : errs.buf;
@@ -551,7 +534,7 @@ static int stage_image(struct nua_ctx *ctx, const struct image_rec *img, const c
 	if (read_file(stamp, &had, &len) == 0 && access(tar, F_OK) == 0 && img->digest &&
 	    streq(had, img->digest))
 		return 0;
-	say(ctx, "exporting image %s", img->ref);
+	nua_say(ctx, "exporting image %s", img->ref);
 	unlink(stamp);
 	if (image_export(ctx->st, img->ref, tar, err) < 0)
 		return -1;
@@ -589,7 +572,7 @@ static void backup_line(const char *line, void *arg)
 
 		if (now - p->last_ms >= 1000) {
 			p->last_ms = now;
-			say(p->ctx, "backup: %.0f%%, %lld of %lld MB, %lld files, %.1f MB/s", pct,
+			nua_say(p->ctx, "backup: %.0f%%, %lld of %lld MB, %lld files, %.1f MB/s", pct,
 			    (long long)done / 1000000, (long long)total / 1000000, (long long)files,
 			    secs > 0 ? (double)done / 1e6 / secs : 0.0);
 		}
@@ -613,7 +596,7 @@ static void thaw(struct nua_ctx *ctx, const char *id, const char *mark)
 
 		if (ctx->rt.driver->state(&ctx->rt, id, &st, NULL) == 0 &&
 		    st.status == CONTAINER_PAUSED) {
-			say(ctx, "%s", e->msg);
+			nua_say(ctx, "%s", e->msg);
 			nua_error_free(e);
 			return; /* the mark stays: the next start tries again */
 		}
@@ -744,13 +727,13 @@ static int stage_instance(struct nua_ctx *ctx, const char *name, const char *kin
 			json_array_append_new(dumps,
 					      json_pack("{s:s, s:s, s:b}", "name", res[i].name,
 							"type", res[i].type, "external", 1));
-			say(ctx, "resource %s is on a server outside Nua: not in the backup",
+			nua_say(ctx, "resource %s is on a server outside Nua: not in the backup",
 			    res[i].name);
 			continue;
 		}
 		file = xasprintf("%s/%s.dump", dumpdir, res[i].name);
 		rel = xasprintf("backup/dumps/%s.dump", res[i].name);
-		say(ctx, "dumping resource %s (%s)", res[i].name, res[i].type);
+		nua_say(ctx, "dumping resource %s (%s)", res[i].name, res[i].type);
 		if (resource_dump(ctx, name, res[i].name, res[i].type, res[i].server, file, err) <
 		    0) {
 			json_decref(dumps);
@@ -841,6 +824,33 @@ out:
 	return ret;
 }
 
+/* Dumps are made through their servers while the app runs; a package that
+ * asks for it is frozen while its files are read, so that files and dumps
+ * agree: *frozen (the caller thaws it) is its container then, else NULL. A
+ * mark says so until it is thawed: a daemon killed in between thaws it when
+ * it starts again. */
+static int freeze_if_asked(struct nua_ctx *ctx, const struct staged *st, const char *mark,
+			   char **frozen, struct nua_error **err)
+{
+	json_t *cfg = json_object_get(st->manifest, "config");
+	char *id;
+
+	*frozen = NULL;
+	if (!json_is_true(json_object_get(json_object_get(cfg, "backup"), "pause")) ||
+	    !streq(st->in.desired, "running"))
+		return 0;
+	id = instance_container_id(st->in.name, st->in.generation);
+	if (write_file_atomic(mark, id, strlen(id), 0600) < 0 ||
+	    ctx->rt.driver->freeze(&ctx->rt, id, true, err) < 0) {
+		unlink(mark);
+		free(id);
+		return -1;
+	}
+	nua_say(ctx, "%s is paused while its volumes are read", st->in.name);
+	*frozen = id;
+	return 0;
+}
+
 static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, char **snapshot,
 		      struct nua_error **err)
 {
@@ -855,8 +865,7 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 	_cleanup_free_ char *frozen_mark = inst_file(name, "backup/frozen");
 	char *frozen = NULL; /* the container frozen while restic reads */
 	size_t taken = 0;    /* snapshots made */
-	json_t *vols, *dumps, *cfg;
-	struct instance_rec *inp;
+	json_t *vols, *dumps;
 	struct image_rec *imgp;
 	int ret = -1, r;
 
@@ -869,8 +878,6 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		np++;
 	vols = json_object_get(st.manifest, "volumes");
 	dumps = json_object_get(st.manifest, "resources");
-	cfg = json_object_get(st.manifest, "config");
-	inp = &st.in;
 	imgp = &st.img;
 	ALLOC_GROW(tags, 8, atags);
 	tags[ntags++] = xstrdup("nua");
@@ -896,22 +903,8 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		}
 	}
 
-	/* Dumps are made through their servers while the app runs; a package
-	 * that asks for it is frozen while its files are read, so that files
-	 * and dumps agree. A mark says so until it is thawed: a daemon killed
-	 * in between thaws it when it starts again. */
-	if (json_is_true(json_object_get(json_object_get(cfg, "backup"), "pause")) &&
-	    streq(inp->desired, "running")) {
-		frozen = instance_container_id(name, inp->generation);
-		if (write_file_atomic(frozen_mark, frozen, strlen(frozen), 0600) < 0 ||
-		    ctx->rt.driver->freeze(&ctx->rt, frozen, true, err) < 0) {
-			unlink(frozen_mark);
-			free(frozen);
-			frozen = NULL;
-			goto out;
-		}
-		say(ctx, "%s is paused while its volumes are read", name);
-	}
+	if (freeze_if_asked(ctx, &st, frozen_mark, &frozen, err) < 0)
+		goto out;
 	for (size_t t = 0; t < nt; t++) {
 		const char **argv = xcalloc(2 * ntags + np + 8, sizeof(*argv));
 		size_t n = 0;
@@ -931,7 +924,7 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		for (size_t i = 0; i < np; i++)
 			argv[n++] = paths[i];
 		argv[n] = NULL;
-		say(ctx, "backing up %s to %s", name, targets[t].name);
+		nua_say(ctx, "backing up %s to %s", name, targets[t].name);
 		/* A remote target that does not answer fails in a minute, not
 		 * after restic's own retries. */
 		r = targets[t].url[0] == '/' ? 0 : repo_ensure(&targets[t], &e);
@@ -945,8 +938,8 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		if (r < 0) {
 			/* The other targets still get their copy. */
 			json_decref(pr.summary);
-			say(ctx, "backup of %s to %s failed: %s", name, targets[t].name, e->msg);
-			event(ctx, name, "backup-failed", "%s backup to %s failed: %s", kind,
+			nua_say(ctx, "backup of %s to %s failed: %s", name, targets[t].name, e->msg);
+			nua_event(ctx, name, "backup-failed", "%s backup to %s failed: %s", kind,
 			      targets[t].name, e->msg);
 			strbuf_addf(&failed, "%s%s", failed.len ? "; " : "", e->msg);
 			nua_error_free(e);
@@ -980,10 +973,10 @@ static int backup_one(struct nua_ctx *ctx, const char *name, const char *kind, c
 		rec.added = json_integer_value(json_object_get(pr.summary, "data_added"));
 		json_decref(pr.summary);
 		state_backup_add(ctx->st, &rec, NULL);
-		say(ctx, "snapshot %.8s of %s in %s: %lld files, %lld bytes, %lld added",
+		nua_say(ctx, "snapshot %.8s of %s in %s: %lld files, %lld bytes, %lld added",
 		    rec.snapshot, name, targets[t].name, (long long)rec.files, (long long)rec.bytes,
 		    (long long)rec.added);
-		event(ctx, name, "backup",
+		nua_event(ctx, name, "backup",
 		      "%s snapshot %.8s in %s: %lld files, %lld bytes (%lld new) in %.1f s%s", kind,
 		      rec.snapshot, targets[t].name, (long long)rec.files, (long long)rec.bytes,
 		      (long long)rec.added, (double)(monotonic_ms() - t0) / 1000,
@@ -1031,7 +1024,7 @@ int backup_instance(struct nua_ctx *ctx, const char *name, const char *kind, cha
 		*snapshot = NULL;
 	if (backup_one(ctx, name, kind, snapshot, &e) < 0) {
 		if (e->status != NUA_EINPUT && !strstr(e->msg, "backup target '"))
-			event(ctx, name, "backup-failed", "%s backup failed: %s", kind, e->msg);
+			nua_event(ctx, name, "backup-failed", "%s backup failed: %s", kind, e->msg);
 		nua_error_prefix(&e, "cannot back up '%s'", name);
 		if (err)
 			*err = e;
@@ -1467,7 +1460,7 @@ static int restore_dumps(struct nua_ctx *ctx, const char *name, json_t *manifest
 			break;
 		}
 		file = xasprintf("%s/%s", base, rel);
-		say(ctx, "restoring resource %s (%s)", rname, type);
+		nua_say(ctx, "restoring resource %s (%s)", rname, type);
 		if ((ret = resource_restore(ctx, name, rname, type, server, file, err)) < 0)
 			break;
 	}
@@ -1506,7 +1499,7 @@ static int roll_back(struct nua_ctx *ctx, const char *name, const struct journal
 	json_t *sm = NULL;
 	int ret = 0;
 
-	say(ctx, "putting %s back as it was before the restore", name);
+	nua_say(ctx, "putting %s back as it was before the restore", name);
 	if (state_instance_set_desired(ctx->st, name, "stopped", &e) < 0 ||
 	    instance_converge(ctx, name, &e) < 0)
 		goto fail;
@@ -1585,7 +1578,7 @@ static int fetch_tree(struct nua_ctx *ctx, const struct backup_snapshot *snap, c
 		target_release(&t);
 		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", data, strerror(-r));
 	}
-	say(ctx, "reading snapshot %s from %s", snap->short_id, snap->target);
+	nua_say(ctx, "reading snapshot %s from %s", snap->short_id, snap->target);
 	{
 		/* The image comes later, when this server lacks it. */
 		const char *argv[] = { "restore",	    snap->id, "--target", data, "--exclude",
@@ -1610,7 +1603,7 @@ static int fetch_tree(struct nua_ctx *ctx, const struct backup_snapshot *snap, c
 		const char *argv[] = { "restore",   snap->id, "--target", data,
 				       "--include", "/backup/image.tar", NULL };
 
-		say(ctx, "importing image %s from the snapshot", ref);
+		nua_say(ctx, "importing image %s from the snapshot", ref);
 		if (restic_run(&t, argv, NULL, NULL, NULL, NULL, err) < 0 ||
 		    image_import(ctx->st, tar, ref, NULL, err) < 0)
 			goto fail;
@@ -1683,7 +1676,7 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 	}
 
 	/* Now the instance changes: a safety snapshot first. */
-	say(ctx, "taking a safety backup of %s", name);
+	nua_say(ctx, "taking a safety backup of %s", name);
 	if (backup_instance(ctx, name, "safety", &safety, err) < 0) {
 		nua_error_prefix(err, "no safety backup, so nothing was restored");
 		goto out;
@@ -1730,7 +1723,7 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 		goto out;
 	changing = true;
 
-	say(ctx, "stopping %s", name);
+	nua_say(ctx, "stopping %s", name);
 	if (state_instance_set_desired(ctx->st, name, "stopped", err) < 0 ||
 	    instance_converge(ctx, name, err) < 0)
 		goto fail;
@@ -1747,7 +1740,7 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 			live = volume_live_path(name, path);
 			old = volume_old_path(name, path);
 			staged = volume_staged_path(name, path);
-			say(ctx, "restoring volume %s",
+			nua_say(ctx, "restoring volume %s",
 			    str_or(json_string_value(json_object_get(v, "name")), path));
 			if (access(live, F_OK) == 0 && move(live, old, err) < 0)
 				goto fail;
@@ -1761,7 +1754,7 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 		if (restore_dumps(ctx, name, manifest, base, err) < 0)
 			goto fail;
 	}
-	say(ctx, "starting %s", name);
+	nua_say(ctx, "starting %s", name);
 	if (bring_up(ctx, name,
 		     json_string_value(json_object_get(json_object_get(manifest, "image"), "ref")),
 		     in.desired, err) < 0)
@@ -1771,7 +1764,7 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 	journal_write(name, &j, NULL);
 	volumes_cleanup(name, manifest);
 	restore_cleanup(name);
-	event(ctx, name, "restore", "restored from snapshot %s (safety snapshot %.8s)",
+	nua_event(ctx, name, "restore", "restored from snapshot %s (safety snapshot %.8s)",
 	      snap->short_id, safety ? safety : "-");
 	if (safety_out)
 		*safety_out = TAKE_PTR(safety);
@@ -1781,14 +1774,14 @@ fail : {
 	struct nua_error *e = NULL;
 
 	if (roll_back(ctx, name, &j, manifest, &e) == 0) {
-		event(ctx, name, "restore-failed",
+		nua_event(ctx, name, "restore-failed",
 		      "restore from snapshot %s failed (%s); put back as it was", snap->short_id,
 		      (*err)->msg);
 		nua_error_prefix(err, "'%s' was put back as it was", name);
 		volumes_cleanup(name, manifest);
 		restore_cleanup(name);
 	} else {
-		event(ctx, name, "restore-failed",
+		nua_event(ctx, name, "restore-failed",
 		      "restore from snapshot %s failed (%s), and so did putting it back "
 		      "(%s); the safety snapshot is %.8s",
 		      snap->short_id, (*err)->msg, e->msg, safety ? safety : "-");
@@ -1878,13 +1871,13 @@ int backup_recover(struct nua_ctx *ctx, const char *name, struct nua_error **err
 		return 0;
 	}
 	if (roll_back(ctx, name, &j, manifest, &e) == 0) {
-		event(ctx, name, "restore-failed",
+		nua_event(ctx, name, "restore-failed",
 		      "the restore from snapshot %.8s was interrupted; put back as it was",
 		      j.snapshot);
 		volumes_cleanup(name, manifest);
 		restore_cleanup(name);
 	} else {
-		event(ctx, name, "restore-failed",
+		nua_event(ctx, name, "restore-failed",
 		      "the restore from snapshot %.8s was interrupted, and putting it back failed: "
 		      "%s",
 		      j.snapshot, e->msg);
@@ -2053,7 +2046,7 @@ static int materialize(struct nua_ctx *ctx, const char *data, json_t *manifest,
 			free(v);
 		}
 	}
-	say(ctx, "deploying %s from %s", m->name, ref);
+	nua_say(ctx, "deploying %s from %s", m->name, ref);
 	{
 		struct deploy_request dr = { ref, m->name, domain, NULL, false, false, NULL };
 
@@ -2064,7 +2057,7 @@ static int materialize(struct nua_ctx *ctx, const char *data, json_t *manifest,
 	if (merged_env(ctx, manifest, m, &env, &n, err) < 0 ||
 	    state_instance_update(ctx->st, m->name, NULL, env, n, err) < 0)
 		goto out;
-	say(ctx, "stopping %s to put its data in", m->name);
+	nua_say(ctx, "stopping %s to put its data in", m->name);
 	if (state_instance_set_desired(ctx->st, m->name, "stopped", err) < 0 ||
 	    instance_converge(ctx, m->name, err) < 0)
 		goto out;
@@ -2084,7 +2077,7 @@ static int materialize(struct nua_ctx *ctx, const char *data, json_t *manifest,
 				/* A host directory: filled when it is not there,
 				 * never overwritten. */
 				if (access(path, F_OK) == 0) {
-					say(ctx, "directory volume %s at %s exists: left as it is",
+					nua_say(ctx, "directory volume %s at %s exists: left as it is",
 					    str_or(vname, ""), path);
 					continue;
 				}
@@ -2093,17 +2086,17 @@ static int materialize(struct nua_ctx *ctx, const char *data, json_t *manifest,
 				live = inst_file(m->name, path);
 				remove_tree(live);
 			}
-			say(ctx, "restoring volume %s", str_or(vname, path));
+			nua_say(ctx, "restoring volume %s", str_or(vname, path));
 			if (move(from, live, err) < 0)
 				goto out;
 		}
 	}
 	if (restore_dumps(ctx, m->name, manifest, data, err) < 0)
 		goto out;
-	say(ctx, "starting %s", m->name);
+	nua_say(ctx, "starting %s", m->name);
 	if (streq(str_or(desired, "running"), "running") && instance_start(ctx, m->name, err) < 0)
 		goto out;
-	event(ctx, m->name, "restore", "made from a snapshot of '%s' (%s)",
+	nua_event(ctx, m->name, "restore", "made from a snapshot of '%s' (%s)",
 	      str_or(json_string_value(json_object_get(rec, "name")), "?"),
 	      m->same ? "the same instance" : "a copy");
 	ret = 0;
@@ -2116,7 +2109,7 @@ out:
 	if (ret < 0 && made) {
 		struct nua_error *e = NULL;
 
-		say(ctx, "removing %s, which could not be made whole", m->name);
+		nua_say(ctx, "removing %s, which could not be made whole", m->name);
 		if (instance_remove(ctx, m->name, true, &e) < 0)
 			nua_error_free(e);
 	}
@@ -2268,16 +2261,16 @@ int backup_recover_server(struct nua_ctx *ctx, const char *from, const char *key
 			continue;
 		if (instance_get(ctx, list[i].instance, &had, NULL) == 0) {
 			instance_rec_release(&had);
-			say(ctx, "%s exists here already: left as it is", list[i].instance);
+			nua_say(ctx, "%s exists here already: left as it is", list[i].instance);
 			continue;
 		}
-		say(ctx, "bringing %s back from snapshot %s", list[i].instance, list[i].short_id);
+		nua_say(ctx, "bringing %s back from snapshot %s", list[i].instance, list[i].short_id);
 		data = fetch_dir(list[i].instance);
 		if (ctx->lock)
 			ctx->lock(ctx->lock_arg, list[i].instance, true);
 		if (fetch_tree(ctx, &list[i], data, &manifest, &e) < 0 ||
 		    materialize(ctx, data, manifest, &m, &e) < 0) {
-			say(ctx, "%s: %s", list[i].instance, e->msg);
+			nua_say(ctx, "%s: %s", list[i].instance, e->msg);
 			strbuf_addf(&failed, "%s%s: %s", failed.len ? "; " : "", list[i].instance,
 				    e->msg);
 			nua_error_free(e);
@@ -2311,7 +2304,6 @@ int backup_export(struct nua_ctx *ctx, const char *name, const char *path,
 	_cleanup_free_ char *dir = inst_file(name, NULL);
 	_cleanup_free_ char *frozen_mark = inst_file(name, "backup/frozen");
 	char *frozen = NULL;
-	json_t *cfg;
 	long long t0 = monotonic_ms();
 	int ret = -1;
 
@@ -2320,19 +2312,9 @@ int backup_export(struct nua_ctx *ctx, const char *name, const char *path,
 				     path);
 	if (stage_instance(ctx, name, "export", &st, err) < 0)
 		return nua_error_prefix(err, "cannot export '%s'", name);
-	cfg = json_object_get(st.manifest, "config");
-	if (json_is_true(json_object_get(json_object_get(cfg, "backup"), "pause")) &&
-	    streq(st.in.desired, "running")) {
-		frozen = instance_container_id(name, st.in.generation);
-		if (write_file_atomic(frozen_mark, frozen, strlen(frozen), 0600) < 0 ||
-		    ctx->rt.driver->freeze(&ctx->rt, frozen, true, err) < 0) {
-			unlink(frozen_mark);
-			free(frozen);
-			frozen = NULL;
-			goto out;
-		}
-	}
-	say(ctx, "writing %s", path);
+	if (freeze_if_asked(ctx, &st, frozen_mark, &frozen, err) < 0)
+		goto out;
+	nua_say(ctx, "writing %s", path);
 	ret = archive_tree_write(path, dir, (const char *const *)st.paths, err);
 	if (frozen) {
 		thaw(ctx, frozen, frozen_mark);
@@ -2342,7 +2324,7 @@ int backup_export(struct nua_ctx *ctx, const char *name, const char *path,
 		struct stat sb;
 
 		stat(path, &sb);
-		event(ctx, name, "export", "exported to %s (%lld bytes) in %.1f s", path,
+		nua_event(ctx, name, "export", "exported to %s (%lld bytes) in %.1f s", path,
 		      (long long)sb.st_size, (double)(monotonic_ms() - t0) / 1000);
 	}
 out:
@@ -2370,7 +2352,7 @@ int backup_import(struct nua_ctx *ctx, const char *path, const char *name, const
 	if (path[0] != '/')
 		return nua_error_set(err, NUA_EINPUT, "'%s' is a relative path: give an absolute one",
 				     path);
-	say(ctx, "reading %s", path);
+	nua_say(ctx, "reading %s", path);
 	if (archive_tree_read(path, data, err) < 0)
 		return nua_error_prefix(err, "cannot import '%s'", path);
 	if (!(manifest = manifest_load(mpath, err)))
@@ -2393,7 +2375,7 @@ int backup_import(struct nua_ctx *ctx, const char *path, const char *name, const
 	if (!ok) {
 		_cleanup_free_ char *tar = xasprintf("%s/backup/image.tar", data);
 
-		say(ctx, "importing image %s", ref);
+		nua_say(ctx, "importing image %s", ref);
 		if (image_import(ctx->st, tar, ref, NULL, err) < 0)
 			goto out;
 	}
@@ -2468,7 +2450,7 @@ int backup_policy_set(struct nua_ctx *ctx, const struct backup_policy *p, struct
 		r = state_setting_set(ctx->st, "backup.keep", text, err);
 	free(text);
 	if (r == 0)
-		event(ctx, NULL, "backup-policy",
+		nua_event(ctx, NULL, "backup-policy",
 		      "backups every %lld s; keep last %d, daily %d, weekly %d, monthly %d",
 		      (long long)p->frequency, p->keep_last, p->keep_daily, p->keep_weekly,
 		      p->keep_monthly);
@@ -2572,7 +2554,7 @@ int backup_forget(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 		json_decref(a);
 		strbuf_release(&out);
 		if (removed)
-			event(ctx, name, "backup-forget",
+			nua_event(ctx, name, "backup-forget",
 			      "retention in %s: %zu snapshots kept, %zu forgotten", targets[t].name,
 			      kept, removed);
 	}
@@ -2580,7 +2562,7 @@ int backup_forget(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 	return ret;
 }
 
-int backup_maintain(struct nua_ctx *ctx, int64_t now, struct nua_error **err)
+int backup_maintain(struct nua_ctx *ctx, int64_t now, bool now_all, struct nua_error **err)
 {
 	_cleanup_free_ char *at = NULL, *stamp = xasprintf("%lld", (long long)now);
 	struct target *targets = NULL;
@@ -2590,9 +2572,9 @@ int backup_maintain(struct nua_ctx *ctx, int64_t now, struct nua_error **err)
 	if (state_setting_get(ctx->st, "backup.maintained_at", &at, err) < 0)
 		return -1;
 	/* The first check is a day after the first look. */
-	if (!at)
+	if (!at && !now_all)
 		return state_setting_set(ctx->st, "backup.maintained_at", stamp, err) < 0 ? -1 : 1;
-	if (now < atoll(at) + DAY)
+	if (!now_all && now < atoll(at) + DAY)
 		return 1;
 	if (targets_load(ctx, &targets, &nt, err) < 0)
 		return -1;
@@ -2602,6 +2584,7 @@ int backup_maintain(struct nua_ctx *ctx, int64_t now, struct nua_error **err)
 		const char *unlock[] = { "unlock", NULL };
 		const char *prune[] = { "prune", "--quiet", NULL };
 		const char *check[] = { "check", "--read-data-subset", subset, NULL };
+		const char *check_all[] = { "check", "--read-data", NULL };
 		struct nua_error *e = NULL;
 		long long t0 = monotonic_ms();
 
@@ -2612,19 +2595,24 @@ int backup_maintain(struct nua_ctx *ctx, int64_t now, struct nua_error **err)
 				continue;
 		}
 		snprintf(subset, sizeof(subset), "%lld/7", (long long)(now / DAY % 7) + 1);
+		nua_say(ctx, "pruning and checking backup target %s", targets[t].name);
 		/* Locks left by a restic that was killed would stop prune. */
 		restic_run(&targets[t], unlock, NULL, NULL, NULL, NULL, NULL);
 		if (restic_run(&targets[t], prune, NULL, NULL, NULL, NULL, &e) < 0 ||
-		    restic_run(&targets[t], check, NULL, NULL, NULL, NULL, &e) < 0) {
-			event(ctx, NULL, "backup-check-failed", "backup target %s: %s",
+		    restic_run(&targets[t], now_all ? check_all : check, NULL, NULL, NULL, NULL,
+			       &e) < 0) {
+			nua_say(ctx, "backup target %s: %s", targets[t].name, e->msg);
+			nua_event(ctx, NULL, "backup-check-failed", "backup target %s: %s",
 			      targets[t].name, e->msg);
 			nua_error_free(e);
 			ret = -1;
 			continue;
 		}
-		event(ctx, NULL, "backup-check",
-		      "backup target %s pruned and checked (data subset %s) in %.1f s",
-		      targets[t].name, subset, (double)(monotonic_ms() - t0) / 1000);
+		nua_event(ctx, NULL, "backup-check",
+			  "backup target %s pruned and checked (data %s) in %.1f s",
+			  targets[t].name, now_all ? "all" : subset,
+			  (double)(monotonic_ms() - t0) / 1000);
+		nua_say(ctx, "backup target %s: no errors", targets[t].name);
 	}
 	targets_free(targets, nt);
 	state_setting_set(ctx->st, "backup.maintained_at", stamp, NULL);
@@ -2685,7 +2673,7 @@ int backup_target_add(struct nua_ctx *ctx, const char *name, const char *url,
 	}
 	if (target_save(ctx, &t, err) < 0)
 		goto out;
-	event(ctx, NULL, "backup-target", "backup target '%s' added: %s", name, url);
+	nua_event(ctx, NULL, "backup-target", "backup target '%s' added: %s", name, url);
 	ret = 0;
 out:
 	target_release(&t);
@@ -2703,7 +2691,7 @@ int backup_target_remove(struct nua_ctx *ctx, const char *name, struct nua_error
 		return nua_error_set(err, NUA_EINPUT, "no backup target named '%s'", name);
 	if (state_setting_set(ctx->st, key, NULL, err) < 0)
 		return -1;
-	event(ctx, NULL, "backup-target", "backup target '%s' removed (its repository is kept)",
+	nua_event(ctx, NULL, "backup-target", "backup target '%s' removed (its repository is kept)",
 	      name);
 	return 0;
 }

@@ -172,8 +172,10 @@ int backup_forget(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 
 /* Once a day: prune every target and check a rotating part of its data
  * (restic check --read-data-subset), each an event. Returns 1 when it was
- * not due. */
-int backup_maintain(struct nua_ctx *ctx, int64_t now, struct nua_error **err);
+ * not due. With now_all, at once and reading all the data (nua backup
+ * check). A target that fails its check is an event backup-check-failed
+ * and NUA_EFAIL. */
+int backup_maintain(struct nua_ctx *ctx, int64_t now, bool now_all, struct nua_error **err);
 
 /* What a person must keep off the server to restore after losing it: a
  * text (caller frees) with the recovery key (the master key that seals

@@ -40,8 +40,7 @@
 /* The longest wait for nginx's requests on an old container to finish. */
 #define DRAIN_MAX_MS 10000
 
-static void say(struct nua_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
-static void say(struct nua_ctx *ctx, const char *fmt, ...)
+void nua_say(struct nua_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -826,9 +825,6 @@ static int teardown_gen(struct nua_ctx *ctx, const char *name, int64_t gen, bool
 
 /* Mount, wire and start generation r->generation of in, and wait for it to
  * pass its health check. Fills r->ip. On failure everything is undone. */
-static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
-	PRINTF(4, 5);
-
 /* How long a package's migration may take. */
 #define MIGRATE_TIMEOUT_SEC 900
 
@@ -864,7 +860,7 @@ static int run_migration(struct nua_ctx *ctx, const struct instance_rec *in,
 	}
 	json_array_foreach(cmds, i, c)
 		strbuf_addf(&script, "%s%s", i ? " && " : "", json_string_value(c));
-	say(ctx, "migrating %s: %s", in->name, script.buf);
+	nua_say(ctx, "migrating %s: %s", in->name, script.buf);
 	{
 		_cleanup_free_ char *ctr = instance_container_id(in->name, gen);
 
@@ -902,7 +898,7 @@ static int run_migration(struct nua_ctx *ctx, const struct instance_rec *in,
 		strbuf_rtrim(&text);
 	}
 	if (text.len)
-		say(ctx, "%s", text.buf);
+		nua_say(ctx, "%s", text.buf);
 	if (code != 0) {
 		const char *tail = text.buf;
 
@@ -911,13 +907,13 @@ static int run_migration(struct nua_ctx *ctx, const struct instance_rec *in,
 			tail = text.buf + text.len - 1500;
 		nua_error_set(err, NUA_EFAIL, "the migration of '%s' failed with exit status %d%s%s",
 			      in->name, code, text.len ? ":\n" : "", tail);
-		event(ctx, in->name, "migrate-failed", "migration to generation %lld failed "
+		nua_event(ctx, in->name, "migrate-failed", "migration to generation %lld failed "
 						       "(exit status %d)",
 		      (long long)gen, code);
 		goto out;
 	}
 	state_setting_set(ctx->st, key, NULL, NULL);
-	event(ctx, in->name, "migrate", "migration to generation %lld done", (long long)gen);
+	nua_event(ctx, in->name, "migrate", "migration to generation %lld done", (long long)gen);
 	ret = 0;
 out:
 	if (saved) {
@@ -1160,9 +1156,7 @@ static void drain(struct nua_ctx *ctx, const char *ip, int port)
 		sleep_ms(20);
 }
 
-static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
-	PRINTF(4, 5);
-static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
+void nua_event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
 {
 	struct strbuf sb = STRBUF_INIT;
 	va_list ap;
@@ -1410,7 +1404,7 @@ static void remove_dedicated_servers(struct nua_ctx *ctx, const struct instance_
 			ctx->lock(ctx->lock_arg, own, true);
 		if (state_instance_set_removing(ctx->st, own, purge, &e) < 0 ||
 		    instance_converge(ctx, own, &e) < 0) {
-			event(ctx, in->name, "remove", "its server '%s' stays: %s", own, e->msg);
+			nua_event(ctx, in->name, "remove", "its server '%s' stays: %s", own, e->msg);
 			nua_error_free(e);
 		}
 		if (ctx->lock)
@@ -1450,7 +1444,7 @@ static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in,
 		}
 		rmdir(dir);
 	}
-	event(ctx, name, "remove", purge ? "removed with its data" : "removed");
+	nua_event(ctx, name, "remove", purge ? "removed with its data" : "removed");
 	return 0;
 }
 
@@ -1504,7 +1498,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 			set_actual(ctx, &in, "stopped");
 			state_instance_set_started(ctx->st, name, 0, NULL);
 			state_instance_set_health(ctx->st, name, "unknown", NULL);
-			event(ctx, name, "stop", "stopped");
+			nua_event(ctx, name, "stop", "stopped");
 		}
 		ret = 0;
 		goto out;
@@ -1543,7 +1537,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 		/* Without a web port there is no switch to make, and two
 		 * generations at once would share the volumes (a database's
 		 * files, a worker's queue): the old one stops first. */
-		say(ctx, "stopping generation %lld of %s to start generation %lld",
+		nua_say(ctx, "stopping generation %lld of %s to start generation %lld",
 		    (long long)serving, name, (long long)gen);
 		if (retire_others(ctx, name, gens, n, gen, 0, err) < 0)
 			goto out;
@@ -1553,7 +1547,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 	set_actual(ctx, &in, serving ? "deploying" : "starting");
 	state_instance_set_health(ctx->st, name, "starting", NULL);
 	if (serving)
-		say(ctx, "starting generation %lld of %s beside generation %lld", (long long)gen,
+		nua_say(ctx, "starting generation %lld of %s beside generation %lld", (long long)gen,
 		    name, (long long)serving);
 	if (provision_all(ctx, &in, &ii, err) < 0 || start_gen(ctx, &in, &ii, &run, err) < 0) {
 		int64_t rev = 0;
@@ -1564,12 +1558,12 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 			struct nua_error *e2 = NULL;
 
 			/* Back to the previous spec, started again. */
-			event(ctx, name, "deploy-failed",
+			nua_event(ctx, name, "deploy-failed",
 			      "generation %lld did not become healthy; generation %lld is started "
 			      "again",
 			      (long long)gen, (long long)rev);
 			if (instance_converge(ctx, name, &e2) < 0) {
-				event(ctx, name, "start-failed", "the previous version did not start: %s",
+				nua_event(ctx, name, "start-failed", "the previous version did not start: %s",
 				      e2->msg);
 				nua_error_free(e2);
 			}
@@ -1580,7 +1574,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 			   rev > 0 && state_instance_revert(ctx->st, name, rev, NULL) == 0) {
 			state_instance_set_actual(ctx->st, name, "running", NULL);
 			state_instance_set_health(ctx->st, name, "healthy", NULL);
-			event(ctx, name, "deploy-failed",
+			nua_event(ctx, name, "deploy-failed",
 			      "generation %lld did not become healthy; generation %lld still serves",
 			      (long long)gen, (long long)rev);
 			nua_error_prefix(err, "the new version of '%s' did not become healthy, and "
@@ -1590,7 +1584,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 			state_instance_set_actual(ctx->st, name, "failed", NULL);
 			state_instance_set_health(ctx->st, name, "unhealthy", NULL);
 			state_instance_set_started(ctx->st, name, 0, NULL);
-			event(ctx, name, "start-failed", "generation %lld did not start",
+			nua_event(ctx, name, "start-failed", "generation %lld did not start",
 			      (long long)gen);
 			nua_error_prefix(err, "cannot start '%s'", name);
 		}
@@ -1606,10 +1600,10 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 	state_instance_set_health(ctx->st, name, "healthy", NULL);
 	state_revisions_drop(ctx->st, name, NULL);
 	if (serving)
-		event(ctx, name, "switch", "generation %lld serves %s%s (was %lld)", (long long)gen,
+		nua_event(ctx, name, "switch", "generation %lld serves %s%s (was %lld)", (long long)gen,
 		      in.domain ? in.domain : name, in.path, (long long)serving);
 	else
-		event(ctx, name, "start", "generation %lld started", (long long)gen);
+		nua_event(ctx, name, "start", "generation %lld started", (long long)gen);
 	retire_others(ctx, name, gens, n, gen, run.port, NULL);
 	ret = 0;
 out:
@@ -1726,7 +1720,7 @@ int instance_halt(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 		set_actual(ctx, &in, "stopped");
 		state_instance_set_started(ctx->st, name, 0, NULL);
 		state_instance_set_health(ctx->st, name, "unknown", NULL);
-		event(ctx, name, "stop", "stopped with the platform (it %s when Nua starts)",
+		nua_event(ctx, name, "stop", "stopped with the platform (it %s when Nua starts)",
 		      streq(in.desired, "running") ? "starts again" : "stays stopped");
 	}
 	instance_rec_release(&in);
@@ -1745,7 +1739,7 @@ int instance_halt_all(struct nua_ctx *ctx, struct nua_error **err)
 		len++;
 	/* The apps before the servers they use. */
 	for (size_t i = len; i-- > 0;) {
-		say(ctx, "stopping %s", names[i]);
+		nua_say(ctx, "stopping %s", names[i]);
 		if (instance_halt(ctx, names[i], ret < 0 ? NULL : err) < 0) {
 			if (ret == 0)
 				nua_error_prefix(err, "cannot stop '%s'", names[i]);
@@ -1918,8 +1912,8 @@ static int redeploy(struct nua_ctx *ctx, const struct deploy_request *req, const
 	if (state_instance_update(ctx->st, cur->name, ref, env.v, env.n, err) < 0 ||
 	    state_instance_set_desired(ctx->st, cur->name, "running", err) < 0)
 		goto out;
-	event(ctx, cur->name, "deploy", "deploying %s", ref);
-	say(ctx, "deploying %s to %s beside the running version", ref, cur->name);
+	nua_event(ctx, cur->name, "deploy", "deploying %s", ref);
+	nua_say(ctx, "deploying %s to %s beside the running version", ref, cur->name);
 	if (instance_converge(ctx, cur->name, err) < 0)
 		goto out;
 	ret = 0;
@@ -2027,11 +2021,11 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 	if (state_instance_add(ctx->st, &in, err) < 0)
 		goto out;
 	added = true;
-	say(ctx, "starting %s (%s) at http://%s%s", name, ref, host,
+	nua_say(ctx, "starting %s (%s) at http://%s%s", name, ref, host,
 	    streq(path, "/") ? "/" : path);
 	if (instance_converge(ctx, name, err) < 0)
 		goto undo;
-	event(ctx, name, "deploy", "deployed %s at %s%s", ref, host, path);
+	nua_event(ctx, name, "deploy", "deployed %s at %s%s", ref, host, path);
 	if (name_out)
 		*name_out = xstrdup(name);
 	ret = 0;
@@ -2108,7 +2102,7 @@ int instance_restart(struct nua_ctx *ctx, const char *name, struct nua_error **e
 	if (state_instance_update(ctx->st, name, NULL, NULL, 0, err) < 0 ||
 	    state_instance_set_desired(ctx->st, name, "running", err) < 0)
 		goto out;
-	event(ctx, name, "restart", "restart requested");
+	nua_event(ctx, name, "restart", "restart requested");
 	ret = instance_converge(ctx, name, err);
 out:
 	instance_rec_release(&in);
@@ -2195,9 +2189,9 @@ int instance_set_env(struct nua_ctx *ctx, const char *name, const char *const *s
 		}
 	if (state_instance_update(ctx->st, name, NULL, env.v, env.n, err) < 0)
 		goto out;
-	event(ctx, name, "env", "environment changed");
+	nua_event(ctx, name, "env", "environment changed");
 	if (streq(in.desired, "running")) {
-		say(ctx, "starting %s with its new environment", name);
+		nua_say(ctx, "starting %s with its new environment", name);
 		if (instance_converge(ctx, name, err) < 0)
 			goto out;
 	}

@@ -58,6 +58,14 @@ struct nua_ctx {
 	void *lock_arg;
 };
 
+/* A line for the person waiting on the operation (ctx->progress), when
+ * there is one. */
+void nua_say(struct nua_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Record an event of instance name (NULL: of the server) of kind. */
+void nua_event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 struct deploy_request {
 	const char *source; /* a package directory, or an image ref */
 	const char *name;   /* NULL: the image's id */

@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <sodium.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
@@ -39,11 +38,10 @@ struct provider {
 	 * reading such SQL back into it ($NUA_DB and $NUA_USER are set); NULL
 	 * when the type has none. */
 	const char *dump, *restore;
-	/* The dump reads a line on its standard input first: a key of the
-	 * server's own for the instance's resource (PostgreSQL's
-	 * \restrict key, random at each dump otherwise, which would make
-	 * every dump differ from the last). */
-	bool dump_key;
+	/* The restore of a dump in the server's own archive format (what dump
+	 * writes when it differs from SQL: PostgreSQL's custom format), told
+	 * apart by its first bytes, magic; NULL when dump writes SQL. */
+	const char *restore_archive, *magic;
 };
 
 static void pg_provision(struct strbuf *sb, const char *user, const char *db, const char *pw)
@@ -166,11 +164,16 @@ static const struct provider providers[] = {
 	{ "postgres", "15", 5432, "postgresql",
 	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U postgres -d postgres",
 	  pg_provision, pg_deprovision, NULL,
-	  /* Objects restored as the instance's user are the instance's. */
-	  "read -r NUA_KEY; exec /nua/app/bin/pg_dump -h /tmp -U postgres --no-owner "
-	  "--no-privileges --clean --if-exists --restrict-key=\"$NUA_KEY\" \"$NUA_DB\"",
+	  /* The custom format, uncompressed (the backups' repository
+	   * compresses and deduplicates). Objects restored as the instance's
+	   * user are the instance's. */
+	  "exec /nua/app/bin/pg_dump -h /tmp -U postgres --format=custom --compress=0 --no-owner "
+	  "--no-privileges \"$NUA_DB\"",
+	  /* SQL, as older versions of Nua dumped. */
 	  "exec /nua/app/bin/psql -X -q -v ON_ERROR_STOP=1 -h /tmp -U \"$NUA_USER\" \"$NUA_DB\"",
-	  true },
+	  "exec /nua/app/bin/pg_restore -h /tmp -U \"$NUA_USER\" -d \"$NUA_DB\" --clean --if-exists "
+	  "--no-owner --no-privileges --single-transaction --exit-on-error",
+	  "PGDMP" },
 	{ "mariadb", "10.11", 3306, "mysql",
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot",
 	  my_provision, my_deprovision, NULL,
@@ -180,9 +183,9 @@ static const struct provider providers[] = {
 	  "-uroot --single-transaction --skip-lock-tables --skip-dump-date \"$NUA_DB\"",
 	  "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb --socket=/tmp/mysqld.sock -uroot "
 	  "\"$NUA_DB\"",
-	  false },
+	  NULL, NULL },
 	{ "redis", "7.0", 6379, "redis", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" exec redis-cli -h 127.0.0.1",
-	  redis_provision, redis_deprovision, "ERR", REDIS_DUMP, REDIS_RESTORE, false },
+	  redis_provision, redis_deprovision, "ERR", REDIS_DUMP, REDIS_RESTORE, NULL, NULL },
 };
 
 static const struct provider *provider_of(const char *type)
@@ -583,29 +586,7 @@ int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, c
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
-	if (p->dump_key) {
-		/* The key on a memory file as the dump's input, never on its
-		 * command line. */
-		_cleanup_free_ char *purpose = xasprintf("dump-key:%s:%s", instance, name);
-		char key[65];
-		int kfd = memfd_create("nua-key", MFD_CLOEXEC);
-
-		if (kfd < 0 || secret_derive(purpose, key, err) < 0 ||
-		    write(kfd, key, 64) != 64 || write(kfd, "\n", 1) != 1 ||
-		    lseek(kfd, 0, SEEK_SET) < 0) {
-			if (kfd >= 0)
-				close(kfd);
-			close(fd);
-			unlink(tmp);
-			return nua_error_set(err, NUA_EFAIL, "cannot pass the dump its key: %s",
-					     strerror(errno));
-		}
-		sodium_memzero(key, sizeof(key));
-		r = stream_in_server(ctx, p, server, p->dump, instance, name, kfd, fd, err);
-		close(kfd);
-	} else {
-		r = stream_in_server(ctx, p, server, p->dump, instance, name, -1, fd, err);
-	}
+	r = stream_in_server(ctx, p, server, p->dump, instance, name, -1, fd, err);
 	if (r == 0 && fsync(fd) < 0)
 		r = nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
 	close(fd);
@@ -623,6 +604,7 @@ int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name
 {
 	const struct provider *p = provider_of(type);
 	_cleanup_close_ int fd = -1;
+	const char *line = p ? p->restore : NULL;
 
 	if (!p || !p->restore)
 		return nua_error_set(err, NUA_EINPUT, "resources of type '%s' have no restore",
@@ -630,7 +612,14 @@ int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return nua_error_set(err, NUA_EINPUT, "cannot read '%s': %s", path, strerror(errno));
-	if (stream_in_server(ctx, p, server, p->restore, instance, name, fd, -1, err) < 0)
+	if (p->magic) {
+		char head[8] = { 0 };
+		size_t len = strlen(p->magic);
+
+		if (pread(fd, head, len, 0) == (ssize_t)len && memcmp(head, p->magic, len) == 0)
+			line = p->restore_archive;
+	}
+	if (stream_in_server(ctx, p, server, line, instance, name, fd, -1, err) < 0)
 		return nua_error_prefix(err, "cannot restore resource '%s' of '%s'", name,
 					instance);
 	return 0;

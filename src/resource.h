@@ -91,12 +91,14 @@ int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *
 			 const char *type, const char *server, bool purge, struct nua_error **err);
 
 /* Write the data of the resource name (type) of instance on server to
- * path, atomically, mode 0600: SQL (pg_dump, mariadb-dump), or for Redis
- * the commands that make the instance's keys again. */
+ * path, atomically, mode 0600: PostgreSQL's custom format (pg_dump -Fc,
+ * uncompressed), MariaDB's SQL (mariadb-dump --single-transaction), or for
+ * Redis the commands that make the instance's keys again. */
 int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, const char *type,
 		  const char *server, const char *path, struct nua_error **err);
 /* Read such a dump back into the resource, replacing what it holds (a
- * PostgreSQL dump drops and recreates its objects, as the instance's user;
+ * PostgreSQL dump, custom format or SQL, drops and recreates its objects,
+ * as the instance's user;
  * a MariaDB one its tables; Redis: the instance's keys). */
 int resource_restore(struct nua_ctx *ctx, const char *instance, const char *name,
 		     const char *type, const char *server, const char *path, struct nua_error **err);

@@ -167,18 +167,6 @@ int secret_master_key_text(char **out, struct nua_error **err)
 	return 0;
 }
 
-int secret_derive(const char *purpose, char out[65], struct nua_error **err)
-{
-	unsigned char key[crypto_secretbox_KEYBYTES], mac[crypto_auth_hmacsha256_BYTES];
-
-	if (master_key(key, err) < 0)
-		return -1;
-	crypto_auth_hmacsha256(mac, (const unsigned char *)purpose, strlen(purpose), key);
-	sodium_memzero(key, sizeof(key));
-	sodium_bin2hex(out, 65, mac, sizeof(mac));
-	return 0;
-}
-
 int secret_key_id(char id[17], struct nua_error **err)
 {
 	unsigned char key[crypto_secretbox_KEYBYTES], h[crypto_generichash_BYTES];

@@ -31,10 +31,6 @@ int secret_open_with(const char *sealed, const char *key_text, char **out,
  * wipe it. */
 int secret_master_key_text(char **out, struct nua_error **err);
 
-/* A value derived from the master key for purpose (HMAC-SHA-256, as 64
- * hex digits): stable for a server, unknown to anyone without its key. */
-int secret_derive(const char *purpose, char out[65], struct nua_error **err);
-
 /* 16 hex digits naming the master key (a hash of it, which tells nothing of
  * the key): whether values sealed elsewhere open here. */
 int secret_key_id(char id[17], struct nua_error **err);

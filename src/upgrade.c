@@ -13,35 +13,6 @@
 #include "util.h"
 #include "banned.h"
 
-static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
-	PRINTF(4, 5);
-static void event(struct nua_ctx *ctx, const char *name, const char *kind, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		BUG("out of memory");
-	va_end(ap);
-	state_event_add(ctx->st, name, kind, msg, NULL, NULL, NULL);
-	free(msg);
-}
-
-static void say(struct nua_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
-static void say(struct nua_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!ctx->progress)
-		return;
-	va_start(ap, fmt);
-	vfprintf(ctx->progress, fmt, ap);
-	va_end(ap);
-	fputc('\n', ctx->progress);
-	fflush(ctx->progress);
-}
-
 /* The package id of ref ("ID:VERSION-RELEASE"), as a length. */
 static size_t id_len(const char *ref) { return strcspn(ref, ":"); }
 
@@ -99,7 +70,7 @@ int upgrade_instance(struct nua_ctx *ctx, const char *name, const char *ref, cha
 			      to, name, in.image_ref);
 		goto out;
 	}
-	say(ctx, "backing up %s before its upgrade to %s", name, to);
+	nua_say(ctx, "backing up %s before its upgrade to %s", name, to);
 	if (backup_instance(ctx, name, "upgrade", &snap, err) < 0) {
 		nua_error_prefix(err, "no backup, so no upgrade");
 		goto out;
@@ -115,7 +86,7 @@ int upgrade_instance(struct nua_ctx *ctx, const char *name, const char *ref, cha
 		struct deploy_request dr = { to, name, NULL, NULL, false, false, NULL };
 
 		if (instance_deploy(ctx, &dr, NULL, &e) == 0) {
-			event(ctx, name, "upgrade", "upgraded from %s to %s (snapshot %.8s before)",
+			nua_event(ctx, name, "upgrade", "upgraded from %s to %s (snapshot %.8s before)",
 			      in.image_ref, to, snap);
 			if (snapshot)
 				*snapshot = TAKE_PTR(snap);
@@ -124,12 +95,12 @@ int upgrade_instance(struct nua_ctx *ctx, const char *name, const char *ref, cha
 		}
 	}
 	state_setting_set(ctx->st, key, NULL, NULL);
-	event(ctx, name, "upgrade-failed", "the upgrade to %s failed: %s", to, e->msg);
+	nua_event(ctx, name, "upgrade-failed", "the upgrade to %s failed: %s", to, e->msg);
 	/* The old version serves (the redeploy kept it); its data goes back
 	 * to the snapshot, which the migration or the new version may have
 	 * changed. */
-	say(ctx, "the upgrade failed: %s", e->msg);
-	say(ctx, "rolling %s back to %s with its data of snapshot %.8s", name, in.image_ref, snap);
+	nua_say(ctx, "the upgrade failed: %s", e->msg);
+	nua_say(ctx, "rolling %s back to %s with its data of snapshot %.8s", name, in.image_ref, snap);
 	{
 		struct nua_error *e2 = NULL;
 
@@ -142,7 +113,7 @@ int upgrade_instance(struct nua_ctx *ctx, const char *name, const char *ref, cha
 			goto out;
 		}
 	}
-	event(ctx, name, "rollback", "back to %s with its data of snapshot %.8s", in.image_ref,
+	nua_event(ctx, name, "rollback", "back to %s with its data of snapshot %.8s", in.image_ref,
 	      snap);
 	nua_error_set(err, NUA_EFAIL,
 		      "the upgrade of '%s' to %s failed: %s; it was rolled back to %s with its data "
@@ -179,12 +150,12 @@ int upgrade_rollback(struct nua_ctx *ctx, const char *name, struct nua_error **e
 		return nua_error_set(err, NUA_EINPUT, "'%s' has no upgrade to roll back", name);
 	}
 	id = xstrdup(last->id);
-	say(ctx, "rolling %s back to %s with its data of snapshot %.8s", name,
+	nua_say(ctx, "rolling %s back to %s with its data of snapshot %.8s", name,
 	    last->image_ref ? last->image_ref : "?", id);
 	backup_snapshot_list_free(list, n);
 	ret = backup_restore(ctx, name, id, NULL, err);
 	if (ret < 0)
 		return nua_error_prefix(err, "cannot roll '%s' back", name);
-	event(ctx, name, "rollback", "rolled back from %s with the data of snapshot %.8s", from, id);
+	nua_event(ctx, name, "rollback", "rolled back from %s with the data of snapshot %.8s", from, id);
 	return 0;
 }

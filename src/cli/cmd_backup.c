@@ -276,6 +276,14 @@ int cmd_backup(int argc, char **argv)
 		return backup_policy(self, &po, json);
 	if (pos.n == 1 && streq(pos.v[0], "key") && !all)
 		return backup_key();
+	if (pos.n == 1 && streq(pos.v[0], "check") && !all) {
+		json_t *body = json_object(), *out = NULL;
+		int r = client_call_progress("POST", "/v1/backup/check", body, &out, &err);
+
+		json_decref(body);
+		json_decref(out);
+		return r < 0 ? nua_error_report(err) : 0;
+	}
 	if (pos.n >= 1 && streq(pos.v[0], "target") && !all)
 		return backup_target(self, &pos, json, sftp_command, credentials);
 	if (all ? pos.n != 0 : pos.n != 1)

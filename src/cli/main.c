@@ -219,10 +219,13 @@ const struct cmd_struct nua_commands[] = {
 	  "Without arguments, list the servers Nua runs for the instances' resources\n"
 	  "(PostgreSQL, MariaDB, Redis): their state and health, and which instance's\n"
 	  "resource each serves. dump writes the data of an instance's resource to FILE as\n"
-	  "SQL (mode 0600); restore reads such a file back into it, replacing its tables.",
+	  "PostgreSQL's custom format, SQL for MariaDB, commands for Redis (mode 0600);\n"
+	  "restore reads such a file (or a PostgreSQL dump as SQL) back into it,\n"
+	  "replacing its tables.",
 	  json_options, "instance" },
 	{ "backup", cmd_backup, CMD_NEED_DAEMON,
-	  "nua backup [--json] NAME|--all | key | policy | target [ls | add NAME URL | rm NAME]",
+	  "nua backup [--json] NAME|--all | key | check | policy | target [ls | add NAME URL | rm "
+	  "NAME]",
 	  "back up an instance; the recovery key; the schedule; the repositories",
 	  "Take a snapshot of instance NAME (or of every instance with --all) into the\n"
 	  "server's backup repositories with restic: its volumes, a dump of each of its\n"
@@ -240,7 +243,8 @@ const struct cmd_struct nua_commands[] = {
 	  "a backup missed while it was down as soon as it runs again; then forgets the\n"
 	  "snapshots the retention does not keep (--keep-last, --keep-daily (7),\n"
 	  "--keep-weekly (4), --keep-monthly (6)). Once a day it prunes each repository\n"
-	  "and checks a seventh of its data.",
+	  "and checks a seventh of its data; 'nua backup check' prunes and reads all of it\n"
+	  "back now.",
 	  backup_options, "instance" },
 	{ "backups", cmd_backups, CMD_NEED_DAEMON, "nua backups [--json] [NAME]",
 	  "list the snapshots",

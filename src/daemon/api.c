@@ -288,6 +288,7 @@ static json_t *event_object(const struct event_rec *e)
 /* ---- long operations, with progress ---- */
 
 enum op_kind {
+	OP_CHECK,
 	OP_DEPLOY,
 	OP_BUILD,
 	OP_BACKUP,
@@ -515,6 +516,9 @@ static void op_run(struct op *op)
 		free(ref);
 		free(snap);
 		api_upgrade_release(&req);
+	} else if (op->kind == OP_CHECK) {
+		if (backup_maintain(&ctx, (int64_t)time(NULL), true, &err) >= 0)
+			res = json_pack("{s:b}", "checked", 1);
 	} else if (op->kind == OP_EXPORT) {
 		struct api_path_body req;
 
@@ -659,6 +663,11 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 				instance_rec_release(&in);
 			daemon_ctx_close(&ctx);
 		}
+	} else if (kind == OP_CHECK) {
+		struct api_snapshot_body cb;
+
+		r = api_parse_snapshot_body(API_BACKUP, req->body.buf, req->body.len, &cb, &err);
+		api_snapshot_body_release(&cb);
 	} else if (kind == OP_EXPORT) {
 		struct api_path_body pb;
 		struct instance_rec in = { 0 };
@@ -1631,6 +1640,8 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		return run_op(d, c, OP_RECOVER, NULL, req);
 	if (n == 2 && streq(seg[1], "import") && post)
 		return run_op(d, c, OP_IMPORT, NULL, req);
+	if (n == 3 && streq(seg[1], "backup") && streq(seg[2], "check") && post)
+		return run_op(d, c, OP_CHECK, NULL, req);
 	if (n == 4 && streq(seg[1], "instances") && post && streq(seg[3], "export"))
 		return run_op(d, c, OP_EXPORT, name, req);
 	if (n == 4 && streq(seg[1], "instances") && post &&

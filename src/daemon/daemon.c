@@ -329,7 +329,7 @@ static void backup_schedule_job(struct daemon *d, const char *name)
 		daemon_unlock(d, due[i]);
 	}
 	strv_free(due);
-	if (!d->stopping && backup_maintain(&ctx, (int64_t)time(NULL), &err) < 0) {
+	if (!d->stopping && backup_maintain(&ctx, (int64_t)time(NULL), false, &err) < 0) {
 		daemon_log("backups: %s", err->msg);
 		nua_error_free(err);
 	}

@@ -18,6 +18,16 @@ tree_sig() {
 		LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
 }
 
+# server.bash's teardown, then the small filesystem a test mounted.
+teardown() {
+	local rc=0
+	nua_teardown_test || rc=1
+	if [ -f "$BATS_TEST_TMPDIR/mounted" ]; then
+		umount "$(cat "$BATS_TEST_TMPDIR/mounted")" || rc=1
+	fi
+	return $rc
+}
+
 # The daemon of the file's server, stopped and started again (the apps keep
 # running), without registering the server as the test's own.
 restart_daemon() {
@@ -435,4 +445,54 @@ PY
 	[[ "$output" == *"format version 99, this nua reads up to 1"* ]]
 	[ "$("$NUA" ls --json | jq -r '[.[].name | select(startswith("x"))] | length')" = 0 ]
 	[ -z "$(ls -A "$NUA_ROOT/backups/tmp" 2>/dev/null)" ]
+}
+
+@test "backup: a disk full during a restore changes nothing; with room again, it restores" {
+	# A server whose root is a small filesystem of its own.
+	root=$BATS_TEST_TMPDIR/small
+	mkdir -p "$root"
+	mount -t tmpfs -o size=1500m nua-test-small "$root"
+	echo "$root" >"$BATS_TEST_TMPDIR/mounted"
+	export NUA_ROOT=$root/root NUA_RUN=$BATS_TEST_TMPDIR/run NUA_HTTP_PORT=$(free_port)
+	mkdir -p "$NUA_ROOT" "$NUA_RUN"
+	nua_start_daemon
+	run "$NUA" deploy "$NUA_TOP/apps/hello-python" --name full
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	vol=$NUA_ROOT/instances/full/volumes/data
+	head -c 50000000 /dev/urandom >"$vol/big"
+	"$NUA" backup full
+	rm "$vol/big"
+	printf 'after\n' >"$vol/after"
+	before=$(tree_sig "$vol")
+	# Fill the disk, but for a few MB.
+	avail=$(df --output=avail -B1 "$root" | tail -1)
+	fallocate -l $((avail - 4000000)) "$root/filler"
+	run "$NUA" restore full
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no space left on device"* ]]
+	[ "$(tree_sig "$vol")" = "$before" ]
+	[[ "$(curl -s -m 10 -H "Host: full.localhost" "http://127.0.0.1:$NUA_HTTP_PORT/")" == *"Visit number"* ]]
+	[ ! -e "$NUA_ROOT/instances/full/restore" ]
+	rm "$root/filler"
+	run "$NUA" restore full
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ -f "$vol/big" ] && [ ! -e "$vol/after" ]
+	"$NUA" daemon stop --all
+}
+
+@test "backup: nua backup check reads every repository back, and finds a damaged one" {
+	run "$NUA" backup check
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"pruning and checking backup target local"* ]]
+	[[ "$output" == *"backup target local: no errors"* ]]
+	# A pack of the repository damaged on disk.
+	pack=$(find "$NUA_ROOT/backups/local/data" -type f -size +100k | head -1)
+	cp -p "$pack" "$BATS_TEST_TMPDIR/pack"
+	printf 'XXXXXXXXXXXXXXXX' | dd of="$pack" bs=1 seek=50000 conv=notrunc 2>/dev/null
+	run "$NUA" backup check
+	cp -p "$BATS_TEST_TMPDIR/pack" "$pack"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a backup target failed its check"* ]]
+	run "$NUA" events --since 0 --json
+	[[ "$output" == *'"kind":"backup-check-failed"'* ]]
 }

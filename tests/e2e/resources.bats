@@ -115,6 +115,8 @@ pg() { # pg USER PASSWORD DB SQL
 	run "$NUA" resources dump n1 db "$dumpf"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(stat -c %a "$dumpf")" = 600 ]
+	# PostgreSQL's custom format, uncompressed.
+	[ "$(head -c 5 "$dumpf")" = PGDMP ]
 	grep -q "first note" "$dumpf"
 	notes n1 'after the dump'
 	[ "$(notes n1)" = '["first note", "after the dump"]' ]
@@ -123,6 +125,12 @@ pg() { # pg USER PASSWORD DB SQL
 	[ "$(notes n1)" = '["first note"]' ]
 	# The restored objects are the instance's: it still writes.
 	[ "$(notes n1 'after the restore')" = stored ]
+	# A dump as SQL (what older versions of Nua wrote) restores too.
+	PGPASSWORD=$(secret n1 DB_PASSWORD) pg_dump -h "$("$NUA" status --json nua-postgres | jq -r .ip)" \
+		-U n1_db --clean --if-exists --no-owner --no-privileges n1_db >"$BATS_TEST_TMPDIR/n1-plain.sql"
+	notes n1 'after the plain dump'
+	"$NUA" resources restore n1 db "$BATS_TEST_TMPDIR/n1-plain.sql"
+	[ "$(notes n1)" = '["first note", "after the restore"]' ]
 	# n2's database was not touched.
 	[ "$(notes n2)" = '["second"]' ]
 	run "$NUA" resources dump n1 nope "$dumpf"
