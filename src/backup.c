@@ -2476,9 +2476,8 @@ static int64_t package_frequency(struct nua_ctx *ctx, const char *ref)
 char **backup_due(struct nua_ctx *ctx, int64_t now)
 {
 	struct instance_rec *list = NULL;
-	struct backup_rec *recs = NULL;
 	struct backup_policy pol;
-	size_t n = 0, nrecs = 0, len = 0, alloc = 0;
+	size_t n = 0, len = 0, alloc = 0;
 	char **due = NULL;
 
 	ALLOC_GROW(due, 1, alloc);
@@ -2486,23 +2485,21 @@ char **backup_due(struct nua_ctx *ctx, int64_t now)
 	if (backup_policy_get(ctx, &pol, NULL) < 0 ||
 	    state_instance_list(ctx->st, &list, &n, NULL) < 0)
 		return due;
-	state_backup_list(ctx->st, NULL, &recs, &nrecs, NULL);
 	for (size_t i = 0; i < n; i++) {
-		int64_t last = list[i].created_at, freq;
+		int64_t last = 0, freq;
 
 		/* Resource servers are in their instances' dumps. */
 		if (list[i].removing || resource_reserved_name(list[i].name))
 			continue;
-		for (size_t k = 0; k < nrecs; k++)
-			if (streq(recs[k].instance, list[i].name) && recs[k].time > last)
-				last = recs[k].time;
+		if (state_backup_last(ctx->st, list[i].name, &last, NULL) < 0 ||
+		    last < list[i].created_at)
+			last = list[i].created_at;
 		freq = package_frequency(ctx, list[i].image_ref);
 		if (!freq)
 			freq = pol.frequency;
 		if (now >= last + freq)
 			strv_add_unique(&due, &len, &alloc, list[i].name);
 	}
-	backup_rec_list_free(recs, nrecs);
 	instance_rec_list_free(list, n);
 	return due;
 }
@@ -2548,8 +2545,18 @@ int backup_forget(struct nua_ctx *ctx, const char *name, struct nua_error **err)
 		/* One group per host: what it kept and what it removed. */
 		a = json_loads(out.buf, 0, NULL);
 		json_array_foreach(a, i, g) {
+			size_t r;
+			json_t *snap;
+
 			kept += json_array_size(json_object_get(g, "keep"));
 			removed += json_array_size(json_object_get(g, "remove"));
+			/* Their records go with them. */
+			json_array_foreach(json_object_get(g, "remove"), r, snap) {
+				const char *id = json_string_value(json_object_get(snap, "id"));
+
+				if (id)
+					state_backup_remove(ctx->st, targets[t].name, id, NULL);
+			}
 		}
 		json_decref(a);
 		strbuf_release(&out);

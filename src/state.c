@@ -1464,6 +1464,21 @@ int state_backup_list(struct state *st, const char *instance, struct backup_rec 
 	return 0;
 }
 
+int state_backup_last(struct state *st, const char *instance, int64_t *time,
+		      struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	*time = 0;
+	if (prepare(st, "SELECT max(time) FROM backups WHERE instance = ?", &s, err) < 0)
+		return -1;
+	bind_text(s, 1, instance);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return db_error(st, err, "cannot read backups");
+	*time = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
 int state_backup_remove(struct state *st, const char *target, const char *snapshot,
 			struct nua_error **err)
 {

@@ -237,6 +237,9 @@ int state_backup_add(struct state *st, const struct backup_rec *b, struct nua_er
 /* The snapshots of instance (NULL: all), oldest first. */
 int state_backup_list(struct state *st, const char *instance, struct backup_rec **out, size_t *n,
 		      struct nua_error **err);
+/* When the newest recorded snapshot of instance was taken (0: none). */
+int state_backup_last(struct state *st, const char *instance, int64_t *time,
+		      struct nua_error **err);
 int state_backup_remove(struct state *st, const char *target, const char *snapshot,
 			struct nua_error **err);
 

@@ -635,6 +635,23 @@ static ssize_t pipe_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void pipe_free(void *cls) { close((int)(intptr_t)cls); }
 
+/* 0 when instance name exists, else NUA_EINPUT (a 404): checked before an
+ * operation on it starts streaming. */
+static int instance_known(struct daemon *d, const char *name, struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	struct nua_ctx ctx;
+	int r;
+
+	if (daemon_ctx(d, &ctx, err) < 0)
+		return -1;
+	r = instance_get(&ctx, name, &in, err);
+	if (in.name)
+		instance_rec_release(&in);
+	daemon_ctx_close(&ctx);
+	return r;
+}
+
 static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum op_kind kind,
 			      const char *name, const struct request *req)
 {
@@ -652,17 +669,11 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 		api_deploy_release(&dr);
 	} else if (kind == OP_UPGRADE || kind == OP_ROLLBACK) {
 		struct api_upgrade ub;
-		struct instance_rec in = { 0 };
-		struct nua_ctx ctx;
 
 		r = api_parse_upgrade(req->body.buf, req->body.len, &ub, &err);
 		api_upgrade_release(&ub);
-		if (r == 0 && (r = daemon_ctx(d, &ctx, &err)) == 0) {
-			r = instance_get(&ctx, name, &in, &err);
-			if (in.name)
-				instance_rec_release(&in);
-			daemon_ctx_close(&ctx);
-		}
+		if (r == 0)
+			r = instance_known(d, name, &err);
 	} else if (kind == OP_CHECK) {
 		struct api_snapshot_body cb;
 
@@ -670,17 +681,11 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 		api_snapshot_body_release(&cb);
 	} else if (kind == OP_EXPORT) {
 		struct api_path_body pb;
-		struct instance_rec in = { 0 };
-		struct nua_ctx ctx;
 
 		r = api_parse_path_body(API_EXPORT, req->body.buf, req->body.len, &pb, &err);
 		api_path_body_release(&pb);
-		if (r == 0 && (r = daemon_ctx(d, &ctx, &err)) == 0) {
-			r = instance_get(&ctx, name, &in, &err);
-			if (in.name)
-				instance_rec_release(&in);
-			daemon_ctx_close(&ctx);
-		}
+		if (r == 0)
+			r = instance_known(d, name, &err);
 	} else if (kind == OP_IMPORT) {
 		struct api_import ib;
 
@@ -693,9 +698,6 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 		api_recover_release(&rb);
 	} else if (kind == OP_BACKUP || kind == OP_RESTORE) {
 		struct api_snapshot_body sb;
-		struct instance_rec in = { 0 };
-		struct nua_ctx ctx;
-
 		bool copy;
 
 		r = api_parse_snapshot_body(kind == OP_BACKUP ? API_BACKUP : API_RESTORE_SNAPSHOT,
@@ -704,12 +706,8 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 		api_snapshot_body_release(&sb);
 		/* An unknown instance is a 404 before any stream starts (a copy
 		 * may be made of one that is gone: its snapshots stay). */
-		if (r == 0 && !copy && (r = daemon_ctx(d, &ctx, &err)) == 0) {
-			r = instance_get(&ctx, name, &in, &err);
-			if (in.name)
-				instance_rec_release(&in);
-			daemon_ctx_close(&ctx);
-		}
+		if (r == 0 && !copy)
+			r = instance_known(d, name, &err);
 	} else {
 		struct api_path_body pb;
 

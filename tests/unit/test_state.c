@@ -576,3 +576,36 @@ TEST(state_open_keeps_the_locks_of_other_connections)
 	free(wal);
 	free(path);
 }
+
+TEST(state_backup_last_is_the_newest_of_the_instance)
+{
+	struct state *st = NULL;
+	struct nua_error *err = NULL;
+	char dir[] = "/tmp/nua-test-state.XXXXXX";
+	char *path;
+	int64_t t;
+	struct backup_rec a = { (char *)"local", (char *)"aa", (char *)"blog", 100, (char *)"manual",
+				(char *)"blog:1-1", 1, 1, 1 };
+	struct backup_rec b = a;
+
+	CHECK(mkdtemp(dir) != NULL);
+	path = xasprintf("%s/nua.db", dir);
+	CHECK_INT(state_open(path, &st, &err), 0);
+	CHECK_INT(state_backup_last(st, "blog", &t, &err), 0);
+	CHECK_INT((int)t, 0);
+	b.snapshot = (char *)"bb";
+	b.time = 300;
+	CHECK_INT(state_backup_add(st, &a, &err), 0);
+	CHECK_INT(state_backup_add(st, &b, &err), 0);
+	CHECK_INT(state_backup_last(st, "blog", &t, &err), 0);
+	CHECK_INT((int)t, 300);
+	CHECK_INT(state_backup_remove(st, "local", "bb", &err), 0);
+	CHECK_INT(state_backup_last(st, "blog", &t, &err), 0);
+	CHECK_INT((int)t, 100);
+	CHECK_INT(state_backup_last(st, "other", &t, &err), 0);
+	CHECK_INT((int)t, 0);
+	state_close(st);
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
