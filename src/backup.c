@@ -351,14 +351,10 @@ static int restic_exec_locked(const struct target *t, const char *const *args,
 		goto out;
 	}
 	if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char buf[4096];
-		ssize_t got;
 		const char *last;
 		_cleanup_free_ char *reason = NULL;
 
-		lseek(err_fd, 0, SEEK_SET);
-		while ((got = read(err_fd, buf, sizeof(buf))) > 0)
-			strbuf_add(&errs, buf, (size_t)got);
+		nua_fd_read_all(err_fd, &errs);
 		strbuf_rtrim(&errs);
 		/* restic's "Fatal: " line says what went wrong, or else its
 		 * last line; when it only counts errors ("There were 3

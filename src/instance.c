@@ -888,15 +888,8 @@ static int run_migration(struct nua_ctx *ctx, const struct instance_rec *in,
 		nua_error_prefix(err, "the migration of '%s' did not run", in->name);
 		goto out;
 	}
-	{
-		char buf[4096];
-		ssize_t got;
-
-		lseek(out, 0, SEEK_SET);
-		while ((got = read(out, buf, sizeof(buf))) > 0)
-			strbuf_add(&text, buf, (size_t)got);
-		strbuf_rtrim(&text);
-	}
+	nua_fd_read_all(out, &text);
+	strbuf_rtrim(&text);
 	if (text.len)
 		nua_say(ctx, "%s", text.buf);
 	if (code != 0) {

@@ -164,7 +164,7 @@ int nua_cmd_wait(pid_t pid, int timeout_ms, int *status, struct nua_error **err)
 	return 0;
 }
 
-static int memfd_read_all(int fd, struct strbuf *sb)
+int nua_fd_read_all(int fd, struct strbuf *sb)
 {
 	char chunk[8192];
 	ssize_t n;
@@ -211,7 +211,7 @@ int nua_cmd_capture(const struct nua_cmd *cmd, const char *input, struct strbuf 
 		return -1;
 	if (nua_cmd_wait(pid, -1, status, err) < 0)
 		return -1;
-	if ((out && memfd_read_all(out_fd, out) < 0) || (errs && memfd_read_all(err_fd, errs) < 0))
+	if ((out && nua_fd_read_all(out_fd, out) < 0) || (errs && nua_fd_read_all(err_fd, errs) < 0))
 		return nua_error_set(err, NUA_EFAIL, "cannot read the output of '%s': %s",
 				     cmd->argv[0], strerror(errno));
 	return 0;

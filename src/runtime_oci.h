@@ -164,6 +164,10 @@ int nua_cmd_wait(pid_t pid, int timeout_ms, int *status, struct nua_error **err)
 int nua_cmd_capture(const struct nua_cmd *cmd, const char *input, struct strbuf *out,
 		    struct strbuf *errs, int *status, struct nua_error **err);
 
+/* Append all of the file fd (a memory file a command wrote its output to),
+ * from its start, to sb. Returns 0 or -errno. */
+int nua_fd_read_all(int fd, struct strbuf *sb);
+
 /* "exit status N" / "killed by signal N" for messages (static buffer). */
 const char *nua_wait_status_str(int status);
 
