@@ -698,16 +698,25 @@ static int stage_instance(struct nua_ctx *ctx, const char *name, const char *kin
 		goto out;
 	}
 	chmod(stage, 0700);
-	/* Dumps of resources the package no longer has would be restored as
-	 * if they were current: they go. */
+	/* Dumps of resources the package no longer has (or outside Nua now)
+	 * would be restored as if they were current: they go. The others stay
+	 * until they are made again: one that did not change keeps its file. */
 	{
 		DIR *d = opendir(dumpdir);
 		struct dirent *de;
 
 		while (d && (de = readdir(d))) {
 			_cleanup_free_ char *p = NULL;
+			bool current = false;
 
 			if (de->d_name[0] == '.')
+				continue;
+			for (size_t i = 0; i < nres && !current; i++) {
+				_cleanup_free_ char *f = xasprintf("%s.dump", res[i].name);
+
+				current = res[i].server && streq(de->d_name, f);
+			}
+			if (current)
 				continue;
 			p = xasprintf("%s/%s", dumpdir, de->d_name);
 			unlink(p);

@@ -93,9 +93,14 @@ int resource_deprovision(struct nua_ctx *ctx, const char *instance, const char *
 /* Write the data of the resource name (type) of instance on server to
  * path, atomically, mode 0600: PostgreSQL's custom format (pg_dump -Fc,
  * uncompressed), MariaDB's SQL (mariadb-dump --single-transaction), or for
- * Redis the commands that make the instance's keys again. */
+ * Redis the commands that make the instance's keys again. A dump equal to
+ * the one already at path leaves that file as it is (its time too). */
 int resource_dump(struct nua_ctx *ctx, const char *instance, const char *name, const char *type,
 		  const char *server, const char *path, struct nua_error **err);
+/* Where the time a PostgreSQL custom-format archive was made is in its
+ * header h[0..len): *n bytes from *off; false when h is not such a header of
+ * a known version. resource_dump clears it. */
+bool pg_archive_time(const unsigned char *h, size_t len, size_t *off, size_t *n);
 /* Read such a dump back into the resource, replacing what it holds (a
  * PostgreSQL dump, custom format or SQL, drops and recreates its objects,
  * as the instance's user;

@@ -148,3 +148,42 @@ TEST(resource_owned_key_names_what_resources_give)
 	CHECK(!resource_owned_key("SECRET_KEY", names, types, 2));
 	CHECK(!resource_owned_key("DATABASE_URL", names, types, 0));
 }
+
+TEST(resource_pg_archive_time_is_found_in_known_headers)
+{
+	/* The first bytes of a pg_dump 15 custom-format archive (1.14, ints of
+	 * 4 bytes): made at 11:41:16 on 2026-12-07 (tm_year 126, tm_mon 11). */
+	static const unsigned char v14[] = {
+		0x50, 0x47, 0x44, 0x4d, 0x50, 0x01, 0x0e, 0x00, 0x04, 0x08, 0x01, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x29, 0x00, 0x00, 0x00,
+		0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x00,
+		0x00, 0x00, 0x00, 0x7e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x05, 0x00, 0x00, 0x00, 0x6e, 0x70, 0x5f, 0x64, 0x62, 0x00
+	};
+	unsigned char h[sizeof(v14)];
+	size_t off = 0, n = 0;
+
+	CHECK(pg_archive_time(v14, sizeof(v14), &off, &n));
+	CHECK_INT(off, 16);
+	CHECK_INT(n, 35);
+	/* Its tm_sec and tm_year, and the database name right after. */
+	CHECK_INT(v14[off + 1], 0x10);
+	CHECK_INT(v14[off + 5 * 5 + 1], 0x7e);
+	CHECK_INT(v14[off + n + 1], 0x05);
+	/* Since 1.15 the compression is one byte. */
+	memcpy(h, v14, sizeof(h));
+	h[6] = 15;
+	CHECK(pg_archive_time(h, sizeof(h), &off, &n));
+	CHECK_INT(off, 12);
+	CHECK_INT(n, 35);
+	/* Too short, another magic, an unknown version, a bad int size. */
+	CHECK(!pg_archive_time(v14, 50, &off, &n));
+	CHECK(!pg_archive_time((const unsigned char *)"-- SQL dump\n", 12, &off, &n));
+	h[6] = 17;
+	CHECK(!pg_archive_time(h, sizeof(h), &off, &n));
+	h[6] = 14;
+	h[8] = 0;
+	CHECK(!pg_archive_time(h, sizeof(h), &off, &n));
+	h[8] = 9;
+	CHECK(!pg_archive_time(h, sizeof(h), &off, &n));
+}
