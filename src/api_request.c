@@ -467,3 +467,43 @@ int api_parse_import(const char *body, size_t len, struct api_import *out,
 				     out->name);
 	return 0;
 }
+
+void api_tls_release(struct api_tls *t)
+{
+	json_decref(t->root);
+	memset(t, 0, sizeof(*t));
+}
+
+int api_parse_tls(const char *body, size_t len, enum api_tls_kind kind, struct api_tls *out,
+		  struct nua_error **err)
+{
+	static const char *const what[] = { "TLS settings", "certificate", "renewal", "HSTS" };
+	json_error_t jerr;
+	int hsts = 0, r = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->hsts = -1;
+	if (!(out->root = load_object(body, len, what[kind], err)))
+		return -1;
+	switch (kind) {
+	case API_TLS_CONFIG:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?s, s?s, s?s, s?s}",
+				   "directory", &out->directory, "email", &out->email, "ca_bundle",
+				   &out->ca_bundle, "issuer", &out->issuer);
+		break;
+	case API_TLS_CERT:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s:s}", "cert", &out->cert,
+				   "key", &out->key);
+		break;
+	case API_TLS_RENEW:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s}", "domain", &out->domain);
+		break;
+	case API_TLS_HSTS:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:b}", "hsts", &hsts);
+		out->hsts = hsts;
+		break;
+	}
+	if (r < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad %s request: %s", what[kind], jerr.text);
+	return 0;
+}

@@ -135,4 +135,21 @@ int api_parse_import(const char *body, size_t len, struct api_import *out,
 		     struct nua_error **err);
 void api_import_release(struct api_import *i);
 
+/* The TLS endpoints' bodies (the strings point into *root):
+ *   PATCH /v1/tls/config: {"directory"?, "email"?, "ca_bundle"? (PEM),
+ *                          "issuer"? ("acme" or "local")}, strings
+ *   PUT /v1/tls/certs/DOMAIN: {"cert": PEM chain, "key": PEM key}
+ *   POST /v1/tls/renew: {"domain": S}
+ *   PATCH /v1/instances/NAME/tls: {"hsts": bool}
+ * Any other key or type is NUA_EINPUT. */
+enum api_tls_kind { API_TLS_CONFIG, API_TLS_CERT, API_TLS_RENEW, API_TLS_HSTS };
+struct api_tls {
+	void *root;
+	const char *directory, *email, *ca_bundle, *issuer, *cert, *key, *domain;
+	int hsts; /* -1: absent */
+};
+int api_parse_tls(const char *body, size_t len, enum api_tls_kind kind, struct api_tls *out,
+		  struct nua_error **err);
+void api_tls_release(struct api_tls *t);
+
 #endif

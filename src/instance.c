@@ -26,6 +26,7 @@
 #include "resource.h"
 #include "secret.h"
 #include "strbuf.h"
+#include "tls.h"
 #include "util.h"
 #include "banned.h"
 
@@ -161,6 +162,15 @@ static int web_port(const struct image_info *ii, const struct env_rec *env, size
 		return v ? atoi(v) : 0;
 	}
 	return 0;
+}
+
+/* Whether the web port wants HTTPS ([port.web] ssl, true unless false). */
+static bool web_tls(const struct image_info *ii)
+{
+	json_t *ports = json_object_get(ii->nua, "port");
+	json_t *p = ports ? json_object_get(ports, "web") : NULL;
+
+	return !json_is_false(json_object_get(p, "ssl"));
 }
 
 /* ---- env ---- */
@@ -1072,6 +1082,7 @@ static void run_info_fill(const struct instance_rec *in, const struct image_info
 		if (!in->env[i].secret)
 			env_list_set(&env, in->env[i].key, in->env[i].value, false);
 	r->port = web_port(ii, env.v, env.n);
+	r->tls = web_tls(ii);
 	env_list_release(&env);
 	health_conf(ii, r);
 }
@@ -1100,15 +1111,25 @@ out:
 	return ret;
 }
 
-/* Point the instance's route at ip:port, or at nothing (503). */
-static int set_route(struct nua_ctx *ctx, const struct instance_rec *in, const char *ip, int port,
+/* Point the instance's route at ip:port, or at nothing (503). A domain
+ * of the local CA has its certificate before the route is written, so that
+ * it is served over HTTPS at once; others get theirs from the TLS pass. */
+static int set_route(struct nua_ctx *ctx, const struct instance_rec *in,
+		     const struct instance_run *run, const char *ip, int port,
 		     struct nua_error **err)
 {
 	_cleanup_free_ char *upstream = ip && port ? xasprintf("%s:%d", ip, port) : NULL;
-	struct proxy_route r = { in->name, in->domain, in->path, upstream };
+	struct proxy_route r = { in->name, in->domain, in->path, upstream, run->tls, false };
+	bool changed;
 
 	if (!in->domain)
 		return 0;
+	if (r.tls && ctx->proxy.https_port) {
+		r.hsts = tls_hsts(ctx, in->name);
+		if (tls_uses_local(ctx, in->domain) &&
+		    tls_local_ensure(ctx, in->domain, &changed, err) < 0)
+			return -1;
+	}
 	return proxy_set_route(&ctx->proxy, &r, err);
 }
 
@@ -1481,7 +1502,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 	gen = in.generation;
 	run_info_fill(&in, &ii, gen, &run);
 	if (streq(in.desired, "stopped")) {
-		if (run.port && set_route(ctx, &in, NULL, 0, err) < 0)
+		if (run.port && set_route(ctx, &in, &run, NULL, 0, err) < 0)
 			goto out;
 		for (size_t i = 0; i < n; i++)
 			if (teardown_gen(ctx, name, gens[i], gens[i] != gen, err) < 0)
@@ -1501,7 +1522,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 
 		/* It runs: make sure it is what nginx serves and nothing else
 		 * of the instance is left. */
-		if (ip && run.port && set_route(ctx, &in, ip, run.port, err) < 0)
+		if (ip && run.port && set_route(ctx, &in, &run, ip, run.port, err) < 0)
 			goto out;
 		/* An instance without a web port has no route (one an older
 		 * version of it had goes). */
@@ -1583,7 +1604,7 @@ int instance_converge(struct nua_ctx *ctx, const char *name, struct nua_error **
 		}
 		goto out;
 	}
-	if (run.port && set_route(ctx, &in, run.ip, run.port, err) < 0) {
+	if (run.port && set_route(ctx, &in, &run, run.ip, run.port, err) < 0) {
 		teardown_gen(ctx, name, gen, false, NULL);
 		goto out;
 	}

@@ -157,6 +157,7 @@ struct instance_run {
 	char ip[64];	    /* "" when it has no address */
 	int port;	    /* web port, 0 none */
 	pid_t pid;	    /* its init on the host when running, else 0 */
+	bool tls;	   /* its [port.web] wants HTTPS (ssl) */
 	char *hc_path;	    /* HTTP check path, or NULL with hc_command */
 	char **hc_command;  /* argv run in the container, or NULL */
 	bool hc_explicit;   /* from [healthcheck]; else "/" answering < 500 */

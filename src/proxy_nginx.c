@@ -17,6 +17,7 @@
 #include "paths.h"
 #include "runtime_oci.h"
 #include "strbuf.h"
+#include "tls.h"
 #include "util.h"
 
 #include "banned.h"
@@ -27,11 +28,20 @@
 #define STOP_GRACE_MS  5000
 #define RELOAD_WAIT_MS 5000
 #define START_WAIT_MS  5000
+#define HSTS_MAX_AGE   "31536000"
+/* Mozilla's "intermediate" list, without the finite-field DHE suites (no
+ * dhparam here): TLS 1.2's ECDHE with AES-GCM or ChaCha20-Poly1305 (TLS 1.3
+ * has its own, all strong). */
+#define TLS_CIPHERS                                                                                \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /* A route as stored: path normalised ("/" or "/a/b", no trailing slash),
  * upstream NULL for a stopped instance. */
 struct route {
 	char *name, *domain, *path, *upstream;
+	bool tls, hsts;
 };
 
 struct route_set {
@@ -268,6 +278,51 @@ static void add_listen(struct strbuf *sb, const struct proxy *p, const char *ind
 /* The user nginx's workers run as: www-data where it exists (Debian's
  * packages own their files with it), nobody otherwise. NULL when not root,
  * where nginx cannot switch users anyway. */
+/* The TLS listen directives (HTTP/2 too). */
+static void add_listen_tls(struct strbuf *sb, const struct proxy *p, const char *indent,
+			   const char *extra)
+{
+	if (!p->addr) {
+		strbuf_addf(sb, "%slisten %d ssl http2%s;\n", indent, p->https_port, extra);
+		if (have_ipv6())
+			strbuf_addf(sb, "%slisten [::]:%d ssl http2%s;\n", indent, p->https_port,
+				    extra);
+	} else if (strchr(p->addr, ':')) {
+		strbuf_addf(sb, "%slisten [%s]:%d ssl http2%s;\n", indent, p->addr, p->https_port,
+			    extra);
+	} else {
+		strbuf_addf(sb, "%slisten %s:%d ssl http2%s;\n", indent, p->addr, p->https_port,
+			    extra);
+	}
+}
+
+/* nginx fetches OCSP responses to staple through the host's first name
+ * server. */
+static void add_resolver(struct strbuf *sb)
+{
+	_cleanup_free_ char *text = NULL;
+	const char *line;
+
+	if (read_file("/etc/resolv.conf", &text, NULL) < 0)
+		return;
+	for (line = text; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		char addr[64];
+		struct in6_addr a6;
+		struct in_addr a4;
+
+		if (sscanf(line, "nameserver %63s", addr) != 1)
+			continue;
+		if (inet_pton(AF_INET, addr, &a4) == 1)
+			strbuf_addf(sb, "\tresolver %s;\n", addr);
+		else if (inet_pton(AF_INET6, addr, &a6) == 1)
+			strbuf_addf(sb, "\tresolver [%s];\n", addr);
+		else
+			continue;
+		return;
+	}
+}
+
 static const char *worker_user(void)
 {
 	if (geteuid() != 0)
@@ -353,7 +408,28 @@ static char *main_conf_text(const struct proxy *p)
 			   "\t\treturn 404 \"no app is deployed at $host\\n\";\n"
 			   "\t}\n"
 			   "\n"
-			   "\tinclude sites/*.conf;\n"
+			   "\n");
+	if (p->https_port) {
+		/* TLS 1.2 and 1.3 with forward-secret AEAD ciphers only; the
+		 * client picks among them (all are strong). */
+		strbuf_addstr(&sb, "\tssl_protocols TLSv1.2 TLSv1.3;\n"
+				   "\tssl_ciphers " TLS_CIPHERS ";\n"
+				   "\tssl_prefer_server_ciphers off;\n"
+				   "\tssl_ecdh_curve X25519:prime256v1:secp384r1;\n"
+				   "\tssl_session_cache shared:nua_tls:10m;\n"
+				   "\tssl_session_timeout 1d;\n"
+				   "\tssl_session_tickets off;\n");
+		add_resolver(&sb);
+		strbuf_addstr(&sb, "\n"
+				   "\tserver {\n");
+		add_listen_tls(&sb, p, "\t\t", " default_server");
+		strbuf_addstr(&sb, "\t\tserver_name _;\n"
+				   "\t\t# No certificate for an unknown name.\n"
+				   "\t\tssl_reject_handshake on;\n"
+				   "\t}\n"
+				   "\n");
+	}
+	strbuf_addstr(&sb, "\tinclude sites/*.conf;\n"
 			   "}\n");
 	return strbuf_detach(&sb, NULL);
 }
@@ -367,6 +443,17 @@ static char *listen_conf_text(const struct proxy *p)
 	return strbuf_detach(&sb, NULL);
 }
 
+static char *listen_tls_conf_text(const struct proxy *p)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addstr(&sb, "# Written by Nua (proxy_open): where every site with a certificate\n"
+			   "# listens for HTTPS.\n");
+	if (p->https_port)
+		add_listen_tls(&sb, p, "", "");
+	return strbuf_detach(&sb, NULL);
+}
+
 static int cmp_route_path(const void *a, const void *b)
 {
 	const struct proxy_route *x = *(const struct proxy_route *const *)a;
@@ -375,8 +462,12 @@ static int cmp_route_path(const void *a, const void *b)
 	return strcmp(x->path ? x->path : "/", y->path ? y->path : "/");
 }
 
-static void render_location_body(struct strbuf *sb, const struct proxy_route *r, const char *path)
+static void render_location_body(struct strbuf *sb, const struct proxy_route *r, const char *path,
+				 bool hsts)
 {
+	if (hsts)
+		strbuf_addstr(sb, "\t\tadd_header Strict-Transport-Security \"max-age=" HSTS_MAX_AGE
+				  "\" always;\n");
 	if (!r->upstream) {
 		strbuf_addf(sb,
 			    "\t\tdefault_type text/plain;\n"
@@ -392,12 +483,54 @@ static void render_location_body(struct strbuf *sb, const struct proxy_route *r,
 	}
 }
 
-char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *domain)
+/* The locations of one server block: each route's, served (or, with
+ * redirect set, sent to HTTPS when the route wants TLS). */
+static void render_locations(struct strbuf *sb, const struct proxy_route *const *mine, size_t m,
+			     const struct proxy_site_tls *t, bool https)
+{
+	bool has_root = false;
+	bool redirect = !https && t && t->cert && t->redirect;
+	_cleanup_free_ char *target = t && t->https_port != 443
+					      ? xasprintf("https://$host:%d", t->https_port)
+					      : xstrdup("https://$host");
+
+	for (size_t i = 0; i < m; i++) {
+		_cleanup_free_ char *path = normalise_path(mine[i]->path);
+		bool away = redirect && mine[i]->tls;
+
+		strbuf_addf(sb, "\n\t# %s\n", mine[i]->name);
+		if (streq(path, "/")) {
+			has_root = true;
+			strbuf_addstr(sb, "\tlocation / {\n");
+		} else {
+			/* /notes/ and below go to the app; /notes itself gets
+			 * the slash, and /notesx is not the app's. */
+			strbuf_addf(sb,
+				    "\tlocation = %s {\n"
+				    "\t\treturn 301 %s%s/$is_args$args;\n"
+				    "\t}\n"
+				    "\tlocation %s/ {\n",
+				    path, away ? target : "", path, path);
+		}
+		if (away)
+			strbuf_addf(sb, "\t\treturn 301 %s$request_uri;\n", target);
+		else
+			render_location_body(sb, mine[i], path, https && mine[i]->hsts);
+		strbuf_addstr(sb, "\t}\n");
+	}
+	if (!has_root)
+		strbuf_addstr(sb, "\n\tlocation / {\n"
+				  "\t\tdefault_type text/plain;\n"
+				  "\t\treturn 404 \"no app is deployed at $host$uri\\n\";\n"
+				  "\t}\n");
+}
+
+char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *domain,
+			const struct proxy_site_tls *t)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	_cleanup_free_ const struct proxy_route **mine = xcalloc(n ? n : 1, sizeof(*mine));
 	size_t m = 0;
-	bool has_root = false;
 
 	for (size_t i = 0; i < n; i++)
 		if (streq(routes[i].domain, domain))
@@ -410,32 +543,32 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
 		    "\tinclude listen.conf;\n"
 		    "\tserver_name %s;\n",
 		    domain);
-	for (size_t i = 0; i < m; i++) {
-		_cleanup_free_ char *path = normalise_path(mine[i]->path);
-
-		strbuf_addf(&sb, "\n\t# %s\n", mine[i]->name);
-		if (streq(path, "/")) {
-			has_root = true;
-			strbuf_addstr(&sb, "\tlocation / {\n");
-		} else {
-			/* /notes/ and below go to the app; /notes itself gets
-			 * the slash, and /notesx is not the app's. */
-			strbuf_addf(&sb,
-				    "\tlocation = %s {\n"
-				    "\t\treturn 301 %s/$is_args$args;\n"
-				    "\t}\n"
-				    "\tlocation %s/ {\n",
-				    path, path, path);
-		}
-		render_location_body(&sb, mine[i], path);
-		strbuf_addstr(&sb, "\t}\n");
-	}
-	if (!has_root)
-		strbuf_addstr(&sb, "\n\tlocation / {\n"
+	if (t && t->https_port)
+		/* The ACME CA reads its challenges here, never redirected. */
+		strbuf_addstr(&sb, "\n\tlocation ^~ /.well-known/acme-challenge/ {\n"
+				   "\t\troot ../tls/acme/webroot;\n"
 				   "\t\tdefault_type text/plain;\n"
-				   "\t\treturn 404 \"no app is deployed at $host$uri\\n\";\n"
 				   "\t}\n");
+	render_locations(&sb, mine, m, t, false);
 	strbuf_addstr(&sb, "}\n");
+	if (t && t->https_port && t->cert) {
+		strbuf_addf(&sb,
+			    "\nserver {\n"
+			    "\tinclude listen-tls.conf;\n"
+			    "\tserver_name %s;\n"
+			    "\t# The chain and its key, in one file (0600).\n"
+			    "\tssl_certificate ../tls/live/%s.pem;\n"
+			    "\tssl_certificate_key ../tls/live/%s.pem;\n",
+			    domain, domain, domain);
+		if (t->ocsp)
+			strbuf_addf(&sb,
+				    "\tssl_stapling on;\n"
+				    "\tssl_stapling_verify on;\n"
+				    "\tssl_trusted_certificate ../tls/live/%s.pem;\n",
+				    domain);
+		render_locations(&sb, mine, m, t, true);
+		strbuf_addstr(&sb, "}\n");
+	}
 	return strbuf_detach(&sb, NULL);
 }
 
@@ -443,8 +576,8 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
 
 static json_t *route_json(const struct route *r)
 {
-	return json_pack("{s:s, s:s, s:s, s:s?}", "name", r->name, "domain", r->domain, "path",
-			 r->path, "upstream", r->upstream);
+	return json_pack("{s:s, s:s, s:s, s:s?, s:b, s:b}", "name", r->name, "domain", r->domain,
+			 "path", r->path, "upstream", r->upstream, "tls", r->tls, "hsts", r->hsts);
 }
 
 static int load_route(const char *file, struct route *r, struct nua_error **err)
@@ -453,13 +586,15 @@ static int load_route(const char *file, struct route *r, struct nua_error **err)
 	json_t *j = json_load_file(file, 0, &jerr);
 	const char *name = NULL, *domain = NULL, *path = NULL, *upstream = NULL;
 	json_t *up = NULL;
+	int tls = 0, hsts = 0;
 	struct proxy_route pr;
 	int ret = 0;
 
 	if (!j)
 		return nua_error_set(err, NUA_EFAIL, "cannot read route '%s': %s", file, jerr.text);
-	if (json_unpack_ex(j, &jerr, 0, "{s:s, s:s, s:s, s?:o}", "name", &name, "domain", &domain,
-			   "path", &path, "upstream", &up) < 0) {
+	if (json_unpack_ex(j, &jerr, 0, "{s:s, s:s, s:s, s?:o, s?:b, s?:b}", "name", &name,
+			   "domain", &domain, "path", &path, "upstream", &up, "tls", &tls, "hsts",
+			   &hsts) < 0) {
 		ret = nua_error_set(err, NUA_EFAIL, "cannot read route '%s': %s", file, jerr.text);
 		goto out;
 	}
@@ -469,7 +604,7 @@ static int load_route(const char *file, struct route *r, struct nua_error **err)
 		    "cannot read route '%s': 'upstream' is neither a string nor null", file);
 		goto out;
 	}
-	pr = (struct proxy_route){name, domain, path, upstream};
+	pr = (struct proxy_route){name, domain, path, upstream, tls, hsts};
 	if (check_route(&pr, err) < 0) {
 		ret = nua_error_prefix(err, "route '%s'", file);
 		goto out;
@@ -478,6 +613,8 @@ static int load_route(const char *file, struct route *r, struct nua_error **err)
 	r->domain = xstrdup(domain);
 	r->path = normalise_path(path);
 	r->upstream = upstream ? xstrdup(upstream) : NULL;
+	r->tls = tls;
+	r->hsts = hsts;
 out:
 	json_decref(j);
 	return ret;
@@ -866,7 +1003,9 @@ int proxy_open(struct proxy *p, struct nua_error **err)
 {
 	static const char *const subdirs[] = {"sites", "routes", "logs", "tmp"};
 	const char *addr = getenv("NUA_HTTP_ADDR"), *port = getenv("NUA_HTTP_PORT");
+	const char *https = getenv("NUA_HTTPS_PORT");
 	_cleanup_free_ char *conf = NULL, *listen = NULL, *conf_text = NULL, *listen_text = NULL;
+	_cleanup_free_ char *listen_tls = NULL, *listen_tls_text = NULL;
 	const char *user;
 	int r;
 
@@ -884,6 +1023,25 @@ int proxy_open(struct proxy *p, struct nua_error **err)
 					     port);
 		p->port = (int)v;
 	}
+	p->https_port = 443;
+	if (https && *https) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(https, &end, 10);
+		if (*end || errno || v < 0 || v > 65535 || https[0] == '+' || https[0] == '-')
+			return nua_error_set(
+				err, NUA_EINPUT,
+				"NUA_HTTPS_PORT '%s' is not a port number (1-65535, or 0 "
+				"for no HTTPS)",
+				https);
+		p->https_port = (int)v;
+	}
+	if (p->https_port && p->https_port == p->port)
+		return nua_error_set(
+			err, NUA_EINPUT,
+			"NUA_HTTPS_PORT and NUA_HTTP_PORT are both %d: they must differ", p->port);
 	if (addr && *addr) {
 		struct in6_addr a6;
 		struct in_addr a4;
@@ -934,8 +1092,11 @@ int proxy_open(struct proxy *p, struct nua_error **err)
 	listen = pdir(p, "listen.conf");
 	conf_text = main_conf_text(p);
 	listen_text = listen_conf_text(p);
+	listen_tls = pdir(p, "listen-tls.conf");
+	listen_tls_text = listen_tls_conf_text(p);
 	if (write_if_changed(conf, conf_text, err) < 0 ||
-	    write_if_changed(listen, listen_text, err) < 0)
+	    write_if_changed(listen, listen_text, err) < 0 ||
+	    write_if_changed(listen_tls, listen_tls_text, err) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -1018,8 +1179,38 @@ static void restore_route_file(const struct proxy *p, const char *name, const ch
 		unlink(path);
 }
 
-/* Make the sites of domains match rs, test, record the route of name, and
- * start or reload nginx. Anything failing puts the old files back. */
+/* What the site of domain serves over TLS: a certificate when a route of
+ * it wants TLS and its file holds a valid one. */
+static void site_tls(const struct proxy *p, const struct route_set *rs, const char *domain,
+		     struct proxy_site_tls *t)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	struct tls_cert_info info;
+	bool wants = false;
+	size_t len;
+
+	memset(t, 0, sizeof(*t));
+	t->https_port = p->https_port;
+	for (size_t i = 0; i < rs->n; i++)
+		if (streq(rs->v[i].domain, domain) && rs->v[i].tls)
+			wants = true;
+	if (!p->https_port || !wants)
+		return;
+	path = tls_live_path(domain);
+	if (read_file(path, &text, &len) < 0 ||
+	    tls_parse_pem(text, len, NULL, 0, domain, (int64_t)time(NULL), &info, NULL) < 0)
+		return;
+	t->cert = true;
+	/* A certificate from the local CA is not trusted by browsers as they
+	 * come: such a domain is served on both. */
+	t->redirect = !tls_dev_domain(domain);
+	t->ocsp = info.ocsp;
+	tls_cert_info_release(&info);
+}
+
+/* Make the sites of domains match rs, test, record the route of name (NULL:
+ * no route changes), and start or reload nginx. Anything failing puts the
+ * old files back. */
 static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 		 const char *const *domains, size_t nd, const char *what, struct nua_error **err)
 {
@@ -1034,8 +1225,8 @@ static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 	if (nd > ARRAY_SIZE(sc))
 		BUG("apply: %zu domains", nd);
 	for (size_t i = 0; i < rs->n; i++)
-		view[i] = (struct proxy_route){rs->v[i].name, rs->v[i].domain, rs->v[i].path,
-					       rs->v[i].upstream};
+		view[i] = (struct proxy_route){rs->v[i].name,	  rs->v[i].domain, rs->v[i].path,
+					       rs->v[i].upstream, rs->v[i].tls,	   rs->v[i].hsts};
 	for (size_t i = 0; i < nd; i++) {
 		_cleanup_free_ char *text = NULL;
 		bool used = false;
@@ -1047,7 +1238,10 @@ static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 			if (streq(rs->v[k].domain, domains[i]))
 				used = true;
 		if (used) {
-			text = proxy_render_site(view, rs->n, domains[i]);
+			struct proxy_site_tls t;
+
+			site_tls(p, rs, domains[i], &t);
+			text = proxy_render_site(view, rs->n, domains[i], &t);
 			if (sc[i].old && streq(sc[i].old, text))
 				continue;
 			sc[i].changed = true;
@@ -1072,10 +1266,11 @@ static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 		nua_error_prefix(err, "cannot %s the route of '%s'", what, name);
 		goto out;
 	}
-	if (write_route_file(p, rs, name, &old_route, err) < 0)
+	if (name && write_route_file(p, rs, name, &old_route, err) < 0)
 		goto out;
 	if (apply_running(p, err) < 0) {
-		restore_route_file(p, name, old_route);
+		if (name)
+			restore_route_file(p, name, old_route);
 		goto out;
 	}
 	ret = 0;
@@ -1109,6 +1304,7 @@ int proxy_set_route(struct proxy *p, const struct proxy_route *r, struct nua_err
 	/* The same route again (a reconcile pass) changes nothing: no
 	 * rewrite, no reload, as long as nginx serves it. */
 	if (i >= 0 && streq(rs.v[i].domain, r->domain) && streq(rs.v[i].path, path) &&
+	    rs.v[i].tls == r->tls && rs.v[i].hsts == r->hsts &&
 	    ((!rs.v[i].upstream && !r->upstream) ||
 	     (rs.v[i].upstream && r->upstream && streq(rs.v[i].upstream, r->upstream))) &&
 	    proxy_running(p))
@@ -1124,6 +1320,8 @@ int proxy_set_route(struct proxy *p, const struct proxy_route *r, struct nua_err
 	rs.v[i].domain = xstrdup(r->domain);
 	rs.v[i].path = TAKE_PTR(path);
 	rs.v[i].upstream = r->upstream ? xstrdup(r->upstream) : NULL;
+	rs.v[i].tls = r->tls;
+	rs.v[i].hsts = r->hsts;
 	domains[nd++] = r->domain;
 	if (old_domain && !streq(old_domain, r->domain))
 		domains[nd++] = old_domain;
@@ -1195,12 +1393,23 @@ int proxy_list_routes(const struct proxy *p, struct proxy_route **out, size_t *n
 		return -1;
 	list = xcalloc(rs.n ? rs.n : 1, sizeof(*list));
 	for (size_t i = 0; i < rs.n; i++)
-		list[i] = (struct proxy_route){ TAKE_PTR(rs.v[i].name), TAKE_PTR(rs.v[i].domain),
-						TAKE_PTR(rs.v[i].path),
-						TAKE_PTR(rs.v[i].upstream) };
+		list[i] = (struct proxy_route){ TAKE_PTR(rs.v[i].name),	  TAKE_PTR(rs.v[i].domain),
+						TAKE_PTR(rs.v[i].path),	  TAKE_PTR(rs.v[i].upstream),
+						rs.v[i].tls,		  rs.v[i].hsts };
 	*out = list;
 	*n = rs.n;
 	return 0;
+}
+
+int proxy_refresh_domain(struct proxy *p, const char *domain, struct nua_error **err)
+{
+	_cleanup_(route_set_releasep) struct route_set rs = {0};
+	_cleanup_close_ int lock = -1;
+	const char *domains[1] = {domain};
+
+	if (lock_dir(p, &lock, err) < 0 || load_routes(p, &rs, err) < 0)
+		return -1;
+	return apply(p, &rs, NULL, domains, 1, "refresh", err);
 }
 
 int proxy_ensure_running(struct proxy *p, struct nua_error **err)

@@ -6,6 +6,7 @@
  *   nginx.conf          main config (written by proxy_open): the default
  *                       server, shared proxy settings, includes sites/
  *   listen.conf         the listen line every site includes
+ *   listen-tls.conf     the HTTPS listen line of every site with a certificate
  *   routes/NAME.json    one route per instance: the desired state
  *   sites/DOMAIN.conf   one server block per domain, made from the routes
  *                       of that domain: a location per path (nginx allows a
@@ -18,9 +19,15 @@
  * A change rewrites only the sites of the domains it touches; the other
  * files in sites/ are left as they are.
  *
- * nginx listens on NUA_HTTP_PORT (default 80) on NUA_HTTP_ADDR (default all
- * addresses; tests use 127.0.0.1). An unknown Host gets 404 from a default
- * server; a route without upstream (instance stopped) answers 503.
+ * nginx listens on NUA_HTTP_PORT (default 80) and NUA_HTTPS_PORT (default
+ * 443; 0: no HTTPS) on NUA_HTTP_ADDR (default all addresses; tests use
+ * 127.0.0.1). An unknown Host gets 404 from a default server, and no TLS
+ * handshake; a route without upstream (instance stopped) answers 503.
+ *
+ * A domain whose routes want TLS and which has a certificate in
+ * $NUA_ROOT/tls/live (tls.h) is served over HTTPS too (HTTP/2, TLS 1.2 and
+ * 1.3); its HTTP requests go to HTTPS with a 301, but for ACME's challenges
+ * and for domains of the local CA (served on both).
  *
  * Setting a route to what it already is does nothing (no reload).
  *
@@ -37,10 +44,11 @@
 #include "error.h"
 
 struct proxy {
-	char *dir;   /* $NUA_ROOT/nginx */
-	char *nginx; /* the nginx binary */
-	char *addr;  /* listen address, NULL for all */
-	int port;    /* NUA_HTTP_PORT */
+	char *dir;	/* $NUA_ROOT/nginx */
+	char *nginx;	/* the nginx binary */
+	char *addr;	/* listen address, NULL for all */
+	int port;	/* NUA_HTTP_PORT */
+	int https_port; /* NUA_HTTPS_PORT (443); 0: no HTTPS */
 };
 
 struct proxy_route {
@@ -48,6 +56,16 @@ struct proxy_route {
 	const char *domain;   /* host name, checked with proxy_valid_domain */
 	const char *path;     /* URL prefix, NULL or "/" for the whole host */
 	const char *upstream; /* "10.88.0.5:8080", or NULL: answer 503 */
+	bool tls;	      /* served over HTTPS once its domain has a certificate */
+	bool hsts;	      /* and sends Strict-Transport-Security there */
+};
+
+/* How a site is served over TLS. */
+struct proxy_site_tls {
+	int https_port; /* 0: no HTTPS at all (nor ACME challenges) */
+	bool cert;	/* $NUA_ROOT/tls/live/DOMAIN.pem is served */
+	bool redirect;	/* HTTP requests of routes that want TLS go to HTTPS (301) */
+	bool ocsp;	/* staple OCSP responses */
 };
 
 /* Fill p from the environment, create the directories and write nginx.conf
@@ -64,11 +82,14 @@ void proxy_release(struct proxy *p);
  * one dot or "localhost"-style single label allowed. Lowercase only. */
 bool proxy_valid_domain(const char *domain);
 
-/* The server block of domain, made from those of routes (n of them) whose
+/* The server blocks of domain, made from those of routes (n of them) whose
  * domain it is: one location per path, 503 for a route without upstream, and
- * 404 at "/" when no route takes it. The routes must be valid (as
- * proxy_set_route checks them). Caller frees. For tests and diagnostics. */
-char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *domain);
+ * 404 at "/" when no route takes it; with t (may be NULL: plain HTTP) ACME's
+ * challenges on HTTP, and an HTTPS server when t->cert. The routes must be
+ * valid (as proxy_set_route checks them). Caller frees. For tests and
+ * diagnostics. */
+char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *domain,
+			const struct proxy_site_tls *t);
 
 /* Write (or replace) the route of r->name, check, and apply it: start
  * nginx when it does not run, reload it otherwise. When it returns 0, nginx
@@ -87,6 +108,10 @@ int proxy_set_route(struct proxy *p, const struct proxy_route *r, struct nua_err
  * same guarantees as proxy_set_route. The host answers 404 once no route
  * is left on it. */
 int proxy_remove_route(struct proxy *p, const char *name, struct nua_error **err);
+
+/* Render the site of domain again from the routes (its certificate came or
+ * changed), check and reload, with the guarantees of proxy_set_route. */
+int proxy_refresh_domain(struct proxy *p, const char *domain, struct nua_error **err);
 
 /* Wait (at most timeout_ms) until the workers of an earlier configuration
  * have finished their requests and exited: after it, no request goes to

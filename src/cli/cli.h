@@ -122,5 +122,6 @@ DECLARE_CMD(upgrade);
 DECLARE_CMD(rollback);
 DECLARE_CMD(export);
 DECLARE_CMD(import);
+DECLARE_CMD(tls);
 
 #endif

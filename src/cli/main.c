@@ -16,6 +16,7 @@
 #include "client.h"
 #include "daemon/daemon.h"
 #include "strbuf.h"
+#include "tls.h"
 #include "banned.h"
 
 static const struct cmd_option check_options[] = {
@@ -130,6 +131,17 @@ static const struct cmd_option backup_options[] = {
 	{ "--frequency D", "policy: how often to back up (24h, 6h...)" },
 	{ "--keep-daily N", "policy: daily snapshots kept (also --keep-last, --keep-weekly, "
 			    "--keep-monthly)" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option tls_options[] = {
+	{ "--cert FILE", "set: the certificate and its chain (PEM)" },
+	{ "--key FILE", "set: its private key (PEM)" },
+	{ "--directory URL", "config: the ACME directory (default Let's Encrypt's)" },
+	{ "--email ADDR", "config: the contact the ACME CA is given" },
+	{ "--ca-bundle FILE", "config: a CA to trust for the ACME server (\"\": none)" },
+	{ "--issuer acme|local", "config: where public domains get their certificates" },
 	{ "--json", "print JSON" },
 	{ NULL, NULL },
 };
@@ -295,6 +307,23 @@ const struct cmd_struct nua_commands[] = {
 	  "with --name, a copy with databases and credentials of its own. A damaged, cut\n"
 	  "short or newer file is refused and changes nothing.",
 	  import_options, "file" },
+	{ "tls", cmd_tls, CMD_NEED_DAEMON,
+	  "nua tls [--json] [ls] | ca | renew DOMAIN | set DOMAIN --cert F --key F | hsts NAME "
+	  "on|off | config [--directory URL] [--email E] [--ca-bundle F] [--issuer I]",
+	  "list the certificates; the local CA; renew, set one; HSTS; ACME settings",
+	  "Every instance whose [port.web] has ssl (the default) is served over HTTPS on\n"
+	  "NUA_HTTPS_PORT (443) once its domain has a certificate, and its HTTP requests\n"
+	  "are redirected there. Public domains get theirs from an ACME CA (Let's Encrypt\n"
+	  "unless 'config --directory' says another) through the http-01 challenge, in\n"
+	  "the background after a deploy; domains no public CA can validate (*.localhost,\n"
+	  "*.test, *.internal, *.local...) get one from Nua's local CA at once, and are\n"
+	  "served on both HTTP and HTTPS: 'nua tls ca' prints the CA's certificate to\n"
+	  "trust. The daemon renews a certificate when a third of its life is left, retries\n"
+	  "failures with a growing delay, and warns 14 days before one expires.\n"
+	  "'set' installs the operator's own certificate and key for a domain (Nua does\n"
+	  "not renew it); 'renew' asks for a new one now; 'hsts NAME on' makes the instance\n"
+	  "send Strict-Transport-Security over HTTPS.",
+	  tls_options, NULL },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",
 	  "run or stop the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"
@@ -623,6 +652,21 @@ static int build_worker_cmd(int argc, char **argv)
 	return build_worker_main(argv[i + 1], no_cache, tty, 3);
 }
 
+/* nua __uacme CERTS -- UACME ARGS...: uacme trusting the CA bundle in CERTS
+ * (tls.c runs it so). */
+static int uacme_cmd(int argc, char **argv)
+{
+	struct nua_error *err = NULL;
+
+	if (argc < 4 || !streq(argv[2], "--"))
+		return cli_error(NUA_EINPUT, "__uacme is the daemon's ACME client, not a command");
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	tls_uacme_exec(argv[1], argv + 3, &err);
+	fprintf(stderr, "nua: %s\n", err ? err->msg : "cannot run uacme");
+	nua_error_free(err);
+	return NUA_EFAIL;
+}
+
 int main(int argc, char **argv)
 {
 	const struct cmd_struct *cmd;
@@ -641,6 +685,8 @@ int main(int argc, char **argv)
 	/* Not for people: the daemon's build worker (build_package_worker). */
 	if (streq(argv[1], "__build"))
 		return build_worker_cmd(argc - 1, argv + 1);
+	if (streq(argv[1], "__uacme"))
+		return uacme_cmd(argc - 1, argv + 1);
 	cmd = cli_find_command(argv[1]);
 	if (!cmd) {
 		const char *near = suggest_command(argv[1]);

@@ -28,6 +28,7 @@
 #include "resource.h"
 #include "secret.h"
 #include "state.h"
+#include "tls.h"
 #include "upgrade.h"
 #include "strbuf.h"
 #include "util.h"
@@ -1603,6 +1604,84 @@ static enum MHD_Result h_policy(struct MHD_Connection *c, struct nua_ctx *ctx, b
 				   p.keep_daily, "weekly", p.keep_weekly, "monthly", p.keep_monthly));
 }
 
+/* ---- TLS ---- */
+
+/* GET /v1/tls; GET /v1/tls/ca; GET, PATCH /v1/tls/config; PUT
+ * /v1/tls/certs/DOMAIN; POST /v1/tls/renew */
+static enum MHD_Result h_tls(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
+			     const char *what, const char *domain, const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct api_tls t = { 0 };
+	void *json = NULL;
+	int r = 0;
+
+	if (!what) {
+		r = tls_list(ctx, &json, &err);
+	} else if (streq(what, "ca")) {
+		char *pem = NULL;
+
+		if ((r = tls_ca_pem(&pem, &err)) == 0)
+			json = json_pack("{s:s}", "pem", pem);
+		free(pem);
+	} else if (streq(what, "config")) {
+		if (streq(method, "PATCH")) {
+			struct tls_config cfg = { 0 };
+
+			r = api_parse_tls(req->body.buf, req->body.len, API_TLS_CONFIG, &t, &err);
+			cfg = (struct tls_config){ t.directory, t.email, t.ca_bundle, t.issuer };
+			if (r == 0)
+				r = tls_config_set(ctx, &cfg, &err);
+		}
+		if (r == 0)
+			r = tls_config_get(ctx, &json, &err);
+	} else if (streq(what, "certs")) {
+		r = api_parse_tls(req->body.buf, req->body.len, API_TLS_CERT, &t, &err);
+		if (r == 0)
+			r = tls_set_custom(ctx, domain, t.cert, strlen(t.cert), t.key,
+					   strlen(t.key), &err);
+		if (r == 0)
+			r = tls_list(ctx, &json, &err);
+	} else {
+		r = api_parse_tls(req->body.buf, req->body.len, API_TLS_RENEW, &t, &err);
+		if (r == 0)
+			r = tls_issue(ctx, t.domain, true, &err);
+		if (r == 0)
+			r = tls_list(ctx, &json, &err);
+	}
+	api_tls_release(&t);
+	if (r < 0)
+		return send_nua_error(c, err);
+	return send_json(c, 200, json);
+}
+
+/* PATCH /v1/instances/NAME/tls {"hsts": bool} */
+static enum MHD_Result h_instance_tls(struct daemon *d, struct MHD_Connection *c,
+				      struct nua_ctx *ctx, const char *name,
+				      const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct api_tls t;
+	int r;
+
+	if (instance_known(d, name, &err) < 0)
+		return send_nua_error(c, err);
+	r = api_parse_tls(req->body.buf, req->body.len, API_TLS_HSTS, &t, &err);
+	if (r == 0)
+		r = tls_set_hsts(ctx, name, t.hsts == 1, &err);
+	api_tls_release(&t);
+	if (r == 0) {
+		/* The route carries it: the instance's next pass rewrites it. */
+		daemon_lock(d, name);
+		r = instance_converge(ctx, name, &err);
+		daemon_unlock(d, name);
+	}
+	if (r < 0)
+		return send_nua_error(c, err);
+	return send_json(c, 200,
+			 json_pack("{s:s, s:b}", "name", name, "hsts", tls_hsts(ctx, name)));
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
@@ -1694,6 +1773,17 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		ret = h_policy(c, &ctx, patch, req);
 	} else if (n == 3 && streq(seg[1], "backup") && get && streq(seg[2], "key")) {
 		ret = h_backup_key(c, &ctx);
+	} else if (n == 2 && streq(seg[1], "tls") && get) {
+		ret = h_tls(c, &ctx, method, NULL, NULL, req);
+	} else if (n == 3 && streq(seg[1], "tls") &&
+		   ((get && (streq(seg[2], "ca") || streq(seg[2], "config"))) ||
+		    (patch && streq(seg[2], "config")) || (post && streq(seg[2], "renew")))) {
+		ret = h_tls(c, &ctx, method, seg[2], NULL, req);
+	} else if (n == 4 && streq(seg[1], "tls") && streq(seg[2], "certs") &&
+		   streq(method, "PUT")) {
+		ret = h_tls(c, &ctx, method, seg[2], seg[3], req);
+	} else if (n == 4 && streq(seg[1], "instances") && patch && streq(seg[3], "tls")) {
+		ret = h_instance_tls(d, c, &ctx, name, req);
 	} else if (n == 2 && streq(seg[1], "resources") && get) {
 		ret = h_resources(d, c, &ctx);
 	} else if (n == 2 && streq(seg[1], "stats") && get) {
@@ -1712,7 +1802,7 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 		bool known = (n == 2 && (streq(seg[1], "instances") || streq(seg[1], "images") ||
 					 streq(seg[1], "resources") || streq(seg[1], "backups") ||
 					 streq(seg[1], "events") || streq(seg[1], "stats") ||
-					 streq(seg[1], "health"))) ||
+					 streq(seg[1], "health") || streq(seg[1], "tls"))) ||
 			     (n >= 3 && (streq(seg[1], "instances") || streq(seg[1], "images")));
 
 		ret = known ? send_error(c, 405, "%s is not allowed on '%s'", method, url)

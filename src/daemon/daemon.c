@@ -29,6 +29,7 @@
 #include "build.h"
 #include "paths.h"
 #include "state.h"
+#include "tls.h"
 #include "util.h"
 #include "banned.h"
 
@@ -37,6 +38,7 @@
 #define RECONCILE_PERIOD_SEC 60
 /* How often the backup scheduler looks for instances whose backup is due. */
 #define BACKUP_SCHEDULE_SEC 10
+#define TLS_SCHEDULE_SEC    5
 
 void daemon_log(const char *fmt, ...)
 {
@@ -337,6 +339,20 @@ static void backup_schedule_job(struct daemon *d, const char *name)
 	d->backups_running = false;
 }
 
+/* Certificates: new domains get theirs, due ones are renewed, failures
+ * wait for their backoff (tls.c). */
+static void tls_job(struct daemon *d, const char *name)
+{
+	struct nua_ctx ctx;
+
+	(void)name;
+	if (daemon_ctx(d, &ctx, NULL) == 0) {
+		tls_maintain(&ctx, (int64_t)time(NULL));
+		daemon_ctx_close(&ctx);
+	}
+	d->tls_running = false;
+}
+
 /* ---- the socket ---- */
 
 static int listen_socket(const char *path, struct nua_error **err)
@@ -438,7 +454,7 @@ static int open_shared(struct daemon *d, struct nua_error **err)
 
 static int run_loop(struct daemon *d, int sfd, int tfd)
 {
-	long long last_reconcile = monotonic_ms(), last_backups = 0;
+	long long last_reconcile = monotonic_ms(), last_backups = 0, last_tls = 0;
 
 	while (!d->stopping) {
 		struct pollfd fds[512];
@@ -493,6 +509,12 @@ static int run_loop(struct daemon *d, int sfd, int tfd)
 				last_backups = now;
 				d->backups_running = true;
 				daemon_job(d, NULL, backup_schedule_job, false);
+			}
+			if (now - last_tls >= TLS_SCHEDULE_SEC * 1000LL && d->reconciled &&
+			    !d->tls_running) {
+				last_tls = now;
+				d->tls_running = true;
+				daemon_job(d, NULL, tls_job, false);
 			}
 		}
 	}
@@ -738,6 +760,14 @@ int cmd_daemon(int argc, char **argv)
 	if ((r = mkdir_p(nua_root(), 0711)) < 0) {
 		fprintf(stderr, "error: cannot create '%s': %s\n", nua_root(), strerror(-r));
 		return NUA_EFAIL;
+	}
+	/* nginx's workers reach their files and ACME's challenges below it
+	 * (not its listing): a root made 0700 elsewhere gets its search bits. */
+	{
+		struct stat st;
+
+		if (stat(nua_root(), &st) == 0 && (st.st_mode & 0011) != 0011)
+			chmod(nua_root(), (st.st_mode & 07777) | 0011);
 	}
 	sock = nua_run_path("nua.sock");
 	log_path = nua_root_path("daemon.log");

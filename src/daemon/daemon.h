@@ -47,6 +47,7 @@ struct daemon {
 	int wake_fd; /* eventfd: wakes the loop (after an operation) */
 	atomic_bool stopping;
 	atomic_bool backups_running; /* the backup scheduler's job runs */
+	atomic_bool tls_running;     /* the certificates' job runs */
 	atomic_llong requests;
 	long long started_ms; /* monotonic */
 	int64_t started_at;   /* unix seconds */

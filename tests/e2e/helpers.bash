@@ -23,6 +23,16 @@ nua_start_daemon() {
 	esac
 	export NUA_HTTP_ADDR=${NUA_HTTP_ADDR:-127.0.0.1}
 	export NUA_HTTP_PORT=${NUA_HTTP_PORT:-$(free_port)}
+	# HTTPS on a port of the root's own (never 443, which the server of
+	# the quickstart may hold): a daemon started again on it keeps it.
+	mkdir -p "$NUA_ROOT"
+	if [ -s "$NUA_ROOT/.test-https-port" ]; then
+		NUA_HTTPS_PORT=$(cat "$NUA_ROOT/.test-https-port")
+	else
+		NUA_HTTPS_PORT=$(free_port)
+		echo "$NUA_HTTPS_PORT" >"$NUA_ROOT/.test-https-port"
+	fi
+	export NUA_HTTPS_PORT
 	nua_register_server
 	"$NUA" daemon --detach 3>&- || {
 		cat "$NUA_ROOT/daemon.log" >&2

@@ -264,3 +264,90 @@ sftp_stop() {
 	remote_stop "$SFTP_PID" "$SFTP_PORT" "$SFTP_DIR" || return 1
 	unset SFTP_PID
 }
+
+# ---- ACME: pebble ----
+
+# pebble (Debian's ACME test server) with pebble-challtestsrv as its DNS:
+# every name resolves to 127.0.0.1 (chall_add_a sets another address), and
+# http-01 challenges are checked on HTTP_PORT (the Nua server's). Its API
+# listens on 127.0.0.1 with a certificate made here, $PEBBLE_CA, which the
+# ACME client must be told to trust. Started again after pebble_stop, it
+# keeps its ports (but makes a new root: pebble_root fetches it).
+#
+#   pebble_start DIR HTTP_PORT   PEBBLE_URL PEBBLE_CA PEBBLE_PID PEBBLE_PORT
+#                                PEBBLE_MGMT_PORT CHALL_PID CHALL_MGMT_PORT
+pebble_answers() {
+	remote_listening "$PEBBLE_PID" "$PEBBLE_PORT" &&
+		curl -s -m 2 --cacert "$PEBBLE_CA" -o /dev/null "$PEBBLE_URL"
+}
+
+chall_answers() {
+	remote_listening "$CHALL_PID" "$CHALL_MGMT_PORT"
+}
+
+pebble_start() {
+	local dir http=$2
+	[ $# -eq 2 ] || { echo "usage: pebble_start DIR HTTP_PORT" >&2; return 2; }
+	mkdir -p "$1/chall" && dir=$(cd "$1" && pwd -P) || return 1
+	if [ ! -s "$dir/cert.pem" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$dir/key.pem" -out "$dir/cert.pem" -days 7 \
+			-subj "/CN=pebble for the tests of Nua" \
+			-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null || return 1
+	fi
+	if [ -z "${PEBBLE_PORT:-}" ]; then
+		PEBBLE_PORT=$(free_port) && PEBBLE_MGMT_PORT=$(free_port) &&
+			CHALL_DNS_PORT=$(free_port) && CHALL_MGMT_PORT=$(free_port) || return 1
+		export PEBBLE_PORT PEBBLE_MGMT_PORT CHALL_DNS_PORT CHALL_MGMT_PORT
+	fi
+	if [ -z "${CHALL_PID:-}" ]; then
+		pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
+			-dns01 "127.0.0.1:$CHALL_DNS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
+			-management "127.0.0.1:$CHALL_MGMT_PORT" \
+			</dev/null >"$dir/chall/chall.log" 2>&1 3>&- &
+		export CHALL_PID=$!
+		remote_register chall "$CHALL_PID" "$CHALL_MGMT_PORT" "$dir/chall"
+		remote_wait pebble-challtestsrv "$CHALL_PID" "$dir/chall/chall.log" chall_answers ||
+			return 1
+	fi
+	cat >"$dir/pebble.json" <<-EOF
+	{"pebble": {"listenAddress": "127.0.0.1:$PEBBLE_PORT",
+	  "managementListenAddress": "127.0.0.1:$PEBBLE_MGMT_PORT",
+	  "certificate": "$dir/cert.pem", "privateKey": "$dir/key.pem",
+	  "httpPort": $http, "tlsPort": $http, "ocspResponderURL": "",
+	  "externalAccountBindingRequired": false}}
+	EOF
+	# No sleep before a validation, no nonce refused at random: the tests
+	# say what fails.
+	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+		pebble -config "$dir/pebble.json" -dnsserver "127.0.0.1:$CHALL_DNS_PORT" \
+		</dev/null >>"$dir/pebble.log" 2>&1 3>&- &
+	export PEBBLE_PID=$! PEBBLE_DIR=$dir PEBBLE_CA=$dir/cert.pem
+	export PEBBLE_URL=https://127.0.0.1:$PEBBLE_PORT/dir
+	remote_register pebble "$PEBBLE_PID" "$PEBBLE_PORT" "$dir"
+	remote_wait pebble_start "$PEBBLE_PID" "$dir/pebble.log" pebble_answers ||
+		{ pebble_stop; return 1; }
+}
+
+pebble_stop() {
+	[ -n "${PEBBLE_PID:-}" ] || return 0
+	remote_stop "$PEBBLE_PID" "$PEBBLE_PORT" "$PEBBLE_DIR" || return 1
+	unset PEBBLE_PID
+}
+
+# pebble's current root certificate (PEM).
+pebble_root() {
+	curl -s -m 10 --cacert "$PEBBLE_CA" "https://127.0.0.1:$PEBBLE_MGMT_PORT/roots/0"
+}
+
+# HOST resolves to ADDR for pebble from now on.
+chall_add_a() {
+	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\",\"addresses\":[\"$2\"]}" \
+		"http://127.0.0.1:$CHALL_MGMT_PORT/add-a"
+}
+
+# HOST resolves to 127.0.0.1 again.
+chall_clear_a() {
+	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\"}" \
+		"http://127.0.0.1:$CHALL_MGMT_PORT/clear-a"
+}

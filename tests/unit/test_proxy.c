@@ -103,8 +103,8 @@ TEST(proxy_valid_domain_lengths)
 
 TEST(proxy_render_one_route)
 {
-	struct proxy_route r = {"blog", "blog.example.com", NULL, "10.88.0.5:8080"};
-	_cleanup_free_ char *s = proxy_render_site(&r, 1, "blog.example.com");
+	struct proxy_route r = {"blog", "blog.example.com", NULL, "10.88.0.5:8080", false, false};
+	_cleanup_free_ char *s = proxy_render_site(&r, 1, "blog.example.com", NULL);
 
 	CHECK(strstr(s, "server_name blog.example.com;\n"));
 	CHECK(strstr(s, "include listen.conf;"));
@@ -118,11 +118,11 @@ TEST(proxy_render_one_route)
 TEST(proxy_render_two_paths_one_server)
 {
 	struct proxy_route rs[] = {
-	    {"notes", "example.com", "/notes/", "10.88.0.6:3000"},
-	    {"blog", "example.com", "/", "10.88.0.5:8080"},
-	    {"other", "other.example.com", NULL, "10.88.0.7:80"},
+	    {"notes", "example.com", "/notes/", "10.88.0.6:3000", false, false},
+	    {"blog", "example.com", "/", "10.88.0.5:8080", false, false},
+	    {"other", "other.example.com", NULL, "10.88.0.7:80", false, false},
 	};
-	_cleanup_free_ char *s = proxy_render_site(rs, 3, "example.com");
+	_cleanup_free_ char *s = proxy_render_site(rs, 3, "example.com", NULL);
 	const char *first = strstr(s, "server {");
 
 	CHECK(first && !strstr(first + 1, "server {"));
@@ -140,16 +140,16 @@ TEST(proxy_render_two_paths_one_server)
 
 TEST(proxy_render_path_only_gets_404_root)
 {
-	struct proxy_route r = {"notes", "example.com", "/notes", "10.88.0.6:3000"};
-	_cleanup_free_ char *s = proxy_render_site(&r, 1, "example.com");
+	struct proxy_route r = {"notes", "example.com", "/notes", "10.88.0.6:3000", false, false};
+	_cleanup_free_ char *s = proxy_render_site(&r, 1, "example.com", NULL);
 
 	CHECK(strstr(s, "location / {\n\t\tdefault_type text/plain;\n\t\treturn 404 "));
 }
 
 TEST(proxy_render_stopped_route)
 {
-	struct proxy_route r = {"blog", "blog.example.com", NULL, NULL};
-	_cleanup_free_ char *s = proxy_render_site(&r, 1, "blog.example.com");
+	struct proxy_route r = {"blog", "blog.example.com", NULL, NULL, false, false};
+	_cleanup_free_ char *s = proxy_render_site(&r, 1, "blog.example.com", NULL);
 
 	CHECK(strstr(s, "return 503 \"blog is stopped\\n\";"));
 	CHECK(!strstr(s, "proxy_pass"));
@@ -288,7 +288,7 @@ struct live {
 	bool opened;
 	int port, port_a, port_b;
 	pid_t up_a, up_b;
-	char *old_root, *old_addr, *old_port;
+	char *old_root, *old_addr, *old_port, *old_https;
 };
 
 static char *save_env(const char *name)
@@ -312,20 +312,23 @@ static void restore_env(const char *name, char *v)
 static bool live_setup(struct live *t)
 {
 	struct nua_error *err = NULL;
-	char port[16];
+	char port[16], https[16];
 
 	memset(t, 0, sizeof(*t));
 	t->up_a = t->up_b = -1;
 	t->old_root = save_env("NUA_ROOT");
 	t->old_addr = save_env("NUA_HTTP_ADDR");
 	t->old_port = save_env("NUA_HTTP_PORT");
+	t->old_https = save_env("NUA_HTTPS_PORT");
 	t->port = free_port();
 	snprintf(port, sizeof(port), "%d", t->port);
+	snprintf(https, sizeof(https), "%d", free_port());
 	/* nginx's workers (www-data) must reach its tmp/. */
 	chmod(test_tmpdir(), 0711);
 	setenv("NUA_ROOT", test_tmpdir(), 1);
 	setenv("NUA_HTTP_ADDR", "127.0.0.1", 1);
 	setenv("NUA_HTTP_PORT", port, 1);
+	setenv("NUA_HTTPS_PORT", https, 1);
 	t->up_a = start_upstream("A", &t->port_a);
 	t->up_b = start_upstream("B", &t->port_b);
 	if (t->port < 0 || t->up_a < 0 || t->up_b < 0) {
@@ -363,6 +366,7 @@ static void live_teardown(struct live *t)
 	restore_env("NUA_ROOT", t->old_root);
 	restore_env("NUA_HTTP_ADDR", t->old_addr);
 	restore_env("NUA_HTTP_PORT", t->old_port);
+	restore_env("NUA_HTTPS_PORT", t->old_https);
 }
 
 static char *upstream(int port)
@@ -397,9 +401,9 @@ static char *upstream(int port)
 static void serve_checks(struct live *t)
 {
 	_cleanup_free_ char *up_a = upstream(t->port_a), *up_b = upstream(t->port_b);
-	struct proxy_route ra = {"alpha", "app.test", NULL, up_a};
-	struct proxy_route rb = {"beta", "app.test", "/b", up_b};
-	struct proxy_route dup = {"gamma", "app.test", "/b/", up_a};
+	struct proxy_route ra = {"alpha", "app.test", NULL, up_a, false, false};
+	struct proxy_route rb = {"beta", "app.test", "/b", up_b, false, false};
+	struct proxy_route dup = {"gamma", "app.test", "/b/", up_a, false, false};
 	struct nua_error *err = NULL;
 	_cleanup_free_ char *site = NULL, *route_file = NULL;
 
@@ -472,8 +476,8 @@ static void rejected_checks(struct live *t)
 {
 	_cleanup_free_ char *up_a = upstream(t->port_a), *up_b = upstream(t->port_b);
 	_cleanup_free_ char *broken = NULL, *route_file = NULL, *site = NULL;
-	struct proxy_route ra = {"alpha", "a.test", NULL, up_a};
-	struct proxy_route rb = {"beta", "b.test", NULL, up_b};
+	struct proxy_route ra = {"alpha", "a.test", NULL, up_a, false, false};
+	struct proxy_route rb = {"beta", "b.test", NULL, up_b, false, false};
 	struct nua_error *err = NULL;
 	FILE *f;
 
