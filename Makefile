@@ -112,6 +112,7 @@ fuzz: fuzz-build
 bench: all
 	NUA_BUILD=$(abspath $(BUILD)) bench/run
 	NUA_BUILD=$(abspath $(BUILD)) bench/backup
+	NUA_BUILD=$(abspath $(BUILD)) bench/tls
 
 format:
 	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TOOL_SRCS) $(UNIT_SRCS) src/*.h src/cli/*.h

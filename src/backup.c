@@ -29,6 +29,7 @@
 #include "secret.h"
 #include "state.h"
 #include "strbuf.h"
+#include "tls.h"
 #include "util.h"
 #include "banned.h"
 
@@ -541,6 +542,70 @@ static int stage_image(struct nua_ctx *ctx, const struct image_rec *img, const c
 	return 0;
 }
 
+/* The certificate the instance's domain is served with, beside the dumps
+ * (backup/tls/DOMAIN.pem, 0600): a restore on a new server serves it
+ * before its issuer is asked again. Written again only when it changed;
+ * another domain's goes. The manifest's "tls" entry, or NULL. */
+static json_t *stage_tls(struct nua_ctx *ctx, const struct instance_rec *in, const char *stage)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/tls", stage), *live = NULL, *text = NULL;
+	_cleanup_free_ char *file = NULL, *old = NULL, *rel = NULL, *source = NULL;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t len;
+
+	file = in->domain ? xasprintf("%s/%s.pem", dir, in->domain) : NULL;
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+
+		if (de->d_name[0] == '.')
+			continue;
+		p = xasprintf("%s/%s", dir, de->d_name);
+		if (!file || !streq(p, file))
+			unlink(p);
+	}
+	if (d)
+		closedir(d);
+	if (!in->domain)
+		return NULL;
+	live = tls_live_path(in->domain);
+	if (read_file(live, &text, &len) < 0) {
+		unlink(file);
+		return NULL;
+	}
+	mkdir_p(dir, 0700);
+	if ((read_file(file, &old, NULL) < 0 || !streq(old, text)) &&
+	    write_file_atomic(file, text, len, 0600) < 0)
+		return NULL;
+	rel = xasprintf("backup/tls/%s.pem", in->domain);
+	source = tls_source(ctx, in->domain);
+	return json_pack("{s:s, s:s?}", "path", rel, "source", source);
+}
+
+/* The certificate a snapshot holds for the instance's domain (data: where
+ * the snapshot's tree is), served when this server has none as good. */
+static void adopt_tls(struct nua_ctx *ctx, const char *name, json_t *manifest, const char *data)
+{
+	json_t *t = json_object_get(manifest, "tls");
+	const char *rel = json_string_value(json_object_get(t, "path"));
+	struct instance_rec in = { 0 };
+	struct nua_error *e = NULL;
+	_cleanup_free_ char *path = NULL;
+
+	if (!rel || strncmp(rel, "backup/tls/", 11) != 0 || strstr(rel, "..") ||
+	    instance_get(ctx, name, &in, NULL) < 0)
+		return;
+	path = xasprintf("%s/%s", data, rel);
+	if (in.domain && ctx->proxy.https_port &&
+	    tls_adopt(ctx, in.domain, path, json_string_value(json_object_get(t, "source")), &e) <
+		    0) {
+		nua_say(ctx, "the snapshot's certificate for %s is not used: %s", in.domain,
+			e->msg);
+		nua_error_free(e);
+	}
+	instance_rec_release(&in);
+}
+
 struct progress {
 	struct nua_ctx *ctx;
 	json_t *summary;
@@ -797,6 +862,12 @@ static int stage_instance(struct nua_ctx *ctx, const char *name, const char *kin
 		"generation", (json_int_t)in.generation, "env", env_json(&in), "image", "ref",
 		img.ref, "digest", img.digest, "archive", "backup/image.tar", "volumes", vols,
 		"resources", dumps, "config", cfg ? cfg : json_null());
+	{
+		json_t *t = stage_tls(ctx, &in, stage);
+
+		if (t)
+			json_object_set_new(manifest, "tls", t);
+	}
 	{
 		_cleanup_free_ char *mpath = xasprintf("%s/nua-backup.json", stage);
 		_cleanup_free_ char *text =
@@ -1767,6 +1838,7 @@ static int restore_into(struct nua_ctx *ctx, const char *name, const struct back
 	free(j.step);
 	j.step = xstrdup("done");
 	journal_write(name, &j, NULL);
+	adopt_tls(ctx, name, manifest, data);
 	volumes_cleanup(name, manifest);
 	restore_cleanup(name);
 	nua_event(ctx, name, "restore", "restored from snapshot %s (safety snapshot %.8s)",
@@ -2098,6 +2170,7 @@ static int materialize(struct nua_ctx *ctx, const char *data, json_t *manifest,
 	}
 	if (restore_dumps(ctx, m->name, manifest, data, err) < 0)
 		goto out;
+	adopt_tls(ctx, m->name, manifest, data);
 	nua_say(ctx, "starting %s", m->name);
 	if (streq(str_or(desired, "running"), "running") && instance_start(ctx, m->name, err) < 0)
 		goto out;

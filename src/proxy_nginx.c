@@ -999,45 +999,39 @@ static int write_if_changed(const char *path, const char *text, struct nua_error
 	return 0;
 }
 
+/* The port in the environment variable name (dflt when unset): min to
+ * 65535 (min 0: 0 turns the listener off). */
+static int env_port(const char *name, int dflt, int min, int *out, struct nua_error **err)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	*out = dflt;
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*end || errno || n < min || n > 65535 || v[0] == '+' || v[0] == '-')
+		return nua_error_set(err, NUA_EINPUT, "%s '%s' is not a port number (%d-65535%s)",
+				     name, v, min ? min : 1, min ? "" : ", or 0 for none");
+	*out = (int)n;
+	return 0;
+}
+
 int proxy_open(struct proxy *p, struct nua_error **err)
 {
 	static const char *const subdirs[] = {"sites", "routes", "logs", "tmp"};
-	const char *addr = getenv("NUA_HTTP_ADDR"), *port = getenv("NUA_HTTP_PORT");
-	const char *https = getenv("NUA_HTTPS_PORT");
+	const char *addr = getenv("NUA_HTTP_ADDR");
 	_cleanup_free_ char *conf = NULL, *listen = NULL, *conf_text = NULL, *listen_text = NULL;
 	_cleanup_free_ char *listen_tls = NULL, *listen_tls_text = NULL;
 	const char *user;
 	int r;
 
 	memset(p, 0, sizeof(*p));
-	p->port = 80;
-	if (port && *port) {
-		char *end;
-		long v;
-
-		errno = 0;
-		v = strtol(port, &end, 10);
-		if (*end || errno || v < 1 || v > 65535 || port[0] == '+' || port[0] == '-')
-			return nua_error_set(err, NUA_EINPUT,
-					     "NUA_HTTP_PORT '%s' is not a port number (1-65535)",
-					     port);
-		p->port = (int)v;
-	}
-	p->https_port = 443;
-	if (https && *https) {
-		char *end;
-		long v;
-
-		errno = 0;
-		v = strtol(https, &end, 10);
-		if (*end || errno || v < 0 || v > 65535 || https[0] == '+' || https[0] == '-')
-			return nua_error_set(
-				err, NUA_EINPUT,
-				"NUA_HTTPS_PORT '%s' is not a port number (1-65535, or 0 "
-				"for no HTTPS)",
-				https);
-		p->https_port = (int)v;
-	}
+	if (env_port("NUA_HTTP_PORT", 80, 1, &p->port, err) < 0 ||
+	    env_port("NUA_HTTPS_PORT", 443, 0, &p->https_port, err) < 0)
+		return -1;
 	if (p->https_port && p->https_port == p->port)
 		return nua_error_set(
 			err, NUA_EINPUT,

@@ -312,6 +312,21 @@ static void set_str(char **dst, const char *v)
 	*dst = v ? xstrdup(v) : NULL;
 }
 
+/* domain has a certificate from source: no failure to wait for. */
+static void status_done(struct nua_ctx *ctx, const char *domain, const char *source)
+{
+	struct status s;
+
+	status_load(ctx, domain, &s);
+	set_str(&s.source, source);
+	set_str(&s.error, NULL);
+	s.failures = 0;
+	s.next_try = 0;
+	s.last_try = (int64_t)time(NULL);
+	status_save(ctx, domain, &s);
+	status_release(&s);
+}
+
 /* The live certificate of domain, when there is one that is valid now. */
 static bool live_info(const char *domain, int64_t now, struct tls_cert_info *info)
 {
@@ -556,7 +571,6 @@ static int local_renew(struct nua_ctx *ctx, const char *domain, struct nua_error
 {
 	_cleanup_free_ char *text = local_issue(domain, err);
 	struct tls_cert_info info;
-	struct status s;
 	int r;
 
 	if (!text)
@@ -565,14 +579,7 @@ static int local_renew(struct nua_ctx *ctx, const char *domain, struct nua_error
 	tls_cert_info_release(&info);
 	if (r < 0)
 		return -1;
-	status_load(ctx, domain, &s);
-	set_str(&s.source, "local");
-	set_str(&s.error, NULL);
-	s.failures = 0;
-	s.next_try = 0;
-	s.last_try = (int64_t)time(NULL);
-	status_save(ctx, domain, &s);
-	status_release(&s);
+	status_done(ctx, domain, "local");
 	return 0;
 }
 
@@ -594,17 +601,7 @@ int tls_local_ensure(struct nua_ctx *ctx, const char *domain, bool *changed, str
 	/* The caller's route change makes nginx serve it. */
 	if (tls_prepare(err) < 0 || write_secret_file(path, text, err) < 0)
 		return -1;
-	{
-		struct status s;
-
-		status_load(ctx, domain, &s);
-		set_str(&s.source, "local");
-		set_str(&s.error, NULL);
-		s.failures = 0;
-		s.last_try = now;
-		status_save(ctx, domain, &s);
-		status_release(&s);
-	}
+	status_done(ctx, domain, "local");
 	*changed = true;
 	return 0;
 }
@@ -617,7 +614,6 @@ int tls_set_custom(struct nua_ctx *ctx, const char *domain, const char *cert, si
 	struct tls_cert_info info;
 	_cleanup_free_ char *text = NULL;
 	_cleanup_free_ char *owner = NULL;
-	struct status s;
 
 	if (!proxy_valid_domain(domain))
 		return nua_error_set(err, NUA_EINPUT, "'%s' is not a valid domain", domain);
@@ -629,14 +625,7 @@ int tls_set_custom(struct nua_ctx *ctx, const char *domain, const char *cert, si
 			 cert_len && cert[cert_len - 1] != '\n' ? "\n" : "", (int)key_len, key);
 	if (install(ctx, domain, text, &info, err) < 0)
 		return -1;
-	status_load(ctx, domain, &s);
-	set_str(&s.source, "custom");
-	set_str(&s.error, NULL);
-	s.failures = 0;
-	s.next_try = 0;
-	s.last_try = (int64_t)time(NULL);
-	status_save(ctx, domain, &s);
-	status_release(&s);
+	status_done(ctx, domain, "custom");
 	owner = domain_owner(ctx, domain);
 	nua_event(ctx, owner, "tls",
 		  "certificate for %s set by the operator, issued by %s, valid until %s", domain,
@@ -1014,12 +1003,8 @@ int tls_issue(struct nua_ctx *ctx, const char *domain, bool force, struct nua_er
 			nua_error_free(e);
 		return -1;
 	}
-	set_str(&s.source, "acme");
-	set_str(&s.error, NULL);
-	s.failures = 0;
-	s.next_try = 0;
-	status_save(ctx, domain, &s);
 	status_release(&s);
+	status_done(ctx, domain, "acme");
 	nua_event(ctx, owner, "tls", "certificate for %s issued by %s, valid until %s", domain,
 		  info.issuer, day_text(info.not_after).s);
 	tls_cert_info_release(&info);
@@ -1261,4 +1246,65 @@ int tls_uacme_exec(const char *certs, char *const *argv, struct nua_error **err)
 				     strerror(errno));
 	execv(argv[0], argv);
 	return nua_error_set(err, NUA_EFAIL, "cannot run '%s': %s", argv[0], strerror(errno));
+}
+
+/* ---- backups ---- */
+
+char *tls_source(struct nua_ctx *ctx, const char *domain)
+{
+	struct status s;
+	char *src;
+
+	status_load(ctx, domain, &s);
+	src = TAKE_PTR(s.source);
+	status_release(&s);
+	return src;
+}
+
+int tls_adopt(struct nua_ctx *ctx, const char *domain, const char *path, const char *source,
+	      struct nua_error **err)
+{
+	_cleanup_free_ char *text = NULL, *owner = NULL;
+	struct tls_cert_info live, kept;
+	int64_t now = (int64_t)time(NULL);
+	bool have = live_info(domain, now, &live);
+	size_t len;
+	struct status s;
+	int r;
+
+	if (have && !renewal_due(&live, now)) {
+		tls_cert_info_release(&live);
+		return 0;
+	}
+	if (read_file(path, &text, &len) < 0) {
+		tls_cert_info_release(&live);
+		return nua_error_set(err, NUA_EINPUT, "cannot read '%s': %s", path,
+				     strerror(errno));
+	}
+	if (tls_parse_pem(text, len, NULL, 0, domain, now, &kept, err) < 0) {
+		tls_cert_info_release(&live);
+		return -1;
+	}
+	r = 0;
+	/* What this server has lasts longer: it stays. */
+	if (have && live.not_after >= kept.not_after)
+		goto out;
+	tls_cert_info_release(&kept);
+	if ((r = install(ctx, domain, text, &kept, err)) < 0)
+		goto out;
+	status_load(ctx, domain, &s);
+	if (!s.source)
+		set_str(&s.source, source && (streq(source, "acme") || streq(source, "local") ||
+					      streq(source, "custom"))
+					   ? source
+					   : "acme");
+	status_save(ctx, domain, &s);
+	status_release(&s);
+	owner = domain_owner(ctx, domain);
+	nua_event(ctx, owner, "tls", "certificate for %s taken from the snapshot, valid until %s",
+		  domain, day_text(kept.not_after).s);
+out:
+	tls_cert_info_release(&live);
+	tls_cert_info_release(&kept);
+	return r;
 }

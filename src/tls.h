@@ -107,6 +107,17 @@ int tls_config_get(struct nua_ctx *ctx, void **json, struct nua_error **err);
 bool tls_hsts(struct nua_ctx *ctx, const char *name);
 int tls_set_hsts(struct nua_ctx *ctx, const char *name, bool on, struct nua_error **err);
 
+/* Where domain's certificate came from ("acme", "local", "custom"), or
+ * NULL when unknown. Caller frees. */
+char *tls_source(struct nua_ctx *ctx, const char *domain);
+
+/* Serve the certificate (chain and key) in the file at path for domain,
+ * which a snapshot held, unless the one served lasts as long and is not due
+ * for renewal; source says where it came from. A file that is not a good
+ * certificate for domain now is NUA_EINPUT. */
+int tls_adopt(struct nua_ctx *ctx, const char *domain, const char *path, const char *source,
+	      struct nua_error **err);
+
 /* nua __uacme CERTS -- PROGRAM ARGS...: run PROGRAM in a mount namespace of
  * its own where CERTS is /etc/ssl/certs (the CA bundle uacme trusts). Does
  * not return on success. */

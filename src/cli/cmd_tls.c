@@ -85,11 +85,21 @@ static int tls_ca(void)
 	return 0;
 }
 
-static int tls_renew(const char *domain, bool json)
+/* renew NAME|DOMAIN: an instance's name stands for its domain. */
+static int tls_renew(const char *what, bool json)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
-	json_t *body = json_pack("{s:s}", "domain", domain), *out = NULL;
-	int r = client_call("POST", "/v1/tls/renew", body, &out, &err);
+	_cleanup_free_ char *esc = client_escape(what), *path = NULL, *domain = NULL;
+	json_t *body, *out = NULL, *in = NULL;
+	int r;
+
+	path = xasprintf("/v1/instances/%s", esc);
+	if (!strchr(what, '.') && client_call("GET", path, NULL, &in, NULL) == 0 &&
+	    json_string_value(json_object_get(in, "domain")))
+		domain = xstrdup(json_string_value(json_object_get(in, "domain")));
+	json_decref(in);
+	body = json_pack("{s:s}", "domain", domain ? domain : what);
+	r = client_call("POST", "/v1/tls/renew", body, &out, &err);
 
 	json_decref(body);
 	if (r < 0)

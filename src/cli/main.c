@@ -308,7 +308,7 @@ const struct cmd_struct nua_commands[] = {
 	  "short or newer file is refused and changes nothing.",
 	  import_options, "file" },
 	{ "tls", cmd_tls, CMD_NEED_DAEMON,
-	  "nua tls [--json] [ls] | ca | renew DOMAIN | set DOMAIN --cert F --key F | hsts NAME "
+	  "nua tls [--json] [ls] | ca | renew NAME|DOMAIN | set DOMAIN --cert F --key F | hsts NAME "
 	  "on|off | config [--directory URL] [--email E] [--ca-bundle F] [--issuer I]",
 	  "list the certificates; the local CA; renew, set one; HSTS; ACME settings",
 	  "Every instance whose [port.web] has ssl (the default) is served over HTTPS on\n"
@@ -321,7 +321,8 @@ const struct cmd_struct nua_commands[] = {
 	  "trust. The daemon renews a certificate when a third of its life is left, retries\n"
 	  "failures with a growing delay, and warns 14 days before one expires.\n"
 	  "'set' installs the operator's own certificate and key for a domain (Nua does\n"
-	  "not renew it); 'renew' asks for a new one now; 'hsts NAME on' makes the instance\n"
+	  "not renew it); 'renew' asks for a new one now (for an instance's domain, or a\n"
+	  "domain); 'hsts NAME on' makes the instance\n"
 	  "send Strict-Transport-Security over HTTPS.",
 	  tls_options, NULL },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",

@@ -16,20 +16,6 @@ file_setup() {
 	"$NUA" deploy "$NUA_TOP/apps/notes-pg" --name notes >/dev/null
 }
 
-teardown() {
-	local rc=0
-	remote_teardown || rc=1
-	nua_teardown_test || rc=1
-	return $rc
-}
-
-teardown_file() {
-	local rc=0
-	remote_teardown all || rc=1
-	nua_teardown_server || rc=1
-	return $rc
-}
-
 notes() { curl -s -m 10 -H "Host: notes.localhost" "http://127.0.0.1:$NUA_HTTP_PORT/notes" "$@"; }
 
 @test "remote: S3 and SFTP targets, with credentials kept sealed" {

@@ -15,6 +15,23 @@
 
 remote_file() { echo "$BATS_FILE_TMPDIR/nua-remote"; }
 
+# A file that loads this after server.bash stops its remote servers with
+# each test (those the test started) and with the file (all), before its
+# Nua server.
+teardown() {
+	local rc=0
+	remote_teardown || rc=1
+	nua_teardown_test || rc=1
+	return $rc
+}
+
+teardown_file() {
+	local rc=0
+	remote_teardown all || rc=1
+	nua_teardown_server || rc=1
+	return $rc
+}
+
 # Record a server as "SCOPE KIND PID PORT DIR", the scope being the current
 # test's name or "file" in setup_file.
 remote_register() {

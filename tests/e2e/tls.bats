@@ -47,20 +47,6 @@ file_setup() {
 		--email ops@example.org >/dev/null
 }
 
-teardown() {
-	local rc=0
-	remote_teardown || rc=1
-	nua_teardown_test || rc=1
-	return $rc
-}
-
-teardown_file() {
-	local rc=0
-	remote_teardown all || rc=1
-	nua_teardown_server || rc=1
-	return $rc
-}
-
 @test "tls: a .localhost instance is served over HTTPS by the local CA at once, and on HTTP too" {
 	"$NUA" deploy "$NUA_TOP/apps/hello-static" --name dev >/dev/null
 	"$NUA" tls ca >"$BATS_TEST_TMPDIR/ca.pem"
@@ -133,7 +119,8 @@ teardown_file() {
 	wait_tls_state web.example.org valid
 	local before after
 	before=$(served_serial web.example.org)
-	"$NUA" tls renew web.example.org >/dev/null
+	# By the instance's name.
+	"$NUA" tls renew web >/dev/null
 	after=$(served_serial web.example.org)
 	[ -n "$after" ] && [ "$before" != "$after" ]
 	run curl -s -m 10 -D - -o /dev/null -k \
@@ -242,6 +229,28 @@ teardown_file() {
 	[ "$status" -eq 2 ]
 	[ "$(https_status own.example.org "$d/own.pem")" = "200 2" ]
 	"$NUA" rm own >/dev/null
+}
+
+@test "tls: the certificate is in the instance's snapshots and exports: a new server serves it at once" {
+	wait_tls_state web.example.org valid
+	local serial t=$BATS_TEST_TMPDIR
+	serial=$(served_serial web.example.org)
+	"$NUA" backup web >/dev/null
+	"$NUA" export web -o "$t/web.nua" >/dev/null
+	"$NUA" backup key >"$t/key"
+	pebble_root >"$t/root.pem"
+	# A second server, with no ACME CA it could reach.
+	export NUA_ROOT=$t/root2 NUA_RUN=$t/run2 NUA_HTTP_PORT=$(free_port)
+	mkdir -p "$NUA_ROOT" "$NUA_RUN"
+	nua_start_daemon
+	"$NUA" import "$t/web.nua" --key "$t/key" >/dev/null
+	[ "$(served_serial web.example.org)" = "$serial" ]
+	[ "$(https_status web.example.org "$t/root.pem")" = "200 2" ]
+	"$NUA" tls --json | jq -e '.[] | select(.domain == "web.example.org") |
+		.state == "valid" and .source == "acme"'
+	[ "$(stat -c %a "$NUA_ROOT/tls/live/web.example.org.pem")" = 600 ]
+	[ "$(stat -c %a "$NUA_ROOT/instances/web/backup/tls/web.example.org.pem" 2>/dev/null || echo none)" != 644 ]
+	"$NUA" daemon stop --all >/dev/null
 }
 
 @test "tls: ssl = false keeps an instance on plain HTTP; bad settings are refused" {
