@@ -1,6 +1,6 @@
 /* libFuzzer harness for the API's requests: the first byte chooses what
- * the rest is (a URL path, or the body of a deploy, build, export, import
- * or env request). */
+ * the rest is (a URL path, or the body of a deploy, build, export, import,
+ * backup, TLS or env request). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	switch (data[0] % 14) {
+	switch (data[0] % 15) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
 		char *url = malloc(len + 1);
@@ -88,6 +88,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		api_parse_import(body, len, &im, &err);
 		api_import_release(&im);
+		break;
+	}
+	case 13: {
+		struct api_tls t;
+
+		/* The length picks which of the TLS bodies. */
+		api_parse_tls(body, len, (enum api_tls_kind)(len % 4), &t, &err);
+		api_tls_release(&t);
 		break;
 	}
 	default: {

@@ -949,6 +949,8 @@ static int acme_issue(struct nua_ctx *ctx, const char *domain, bool force, bool 
 	return install(ctx, domain, kept, info, err);
 }
 
+static pthread_mutex_t acme_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int64_t backoff(int64_t failures, bool rate_limited)
 {
 	int64_t s = BACKOFF_FIRST_S;
@@ -986,7 +988,11 @@ int tls_issue(struct nua_ctx *ctx, const char *domain, bool force, struct nua_er
 		return 0;
 	}
 	nua_say(ctx, "asking the ACME CA for a certificate for %s", domain);
+	/* One ACME client at a time: the periodic pass and a renewal asked for
+	 * share uacme's directory. */
+	pthread_mutex_lock(&acme_lock);
 	r = acme_issue(ctx, domain, force, &rate_limited, &info, &e);
+	pthread_mutex_unlock(&acme_lock);
 	s.last_try = now;
 	if (r < 0) {
 		s.failures++;

@@ -154,3 +154,42 @@ TEST(api_parse_target_checks_names_urls_and_credentials)
 		err = NULL;
 	}
 }
+
+TEST(api_parse_tls_bodies)
+{
+	struct api_tls t;
+	struct nua_error *err = NULL;
+	static const char cfg[] = "{\"directory\": \"https://ca.example/dir\", \"email\": \"a@b.c\"}";
+	static const char cert[] = "{\"cert\": \"C\", \"key\": \"K\"}";
+
+	CHECK(api_parse_tls(cfg, strlen(cfg), API_TLS_CONFIG, &t, &err) == 0);
+	CHECK(streq(t.directory, "https://ca.example/dir") && streq(t.email, "a@b.c"));
+	CHECK(!t.ca_bundle && !t.issuer && t.hsts == -1);
+	api_tls_release(&t);
+	CHECK(api_parse_tls(cert, strlen(cert), API_TLS_CERT, &t, &err) == 0);
+	CHECK(streq(t.cert, "C") && streq(t.key, "K"));
+	api_tls_release(&t);
+	CHECK(api_parse_tls("{\"hsts\": true}", 14, API_TLS_HSTS, &t, &err) == 0 && t.hsts == 1);
+	api_tls_release(&t);
+	CHECK(api_parse_tls("{\"domain\": \"a.b\"}", 17, API_TLS_RENEW, &t, &err) == 0);
+	CHECK(streq(t.domain, "a.b"));
+	api_tls_release(&t);
+	/* A key of another body, a missing one, a wrong type, not JSON. */
+	CHECK(api_parse_tls(cert, strlen(cert), API_TLS_CONFIG, &t, &err) < 0);
+	CHECK(err->status == NUA_EINPUT && strstr(err->msg, "bad TLS settings request"));
+	nua_error_free(err);
+	err = NULL;
+	api_tls_release(&t);
+	CHECK(api_parse_tls("{\"cert\": \"C\"}", 13, API_TLS_CERT, &t, &err) < 0);
+	nua_error_free(err);
+	err = NULL;
+	api_tls_release(&t);
+	CHECK(api_parse_tls("{\"hsts\": \"yes\"}", 15, API_TLS_HSTS, &t, &err) < 0);
+	nua_error_free(err);
+	err = NULL;
+	api_tls_release(&t);
+	CHECK(api_parse_tls("hsts", 4, API_TLS_HSTS, &t, &err) < 0);
+	CHECK(strstr(err->msg, "not JSON"));
+	nua_error_free(err);
+	api_tls_release(&t);
+}
