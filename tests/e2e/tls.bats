@@ -16,6 +16,19 @@ https_status() {
 		-w '%{http_code} %{http_version}' "https://$1:$NUA_HTTPS_PORT${3:-/}"
 }
 
+# Wait up to 20 s until HOST answers "200 2" over HTTPS trusting CA: the
+# certificate is listed once its file is written, and served once nginx has
+# reloaded.
+wait_https() {
+	local i
+	for i in $(seq 100); do
+		[ "$(https_status "$1" "$2")" = "200 2" ] && return 0
+		sleep 0.2
+	done
+	echo "$1: no HTTPS 200 with $2: $(https_status "$1" "$2")" >&2
+	return 1
+}
+
 # The serial number of the certificate served for HOST.
 served_serial() {
 	openssl s_client -connect "127.0.0.1:$NUA_HTTPS_PORT" -servername "$1" </dev/null 2>/dev/null |
@@ -71,7 +84,7 @@ file_setup() {
 	"$NUA" deploy "$NUA_TOP/apps/hello-static" --name web --domain web.example.org >/dev/null
 	wait_tls_state web.example.org valid
 	pebble_root >"$BATS_TEST_TMPDIR/root.pem"
-	[ "$(https_status web.example.org "$BATS_TEST_TMPDIR/root.pem")" = "200 2" ]
+	wait_https web.example.org "$BATS_TEST_TMPDIR/root.pem"
 	# The chain the server sends verifies against pebble's root alone.
 	openssl s_client -connect "127.0.0.1:$NUA_HTTPS_PORT" -servername web.example.org \
 		-CAfile "$BATS_TEST_TMPDIR/root.pem" -verify_return_error </dev/null 2>&1 |
@@ -179,10 +192,10 @@ file_setup() {
 	BATS_TEST_NAME= pebble_start "$BATS_FILE_TMPDIR/pebble" "$NUA_HTTP_PORT"
 	"$NUA" tls renew web.example.org >/dev/null
 	wait_tls_state web.example.org valid
-	[ "$(served_serial web.example.org)" != "$before" ]
 	# A new root since pebble started again: the chain is to it.
 	pebble_root >"$BATS_TEST_TMPDIR/root.pem"
-	[ "$(https_status web.example.org "$BATS_TEST_TMPDIR/root.pem")" = "200 2" ]
+	wait_https web.example.org "$BATS_TEST_TMPDIR/root.pem"
+	[ "$(served_serial web.example.org)" != "$before" ]
 }
 
 @test "tls: a daemon killed during an issuance converges when it starts again" {
@@ -201,7 +214,7 @@ file_setup() {
 	"$NUA" daemon --detach 3>&-
 	wait_tls_state killed.example.org valid
 	pebble_root >"$BATS_TEST_TMPDIR/root.pem"
-	[ "$(https_status killed.example.org "$BATS_TEST_TMPDIR/root.pem")" = "200 2" ]
+	wait_https killed.example.org "$BATS_TEST_TMPDIR/root.pem"
 	"$NUA" rm killed >/dev/null
 }
 
