@@ -14,12 +14,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct nua_error *err = NULL;
 	const char *body;
 	size_t len;
+	int which;
 
 	if (size < 1)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	switch (data[0] % 15) {
+	which = data[0] % 15;
+	switch (which) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
 		char *url = malloc(len + 1);
@@ -44,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 6: {
 		struct api_path_body b;
 
-		api_parse_path_body((enum api_path_kind)(data[0] % 14 - 2), body, len, &b, &err);
+		api_parse_path_body((enum api_path_kind)(which - 2), body, len, &b, &err);
 		api_path_body_release(&b);
 		break;
 	}
