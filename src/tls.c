@@ -648,11 +648,16 @@ static char *setting(struct nua_ctx *ctx, const char *key)
 	return v;
 }
 
+/* The setting, else NUA_ACME_DIRECTORY (the tests point it at loopback),
+ * else Let's Encrypt's. */
 static char *acme_directory(struct nua_ctx *ctx)
 {
 	char *url = setting(ctx, "tls.acme.directory");
+	const char *env = getenv("NUA_ACME_DIRECTORY");
 
-	return url ? url : xstrdup(TLS_LETSENCRYPT);
+	if (url)
+		return url;
+	return xstrdup(env && *env ? env : TLS_LETSENCRYPT);
 }
 
 /* uacme's directory for the ACME directory url: one account per CA. */
@@ -741,13 +746,13 @@ static int run_uacme(struct nua_ctx *ctx, const char *const *args, int *code, st
 	}
 	while (args[na])
 		na++;
+	/* Through nua __uacme, which dies with the daemon (and puts the CA
+	 * bundle in place when there is one). */
 	argv = xcalloc(na + 6, sizeof(*argv));
-	if (certs) {
-		argv[n++] = "/proc/self/exe";
-		argv[n++] = "__uacme";
-		argv[n++] = certs;
-		argv[n++] = "--";
-	}
+	argv[n++] = "/proc/self/exe";
+	argv[n++] = "__uacme";
+	argv[n++] = certs ? certs : "-";
+	argv[n++] = "--";
 	argv[n++] = prog;
 	for (size_t i = 0; i < na; i++)
 		argv[n++] = args[i];
@@ -1242,6 +1247,11 @@ int tls_set_hsts(struct nua_ctx *ctx, const char *name, bool on, struct nua_erro
 
 int tls_uacme_exec(const char *certs, char *const *argv, struct nua_error **err)
 {
+	if (streq(certs, "-")) {
+		execv(argv[0], argv);
+		return nua_error_set(err, NUA_EFAIL, "cannot run '%s': %s", argv[0],
+				     strerror(errno));
+	}
 	if (unshare(CLONE_NEWNS) < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot make a mount namespace: %s",
 				     strerror(errno));

@@ -118,9 +118,10 @@ char *tls_source(struct nua_ctx *ctx, const char *domain);
 int tls_adopt(struct nua_ctx *ctx, const char *domain, const char *path, const char *source,
 	      struct nua_error **err);
 
-/* nua __uacme CERTS -- PROGRAM ARGS...: run PROGRAM in a mount namespace of
- * its own where CERTS is /etc/ssl/certs (the CA bundle uacme trusts). Does
- * not return on success. */
+/* nua __uacme CERTS -- PROGRAM ARGS...: run PROGRAM (killed when the
+ * daemon's thread that started it dies) in a mount namespace of its own
+ * where CERTS is /etc/ssl/certs (the CA bundle uacme trusts); CERTS "-":
+ * the system's, no namespace. Does not return on success. */
 int tls_uacme_exec(const char *certs, char *const *argv, struct nua_error **err);
 
 #endif

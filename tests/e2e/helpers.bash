@@ -33,6 +33,9 @@ nua_start_daemon() {
 		echo "$NUA_HTTPS_PORT" >"$NUA_ROOT/.test-https-port"
 	fi
 	export NUA_HTTPS_PORT
+	# No test server asks a CA on the internet: without a directory set,
+	# ACME goes to a closed loopback port and fails at once.
+	export NUA_ACME_DIRECTORY=${NUA_ACME_DIRECTORY:-https://127.0.0.1:9/directory}
 	nua_register_server
 	"$NUA" daemon --detach 3>&- || {
 		cat "$NUA_ROOT/daemon.log" >&2
