@@ -542,6 +542,29 @@ static int stage_image(struct nua_ctx *ctx, const struct image_rec *img, const c
 	return 0;
 }
 
+/* Remove the files of dir but those named in keep (NULL-terminated). */
+static void prune_dir(const char *dir, char *const *keep)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+		bool kept = false;
+
+		if (de->d_name[0] == '.')
+			continue;
+		for (size_t i = 0; keep[i] && !kept; i++)
+			kept = streq(de->d_name, keep[i]);
+		if (kept)
+			continue;
+		p = xasprintf("%s/%s", dir, de->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* The certificate the instance's domain is served with, beside the dumps
  * (backup/tls/DOMAIN.pem, 0600): a restore on a new server serves it
  * before its issuer is asked again. Written again only when it changed;
@@ -549,33 +572,22 @@ static int stage_image(struct nua_ctx *ctx, const struct image_rec *img, const c
 static json_t *stage_tls(struct nua_ctx *ctx, const struct instance_rec *in, const char *stage)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/tls", stage), *live = NULL, *text = NULL;
-	_cleanup_free_ char *file = NULL, *old = NULL, *rel = NULL, *source = NULL;
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t len;
+	_cleanup_free_ char *name = NULL, *file = NULL, *rel = NULL, *source = NULL;
+	char *keep[2] = { NULL, NULL };
 
-	file = in->domain ? xasprintf("%s/%s.pem", dir, in->domain) : NULL;
-	while (d && (de = readdir(d))) {
-		_cleanup_free_ char *p = NULL;
-
-		if (de->d_name[0] == '.')
-			continue;
-		p = xasprintf("%s/%s", dir, de->d_name);
-		if (!file || !streq(p, file))
-			unlink(p);
-	}
-	if (d)
-		closedir(d);
+	name = in->domain ? xasprintf("%s.pem", in->domain) : NULL;
+	keep[0] = name;
+	prune_dir(dir, keep);
 	if (!in->domain)
 		return NULL;
+	file = xasprintf("%s/%s", dir, name);
 	live = tls_live_path(in->domain);
-	if (read_file(live, &text, &len) < 0) {
+	if (read_file(live, &text, NULL) < 0) {
 		unlink(file);
 		return NULL;
 	}
 	mkdir_p(dir, 0700);
-	if ((read_file(file, &old, NULL) < 0 || !streq(old, text)) &&
-	    write_file_atomic(file, text, len, 0600) < 0)
+	if (write_file_if_changed(file, text, 0600) < 0)
 		return NULL;
 	rel = xasprintf("backup/tls/%s.pem", in->domain);
 	source = tls_source(ctx, in->domain);
@@ -767,27 +779,15 @@ static int stage_instance(struct nua_ctx *ctx, const char *name, const char *kin
 	 * would be restored as if they were current: they go. The others stay
 	 * until they are made again: one that did not change keeps its file. */
 	{
-		DIR *d = opendir(dumpdir);
-		struct dirent *de;
+		char *keep[ARRAY_SIZE(res) + 1] = { NULL };
+		size_t nk = 0;
 
-		while (d && (de = readdir(d))) {
-			_cleanup_free_ char *p = NULL;
-			bool current = false;
-
-			if (de->d_name[0] == '.')
-				continue;
-			for (size_t i = 0; i < nres && !current; i++) {
-				_cleanup_free_ char *f = xasprintf("%s.dump", res[i].name);
-
-				current = res[i].server && streq(de->d_name, f);
-			}
-			if (current)
-				continue;
-			p = xasprintf("%s/%s", dumpdir, de->d_name);
-			unlink(p);
-		}
-		if (d)
-			closedir(d);
+		for (size_t i = 0; i < nres; i++)
+			if (res[i].server)
+				keep[nk++] = xasprintf("%s.dump", res[i].name);
+		prune_dir(dumpdir, keep);
+		for (size_t i = 0; i < nk; i++)
+			free(keep[i]);
 	}
 	dumps = json_array();
 	for (size_t i = 0; i < nres; i++) {

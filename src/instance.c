@@ -145,10 +145,15 @@ static const char *env_lookup(const struct env_rec *env, size_t n, const char *k
 
 /* The container port of [port.web] for this env (0: none; the other
  * ports are internal, or published another way). */
+/* The package's [port.web], or NULL. */
+static json_t *web_port_conf(const struct image_info *ii)
+{
+	return json_object_get(json_object_get(ii->nua, "port"), "web");
+}
+
 static int web_port(const struct image_info *ii, const struct env_rec *env, size_t n)
 {
-	json_t *ports = json_object_get(ii->nua, "port");
-	json_t *p = ports ? json_object_get(ports, "web") : NULL;
+	json_t *p = web_port_conf(ii);
 	json_t *c;
 
 	if (!p || !(c = json_object_get(p, "container")))
@@ -167,10 +172,7 @@ static int web_port(const struct image_info *ii, const struct env_rec *env, size
 /* Whether the web port wants HTTPS ([port.web] ssl, true unless false). */
 static bool web_tls(const struct image_info *ii)
 {
-	json_t *ports = json_object_get(ii->nua, "port");
-	json_t *p = ports ? json_object_get(ports, "web") : NULL;
-
-	return !json_is_false(json_object_get(p, "ssl"));
+	return !json_is_false(json_object_get(web_port_conf(ii), "ssl"));
 }
 
 /* ---- env ---- */
@@ -1120,14 +1122,13 @@ static int set_route(struct nua_ctx *ctx, const struct instance_rec *in,
 {
 	_cleanup_free_ char *upstream = ip && port ? xasprintf("%s:%d", ip, port) : NULL;
 	struct proxy_route r = { in->name, in->domain, in->path, upstream, run->tls, false };
-	bool changed;
 
 	if (!in->domain)
 		return 0;
 	if (r.tls && ctx->proxy.https_port) {
 		r.hsts = tls_hsts(ctx, in->name);
 		if (tls_uses_local(ctx, in->domain) &&
-		    tls_local_ensure(ctx, in->domain, &changed, err) < 0)
+		    tls_local_ensure(ctx, in->domain, err) < 0)
 			return -1;
 	}
 	return proxy_set_route(&ctx->proxy, &r, err);

@@ -94,7 +94,7 @@ static json_t *conflist_json(const struct cni_network *net)
 int cni_network_open(struct cni_network *net, const char *subnet, struct nua_error **err)
 {
 	_cleanup_free_ char *tag = nua_root_tag();
-	_cleanup_free_ char *text = NULL, *old = NULL, *clash = NULL, *results = NULL;
+	_cleanup_free_ char *text = NULL, *clash = NULL, *results = NULL;
 	_cleanup_free_ char *bridge_plugin = NULL;
 	const char *env = getenv("NUA_SUBNET");
 	struct in_addr addr;
@@ -156,13 +156,9 @@ int cni_network_open(struct cni_network *net, const char *subnet, struct nua_err
 	j = conflist_json(net);
 	text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(j);
-	if (read_file(net->conflist, &old, NULL) < 0 || !streq(old, text)) {
-		r = write_file_atomic(net->conflist, text, strlen(text), 0644);
-		if (r < 0) {
-			nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", net->conflist,
-				      strerror(-r));
-			goto fail;
-		}
+	if ((r = write_file_if_changed(net->conflist, text, 0644)) < 0) {
+		nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", net->conflist, strerror(-r));
+		goto fail;
 	}
 	return 0;
 fail:

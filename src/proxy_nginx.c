@@ -258,44 +258,26 @@ static bool have_ipv6(void)
 	return ok;
 }
 
-/* The listen directives, each followed by extra (" default_server" or ""):
- * the address given, or every IPv4 and (where the host has it) IPv6
- * address. */
-static void add_listen(struct strbuf *sb, const struct proxy *p, const char *indent,
+/* The listen directives on port, each followed by extra (" ssl http2",
+ * " default_server" or ""): the address given, or every IPv4 and (where the
+ * host has it) IPv6 address. */
+static void add_listen(struct strbuf *sb, const struct proxy *p, int port, const char *indent,
 		       const char *extra)
 {
 	if (!p->addr) {
-		strbuf_addf(sb, "%slisten %d%s;\n", indent, p->port, extra);
+		strbuf_addf(sb, "%slisten %d%s;\n", indent, port, extra);
 		if (have_ipv6())
-			strbuf_addf(sb, "%slisten [::]:%d%s;\n", indent, p->port, extra);
+			strbuf_addf(sb, "%slisten [::]:%d%s;\n", indent, port, extra);
 	} else if (strchr(p->addr, ':')) {
-		strbuf_addf(sb, "%slisten [%s]:%d%s;\n", indent, p->addr, p->port, extra);
+		strbuf_addf(sb, "%slisten [%s]:%d%s;\n", indent, p->addr, port, extra);
 	} else {
-		strbuf_addf(sb, "%slisten %s:%d%s;\n", indent, p->addr, p->port, extra);
+		strbuf_addf(sb, "%slisten %s:%d%s;\n", indent, p->addr, port, extra);
 	}
 }
 
 /* The user nginx's workers run as: www-data where it exists (Debian's
  * packages own their files with it), nobody otherwise. NULL when not root,
  * where nginx cannot switch users anyway. */
-/* The TLS listen directives (HTTP/2 too). */
-static void add_listen_tls(struct strbuf *sb, const struct proxy *p, const char *indent,
-			   const char *extra)
-{
-	if (!p->addr) {
-		strbuf_addf(sb, "%slisten %d ssl http2%s;\n", indent, p->https_port, extra);
-		if (have_ipv6())
-			strbuf_addf(sb, "%slisten [::]:%d ssl http2%s;\n", indent, p->https_port,
-				    extra);
-	} else if (strchr(p->addr, ':')) {
-		strbuf_addf(sb, "%slisten [%s]:%d ssl http2%s;\n", indent, p->addr, p->https_port,
-			    extra);
-	} else {
-		strbuf_addf(sb, "%slisten %s:%d ssl http2%s;\n", indent, p->addr, p->https_port,
-			    extra);
-	}
-}
-
 /* nginx fetches OCSP responses to staple through the host's first name
  * server. */
 static void add_resolver(struct strbuf *sb)
@@ -402,7 +384,7 @@ static char *main_conf_text(const struct proxy *p)
 			   "\tproxy_max_temp_file_size 0;\n"
 			   "\n"
 			   "\tserver {\n");
-	add_listen(&sb, p, "\t\t", " default_server");
+	add_listen(&sb, p, p->port, "\t\t", " default_server");
 	strbuf_addstr(&sb, "\t\tserver_name _;\n"
 			   "\t\tdefault_type text/plain;\n"
 			   "\t\treturn 404 \"no app is deployed at $host\\n\";\n"
@@ -422,7 +404,7 @@ static char *main_conf_text(const struct proxy *p)
 		add_resolver(&sb);
 		strbuf_addstr(&sb, "\n"
 				   "\tserver {\n");
-		add_listen_tls(&sb, p, "\t\t", " default_server");
+		add_listen(&sb, p, p->https_port, "\t\t", " ssl http2 default_server");
 		strbuf_addstr(&sb, "\t\tserver_name _;\n"
 				   "\t\t# No certificate for an unknown name.\n"
 				   "\t\tssl_reject_handshake on;\n"
@@ -439,7 +421,7 @@ static char *listen_conf_text(const struct proxy *p)
 	struct strbuf sb = STRBUF_INIT;
 
 	strbuf_addstr(&sb, "# Written by Nua (proxy_open): where every site listens.\n");
-	add_listen(&sb, p, "", "");
+	add_listen(&sb, p, p->port, "", "");
 	return strbuf_detach(&sb, NULL);
 }
 
@@ -450,7 +432,7 @@ static char *listen_tls_conf_text(const struct proxy *p)
 	strbuf_addstr(&sb, "# Written by Nua (proxy_open): where every site with a certificate\n"
 			   "# listens for HTTPS.\n");
 	if (p->https_port)
-		add_listen_tls(&sb, p, "", "");
+		add_listen(&sb, p, p->https_port, "", " ssl http2");
 	return strbuf_detach(&sb, NULL);
 }
 
@@ -989,12 +971,9 @@ static char *find_nginx(void)
 
 static int write_if_changed(const char *path, const char *text, struct nua_error **err)
 {
-	_cleanup_free_ char *old = NULL;
 	int r;
 
-	if (read_file(path, &old, NULL) == 0 && streq(old, text))
-		return 0;
-	if ((r = write_file_atomic(path, text, strlen(text), 0644)) < 0)
+	if ((r = write_file_if_changed(path, text, 0644)) < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", path, strerror(-r));
 	return 0;
 }
@@ -1178,10 +1157,8 @@ static void restore_route_file(const struct proxy *p, const char *name, const ch
 static void site_tls(const struct proxy *p, const struct route_set *rs, const char *domain,
 		     struct proxy_site_tls *t)
 {
-	_cleanup_free_ char *path = NULL, *text = NULL;
 	struct tls_cert_info info;
 	bool wants = false;
-	size_t len;
 
 	memset(t, 0, sizeof(*t));
 	t->https_port = p->https_port;
@@ -1190,9 +1167,7 @@ static void site_tls(const struct proxy *p, const struct route_set *rs, const ch
 			wants = true;
 	if (!p->https_port || !wants)
 		return;
-	path = tls_live_path(domain);
-	if (read_file(path, &text, &len) < 0 ||
-	    tls_parse_pem(text, len, NULL, 0, domain, (int64_t)time(NULL), &info, NULL) < 0)
+	if (!tls_live_info(domain, (int64_t)time(NULL), &info))
 		return;
 	t->cert = true;
 	/* A certificate from the local CA is not trusted by browsers as they

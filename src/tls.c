@@ -327,8 +327,7 @@ static void status_done(struct nua_ctx *ctx, const char *domain, const char *sou
 	status_release(&s);
 }
 
-/* The live certificate of domain, when there is one that is valid now. */
-static bool live_info(const char *domain, int64_t now, struct tls_cert_info *info)
+bool tls_live_info(const char *domain, int64_t now, struct tls_cert_info *info)
 {
 	_cleanup_free_ char *path = tls_live_path(domain), *text = NULL;
 	size_t len;
@@ -567,43 +566,39 @@ bool tls_uses_local(struct nua_ctx *ctx, const char *domain)
 	return issuer && streq(issuer, "local");
 }
 
-static int local_renew(struct nua_ctx *ctx, const char *domain, struct nua_error **err)
+/* A new certificate for domain from the local CA, written where nginx
+ * reads it; serve: have nginx serve it now (else the caller's route change
+ * does). */
+static int local_renew(struct nua_ctx *ctx, const char *domain, bool serve,
+		       struct nua_error **err)
 {
-	_cleanup_free_ char *text = local_issue(domain, err);
+	_cleanup_free_ char *text = local_issue(domain, err), *path = NULL;
 	struct tls_cert_info info;
 	int r;
 
 	if (!text)
 		return -1;
-	r = install(ctx, domain, text, &info, err);
-	tls_cert_info_release(&info);
+	if (serve) {
+		r = install(ctx, domain, text, &info, err);
+		tls_cert_info_release(&info);
+	} else {
+		path = tls_live_path(domain);
+		r = tls_prepare(err) < 0 || write_secret_file(path, text, err) < 0 ? -1 : 0;
+	}
 	if (r < 0)
 		return -1;
 	status_done(ctx, domain, "local");
 	return 0;
 }
 
-int tls_local_ensure(struct nua_ctx *ctx, const char *domain, bool *changed, struct nua_error **err)
+int tls_local_ensure(struct nua_ctx *ctx, const char *domain, struct nua_error **err)
 {
-	_cleanup_free_ char *path = tls_live_path(domain), *text = NULL;
 	struct tls_cert_info info;
 	int64_t now = (int64_t)time(NULL);
-	bool fresh;
+	bool fresh = tls_live_info(domain, now, &info) && !renewal_due(&info, now);
 
-	*changed = false;
-	fresh = live_info(domain, now, &info) && !renewal_due(&info, now);
 	tls_cert_info_release(&info);
-	if (fresh)
-		return 0;
-	text = local_issue(domain, err);
-	if (!text)
-		return -1;
-	/* The caller's route change makes nginx serve it. */
-	if (tls_prepare(err) < 0 || write_secret_file(path, text, err) < 0)
-		return -1;
-	status_done(ctx, domain, "local");
-	*changed = true;
-	return 0;
+	return fresh ? 0 : local_renew(ctx, domain, false, err);
 }
 
 /* ---- the operator's certificate ---- */
@@ -895,7 +890,7 @@ static int acme_issue(struct nua_ctx *ctx, const char *domain, bool force, bool 
 {
 	_cleanup_free_ char *url = acme_directory(ctx);
 	_cleanup_free_ char *confdir = acme_confdir(url);
-	_cleanup_free_ char *hook = tls_path("acme/hook"), *kept = NULL, *old = NULL;
+	_cleanup_free_ char *hook = tls_path("acme/hook"), *kept = NULL;
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	const char *args[] = { "-c", confdir, "-a", url,     "-h",   hook,
 			       "-t", "EC",    "-f", "issue", domain, NULL };
@@ -908,11 +903,8 @@ static int acme_issue(struct nua_ctx *ctx, const char *domain, bool force, bool 
 	if ((r = mkdir_p(confdir, 0700)) < 0)
 		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", confdir,
 				     strerror(-r));
-	if (read_file(hook, &old, NULL) < 0 || !streq(old, hook_text)) {
-		if (write_file_atomic(hook, hook_text, strlen(hook_text), 0700) < 0)
-			return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", hook,
-					     strerror(errno));
-	}
+	if ((r = write_file_if_changed(hook, hook_text, 0700)) < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot write '%s': %s", hook, strerror(-r));
 	/* A certificate uacme got before the daemon could install it (killed
 	 * in between) is used when it is still good. */
 	if (!force && (kept = acme_kept(confdir, domain))) {
@@ -982,7 +974,7 @@ int tls_issue(struct nua_ctx *ctx, const char *domain, bool force, struct nua_er
 	if (!proxy_valid_domain(domain))
 		return nua_error_set(err, NUA_EINPUT, "'%s' is not a valid domain", domain);
 	if (tls_uses_local(ctx, domain)) {
-		if (local_renew(ctx, domain, err) < 0)
+		if (local_renew(ctx, domain, true, err) < 0)
 			return -1;
 		nua_event(ctx, owner, "tls", "certificate for %s issued by the local CA", domain);
 		return 0;
@@ -1028,22 +1020,14 @@ int tls_issue(struct nua_ctx *ctx, const char *domain, bool force, struct nua_er
 static char **tls_domains(struct nua_ctx *ctx)
 {
 	struct proxy_route *routes = NULL;
-	size_t n = 0, k = 0;
-	char **out;
+	size_t n = 0, k = 0, alloc = 1;
+	char **out = xcalloc(alloc, sizeof(*out));
 
 	if (proxy_list_routes(&ctx->proxy, &routes, &n, NULL) < 0)
-		return xcalloc(1, sizeof(char *));
-	out = xcalloc(n + 1, sizeof(*out));
-	for (size_t i = 0; i < n; i++) {
-		bool seen = false;
-
-		if (!routes[i].tls)
-			continue;
-		for (size_t j = 0; j < k && !seen; j++)
-			seen = streq(out[j], routes[i].domain);
-		if (!seen)
-			out[k++] = xstrdup(routes[i].domain);
-	}
+		return out;
+	for (size_t i = 0; i < n; i++)
+		if (routes[i].tls)
+			strv_add_unique(&out, &k, &alloc, routes[i].domain);
 	proxy_route_list_free(routes, n);
 	return out;
 }
@@ -1059,7 +1043,7 @@ void tls_maintain(struct nua_ctx *ctx, int64_t now)
 		const char *d = domains[i];
 		struct tls_cert_info info;
 		struct status s;
-		bool have = live_info(d, now, &info);
+		bool have = tls_live_info(d, now, &info);
 		bool due = !have || renewal_due(&info, now);
 
 		status_load(ctx, d, &s);
@@ -1118,7 +1102,7 @@ int tls_list(struct nua_ctx *ctx, void **json, struct nua_error **err)
 					     routes[i].domain);
 		if (seen)
 			continue;
-		have = live_info(routes[i].domain, now, &info);
+		have = tls_live_info(routes[i].domain, now, &info);
 		status_load(ctx, routes[i].domain, &s);
 		if (!routes[i].tls || !ctx->proxy.https_port)
 			state = "off";
@@ -1283,7 +1267,7 @@ int tls_adopt(struct nua_ctx *ctx, const char *domain, const char *path, const c
 	_cleanup_free_ char *text = NULL, *owner = NULL;
 	struct tls_cert_info live, kept;
 	int64_t now = (int64_t)time(NULL);
-	bool have = live_info(domain, now, &live);
+	bool have = tls_live_info(domain, now, &live);
 	size_t len;
 	struct status s;
 	int r;
@@ -1292,10 +1276,9 @@ int tls_adopt(struct nua_ctx *ctx, const char *domain, const char *path, const c
 		tls_cert_info_release(&live);
 		return 0;
 	}
-	if (read_file(path, &text, &len) < 0) {
+	if ((r = read_file(path, &text, &len)) < 0) {
 		tls_cert_info_release(&live);
-		return nua_error_set(err, NUA_EINPUT, "cannot read '%s': %s", path,
-				     strerror(errno));
+		return nua_error_set(err, NUA_EINPUT, "cannot read '%s': %s", path, strerror(-r));
 	}
 	if (tls_parse_pem(text, len, NULL, 0, domain, now, &kept, err) < 0) {
 		tls_cert_info_release(&live);

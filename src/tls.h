@@ -59,6 +59,11 @@ bool tls_dev_domain(const char *domain);
 /* $NUA_ROOT/tls/live/DOMAIN.pem. Caller frees. */
 char *tls_live_path(const char *domain);
 
+/* What the certificate nginx serves for domain says, when there is one
+ * that is good for it at now (*info released otherwise, and may always be
+ * released). */
+bool tls_live_info(const char *domain, int64_t now, struct tls_cert_info *info);
+
 /* Make the directories under $NUA_ROOT/tls with their modes. */
 int tls_prepare(struct nua_error **err);
 
@@ -67,10 +72,9 @@ int tls_prepare(struct nua_error **err);
 int tls_ca_pem(char **pem, struct nua_error **err);
 
 /* Make sure domain has a certificate from the local CA that is not due for
- * renewal (a third of its life left); issue one otherwise. *changed says
- * whether a new one was written. */
-int tls_local_ensure(struct nua_ctx *ctx, const char *domain, bool *changed,
-		     struct nua_error **err);
+ * renewal (a third of its life left); issue one otherwise, which the
+ * caller's route change makes nginx serve. */
+int tls_local_ensure(struct nua_ctx *ctx, const char *domain, struct nua_error **err);
 
 /* Whether domain's certificates come from the local CA on this server (a
  * dev domain, or tls.issuer = local). */

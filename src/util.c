@@ -262,6 +262,15 @@ fail:
 	return e;
 }
 
+int write_file_if_changed(const char *path, const char *text, mode_t mode)
+{
+	_cleanup_free_ char *old = NULL;
+
+	if (read_file(path, &old, NULL) == 0 && streq(old, text))
+		return 0;
+	return write_file_atomic(path, text, strlen(text), mode);
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
 	_cleanup_free_ char *p = xstrdup(path);

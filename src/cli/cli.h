@@ -81,6 +81,10 @@ void cli_print_json(json_t *j);
 /* "12.3 MB", in powers of 1000 as docker prints sizes. */
 void cli_human_size(int64_t n, char *buf, size_t len);
 
+/* The time t (seconds since the epoch) as strftime's fmt, in local time or
+ * in UTC; "-" when it cannot be shown. */
+void cli_format_time(long long t, bool utc, const char *fmt, char *buf, size_t len);
+
 /* A duration as "42s", "5m", "3h" or "2d"; "-" for a negative one. */
 void cli_duration(long long secs, char *buf, size_t len);
 

@@ -306,15 +306,6 @@ int cmd_backup(int argc, char **argv)
 	return failed ? NUA_EFAIL : 0;
 }
 
-static void format_time(long long t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	localtime_r(&tt, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
 int cmd_backups(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -371,7 +362,7 @@ int cmd_backups(int argc, char **argv)
 		if (json_object_get(s, "error"))
 			continue;
 		cli_json_int(s, "time", &t);
-		format_time(t, when, sizeof(when));
+		cli_format_time(t, false, "%Y-%m-%d %H:%M:%S", when, sizeof(when));
 		if (cli_json_int(s, "bytes", &bytes))
 			cli_human_size(bytes, size, sizeof(size));
 		json_array_foreach(json_object_get(s, "volumes"), k, v)

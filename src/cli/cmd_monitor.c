@@ -25,13 +25,8 @@ static void print_event(const json_t *ev, bool json)
 		printf("%s\n", s ? s : "null");
 		free(s);
 	} else {
-		if (cli_json_int(ev, "time", &t)) {
-			time_t tt = (time_t)t;
-			struct tm tm;
-
-			if (localtime_r(&tt, &tm))
-				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		}
+		if (cli_json_int(ev, "time", &t))
+			cli_format_time(t, false, "%Y-%m-%d %H:%M:%S", when, sizeof(when));
 		printf("%s  %-16s  %-13s  %s\n", when, cli_json_str(ev, "instance", "-"),
 		       cli_json_str(ev, "kind", "-"), cli_json_str(ev, "message", ""));
 	}

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "client.h"
@@ -32,15 +31,6 @@ static int read_pem(const char *path, char **out)
 	return 0;
 }
 
-static void day(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!t || !gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%d", &tm))
-		snprintf(buf, len, "-");
-}
-
 static int tls_ls(bool json)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
@@ -56,11 +46,13 @@ static int tls_ls(bool json)
 	printf("%-32s %-16s %-8s %-28s %-11s %s\n", "DOMAIN", "INSTANCE", "SOURCE", "ISSUER",
 	       "EXPIRES", "STATE");
 	json_array_foreach(list, i, e) {
-		char until[16];
+		char until[16] = "-";
+		long long t;
 		const char *error = json_string_value(json_object_get(e, "error"));
 		const char *issuer = json_string_value(json_object_get(e, "issuer"));
 
-		day(json_integer_value(json_object_get(e, "not_after")), until, sizeof(until));
+		if (cli_json_int(e, "not_after", &t))
+			cli_format_time(t, true, "%Y-%m-%d", until, sizeof(until));
 		printf("%-32s %-16s %-8s %-28.28s %-11s %s\n",
 		       json_string_value(json_object_get(e, "domain")),
 		       json_string_value(json_object_get(e, "instance")),

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cli.h"
 #include "strbuf.h"
@@ -31,6 +32,16 @@ void cli_human_size(int64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%lld B", (long long)n);
 	else
 		snprintf(buf, len, "%.*f %s", v < 10 ? 1 : 0, v, units[u]);
+}
+
+void cli_format_time(long long t, bool utc, const char *fmt, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if ((utc ? gmtime_r(&tt, &tm) : localtime_r(&tt, &tm)) && strftime(buf, len, fmt, &tm))
+		return;
+	snprintf(buf, len, "-");
 }
 
 void cli_duration(long long s, char *buf, size_t len)
