@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct api_tls t;
 
 		/* The length picks which of the TLS bodies. */
-		api_parse_tls(body, len, (enum api_tls_kind)(len % 4), &t, &err);
+		api_parse_tls(body, len, (enum api_tls_kind)(len % API_TLS_KINDS), &t, &err);
 		api_tls_release(&t);
 		break;
 	}

@@ -477,9 +477,10 @@ void api_tls_release(struct api_tls *t)
 int api_parse_tls(const char *body, size_t len, enum api_tls_kind kind, struct api_tls *out,
 		  struct nua_error **err)
 {
-	static const char *const what[] = { "TLS settings", "certificate", "renewal", "HSTS" };
+	static const char *const what[] = { "TLS settings", "certificate", "renewal",
+					    "HSTS",	    "domain",	   "domain" };
 	json_error_t jerr;
-	int hsts = 0, r = -1;
+	int hsts = 0, redirect = 0, r = -1;
 
 	memset(out, 0, sizeof(*out));
 	out->hsts = -1;
@@ -502,6 +503,16 @@ int api_parse_tls(const char *body, size_t len, enum api_tls_kind kind, struct a
 		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:b}", "hsts", &hsts);
 		out->hsts = hsts;
 		break;
+	case API_TLS_ALIAS:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?b}", "domain",
+				   &out->domain, "redirect", &redirect);
+		out->redirect = redirect;
+		break;
+	case API_TLS_UNALIAS:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s}", "domain", &out->domain);
+		break;
+	case API_TLS_KINDS:
+		BUG("api_parse_tls: kind %d", (int)kind);
 	}
 	if (r < 0)
 		return nua_error_set(err, NUA_EINPUT, "bad %s request: %s", what[kind], jerr.text);

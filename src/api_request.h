@@ -141,12 +141,23 @@ void api_import_release(struct api_import *i);
  *   PUT /v1/tls/certs/DOMAIN: {"cert": PEM chain, "key": PEM key}
  *   POST /v1/tls/renew: {"domain": S}
  *   PATCH /v1/instances/NAME/tls: {"hsts": bool}
+ *   POST, DELETE /v1/instances/NAME/domains: {"domain": S, "redirect"?: bool}
+ *     (no "redirect" with DELETE)
  * Any other key or type is NUA_EINPUT. */
-enum api_tls_kind { API_TLS_CONFIG, API_TLS_CERT, API_TLS_RENEW, API_TLS_HSTS };
+enum api_tls_kind {
+	API_TLS_CONFIG,
+	API_TLS_CERT,
+	API_TLS_RENEW,
+	API_TLS_HSTS,
+	API_TLS_ALIAS,
+	API_TLS_UNALIAS,
+	API_TLS_KINDS /* how many */
+};
 struct api_tls {
 	void *root;
 	const char *directory, *email, *ca_bundle, *issuer, *cert, *key, *domain;
-	int hsts; /* -1: absent */
+	int hsts;     /* -1: absent */
+	bool redirect;
 };
 int api_parse_tls(const char *body, size_t len, enum api_tls_kind kind, struct api_tls *out,
 		  struct nua_error **err);

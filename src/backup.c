@@ -565,23 +565,14 @@ static void prune_dir(const char *dir, char *const *keep)
 		closedir(d);
 }
 
-/* The certificate the instance's domain is served with, beside the dumps
- * (backup/tls/DOMAIN.pem, 0600): a restore on a new server serves it
- * before its issuer is asked again. Written again only when it changed;
- * another domain's goes. The manifest's "tls" entry, or NULL. */
-static json_t *stage_tls(struct nua_ctx *ctx, const struct instance_rec *in, const char *stage)
+/* The certificate domain is served with, into dir (backup/tls/DOMAIN.pem,
+ * 0600), written again only when it changed: its manifest entry, or NULL
+ * when there is none. */
+static json_t *stage_cert(struct nua_ctx *ctx, const char *domain, const char *dir)
 {
-	_cleanup_free_ char *dir = xasprintf("%s/tls", stage), *live = NULL, *text = NULL;
-	_cleanup_free_ char *name = NULL, *file = NULL, *rel = NULL, *source = NULL;
-	char *keep[2] = { NULL, NULL };
+	_cleanup_free_ char *live = tls_live_path(domain), *text = NULL, *source = NULL;
+	_cleanup_free_ char *file = xasprintf("%s/%s.pem", dir, domain), *rel = NULL;
 
-	name = in->domain ? xasprintf("%s.pem", in->domain) : NULL;
-	keep[0] = name;
-	prune_dir(dir, keep);
-	if (!in->domain)
-		return NULL;
-	file = xasprintf("%s/%s", dir, name);
-	live = tls_live_path(in->domain);
 	if (read_file(live, &text, NULL) < 0) {
 		unlink(file);
 		return NULL;
@@ -589,33 +580,92 @@ static json_t *stage_tls(struct nua_ctx *ctx, const struct instance_rec *in, con
 	mkdir_p(dir, 0700);
 	if (write_file_if_changed(file, text, 0600) < 0)
 		return NULL;
-	rel = xasprintf("backup/tls/%s.pem", in->domain);
-	source = tls_source(ctx, in->domain);
-	return json_pack("{s:s, s:s?}", "path", rel, "source", source);
+	rel = xasprintf("backup/tls/%s.pem", domain);
+	source = tls_source(ctx, domain);
+	return json_pack("{s:s, s:s, s:s?}", "domain", domain, "path", rel, "source", source);
 }
 
-/* The certificate a snapshot holds for the instance's domain (data: where
- * the snapshot's tree is), served when this server has none as good. */
-static void adopt_tls(struct nua_ctx *ctx, const char *name, json_t *manifest, const char *data)
+/* The certificates the instance's domains are served with, beside the dumps:
+ * a restore on a new server serves them before their issuer is asked
+ * again. Other domains' go. Sets the manifest's "tls" (the main domain's)
+ * and "tls_aliases" entries. */
+static void stage_tls(struct nua_ctx *ctx, const struct instance_rec *in, const char *stage,
+		      json_t *manifest)
 {
-	json_t *t = json_object_get(manifest, "tls");
-	const char *rel = json_string_value(json_object_get(t, "path"));
-	struct instance_rec in = { 0 };
-	struct nua_error *e = NULL;
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *dir = xasprintf("%s/tls", stage);
+	char **keep = xcalloc(in->n_aliases + 2, sizeof(*keep));
+	json_t *more = json_array(), *t;
 
-	if (!rel || strncmp(rel, "backup/tls/", 11) != 0 || strstr(rel, "..") ||
-	    instance_get(ctx, name, &in, NULL) < 0)
+	for (size_t i = 0; in->domain && i <= in->n_aliases; i++)
+		keep[i] = xasprintf("%s.pem", i ? in->aliases[i - 1].domain : in->domain);
+	prune_dir(dir, keep);
+	for (size_t i = 0; in->domain && i <= in->n_aliases; i++) {
+		free(keep[i]);
+		if (!(t = stage_cert(ctx, i ? in->aliases[i - 1].domain : in->domain, dir)))
+			continue;
+		if (i == 0)
+			json_object_set_new(manifest, "tls", t);
+		else
+			json_array_append_new(more, t);
+	}
+	free(keep);
+	if (json_array_size(more))
+		json_object_set(manifest, "tls_aliases", more);
+	json_decref(more);
+}
+
+/* Serve the certificate a snapshot holds for domain (entry t of its
+ * manifest; data: where the snapshot's tree is) when this server has none
+ * as good. */
+static void adopt_cert(struct nua_ctx *ctx, const char *domain, json_t *t, const char *data)
+{
+	const char *rel = json_string_value(json_object_get(t, "path"));
+	_cleanup_free_ char *path = NULL;
+	struct nua_error *e = NULL;
+
+	if (!rel || strncmp(rel, "backup/tls/", 11) != 0 || strstr(rel, ".."))
 		return;
 	path = xasprintf("%s/%s", data, rel);
-	if (in.domain && ctx->proxy.https_port &&
-	    tls_adopt(ctx, in.domain, path, json_string_value(json_object_get(t, "source")), &e) <
-		    0) {
-		nua_say(ctx, "the snapshot's certificate for %s is not used: %s", in.domain,
-			e->msg);
+	if (tls_adopt(ctx, domain, path, json_string_value(json_object_get(t, "source")), &e) < 0) {
+		nua_say(ctx, "the snapshot's certificate for %s is not used: %s", domain, e->msg);
 		nua_error_free(e);
 	}
+}
+
+/* The certificates a snapshot holds for the instance's domains, as it is
+ * now (a copy under another domain takes none of them). */
+static void adopt_tls(struct nua_ctx *ctx, const char *name, json_t *manifest, const char *data)
+{
+	struct instance_rec in = { 0 };
+	json_t *t;
+	size_t i;
+
+	if (!ctx->proxy.https_port || instance_get(ctx, name, &in, NULL) < 0)
+		return;
+	if (in.domain && json_object_get(manifest, "tls"))
+		adopt_cert(ctx, in.domain, json_object_get(manifest, "tls"), data);
+	json_array_foreach(json_object_get(manifest, "tls_aliases"), i, t) {
+		const char *d = json_string_value(json_object_get(t, "domain"));
+
+		for (size_t k = 0; d && k < in.n_aliases; k++)
+			if (streq(in.aliases[k].domain, d)) {
+				adopt_cert(ctx, d, t, data);
+				break;
+			}
+	}
 	instance_rec_release(&in);
+}
+
+/* The instance's aliases as the manifest records them. */
+static json_t *aliases_json(const struct instance_rec *in)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < in->n_aliases; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "domain", in->aliases[i].domain,
+						   "path", in->aliases[i].path, "redirect",
+						   in->aliases[i].redirect));
+	return a;
 }
 
 struct progress {
@@ -862,12 +912,8 @@ static int stage_instance(struct nua_ctx *ctx, const char *name, const char *kin
 		"generation", (json_int_t)in.generation, "env", env_json(&in), "image", "ref",
 		img.ref, "digest", img.digest, "archive", "backup/image.tar", "volumes", vols,
 		"resources", dumps, "config", cfg ? cfg : json_null());
-	{
-		json_t *t = stage_tls(ctx, &in, stage);
-
-		if (t)
-			json_object_set_new(manifest, "tls", t);
-	}
+	json_object_set_new(json_object_get(manifest, "instance"), "aliases", aliases_json(&in));
+	stage_tls(ctx, &in, stage, manifest);
 	{
 		_cleanup_free_ char *mpath = xasprintf("%s/nua-backup.json", stage);
 		_cleanup_free_ char *text =
@@ -2131,6 +2177,28 @@ static int materialize(struct nua_ctx *ctx, const char *data, json_t *manifest,
 			goto out;
 	}
 	made = true;
+	/* The same instance moved keeps its other domains; a copy under
+	 * another domain takes none (they are the original's). */
+	if (domain && !m->domain) {
+		size_t i;
+		json_t *a;
+
+		json_array_foreach(json_object_get(rec, "aliases"), i, a) {
+			const char *host = json_string_value(json_object_get(a, "domain"));
+			const char *path = json_string_value(json_object_get(a, "path"));
+			_cleanup_free_ char *spec = NULL;
+			struct nua_error *e = NULL;
+
+			if (!host)
+				continue;
+			spec = xasprintf("%s%s", host, path && !streq(path, "/") ? path : "");
+			if (instance_alias_add(ctx, m->name, spec,
+					       json_is_true(json_object_get(a, "redirect")), &e) < 0) {
+				nua_say(ctx, "domain %s is not added: %s", spec, e->msg);
+				nua_error_free(e);
+			}
+		}
+	}
 	if (merged_env(ctx, manifest, m, &env, &n, err) < 0 ||
 	    state_instance_update(ctx->st, m->name, NULL, env, n, err) < 0)
 		goto out;

@@ -1121,15 +1121,22 @@ static int set_route(struct nua_ctx *ctx, const struct instance_rec *in,
 		     struct nua_error **err)
 {
 	_cleanup_free_ char *upstream = ip && port ? xasprintf("%s:%d", ip, port) : NULL;
-	struct proxy_route r = { in->name, in->domain, in->path, upstream, run->tls, false };
+	_cleanup_free_ struct proxy_alias *aliases =
+		xcalloc(in->n_aliases + 1, sizeof(*aliases));
+	struct proxy_route r = { in->name, in->domain, in->path, upstream,
+				 run->tls, false,      aliases,	 in->n_aliases };
 
 	if (!in->domain)
 		return 0;
+	for (size_t i = 0; i < in->n_aliases; i++)
+		aliases[i] = (struct proxy_alias){ in->aliases[i].domain, in->aliases[i].path,
+						   in->aliases[i].redirect };
 	if (r.tls && ctx->proxy.https_port) {
 		r.hsts = tls_hsts(ctx, in->name);
-		if (tls_uses_local(ctx, in->domain) &&
-		    tls_local_ensure(ctx, in->domain, err) < 0)
-			return -1;
+		for (size_t i = 0; i <= r.n_aliases; i++)
+			if (tls_uses_local(ctx, proxy_route_domain(&r, i)) &&
+			    tls_local_ensure(ctx, proxy_route_domain(&r, i), err) < 0)
+				return -1;
 	}
 	return proxy_set_route(&ctx->proxy, &r, err);
 }
@@ -2174,6 +2181,127 @@ int instance_remove(struct nua_ctx *ctx, const char *name, bool purge, struct nu
 		goto out;
 	if ((ret = instance_converge(ctx, name, err)) < 0)
 		nua_error_prefix(err, "cannot remove '%s'", name);
+out:
+	instance_rec_release(&in);
+	return ret;
+}
+
+/* Give the route of in (as nginx serves it now: upstream, TLS) in's
+ * aliases. No route yet: the next converge makes it with them. */
+static int route_aliases(struct nua_ctx *ctx, const struct instance_rec *in,
+			 struct nua_error **err)
+{
+	struct proxy_route *routes = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (proxy_list_routes(&ctx->proxy, &routes, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ struct proxy_alias *aliases = NULL;
+		struct proxy_route r = routes[i];
+
+		if (!streq(r.name, in->name))
+			continue;
+		aliases = xcalloc(in->n_aliases + 1, sizeof(*aliases));
+		for (size_t k = 0; k < in->n_aliases; k++)
+			aliases[k] = (struct proxy_alias){ in->aliases[k].domain, in->aliases[k].path,
+							   in->aliases[k].redirect };
+		r.aliases = aliases;
+		r.n_aliases = in->n_aliases;
+		for (size_t k = 1; r.tls && ctx->proxy.https_port && k <= r.n_aliases && ret == 0;
+		     k++)
+			if (tls_uses_local(ctx, proxy_route_domain(&r, k)))
+				ret = tls_local_ensure(ctx, proxy_route_domain(&r, k), err);
+		if (ret == 0)
+			ret = proxy_set_route(&ctx->proxy, &r, err);
+		break;
+	}
+	proxy_route_list_free(routes, n);
+	return ret;
+}
+
+/* path without its trailing slashes ("/" stays), in place. */
+static char *trim_path(char *path)
+{
+	size_t len = strlen(path);
+
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	return path;
+}
+
+/* host and normalised path of a DOMAIN[/PATH] argument. */
+static int alias_spec(const char *spec, char **host, char **path, struct nua_error **err)
+{
+	if (split_domain(spec, host, path, err) < 0)
+		return -1;
+	trim_path(*path);
+	return 0;
+}
+
+int instance_alias_add(struct nua_ctx *ctx, const char *name, const char *spec, bool redirect,
+		       struct nua_error **err)
+{
+	_cleanup_free_ char *host = NULL, *path = NULL;
+	struct instance_rec in = { 0 };
+	struct nua_error *e = NULL;
+	int ret = -1;
+
+	if (instance_get(ctx, name, &in, err) < 0 || alias_spec(spec, &host, &path, err) < 0)
+		goto out;
+	if (state_alias_add(ctx->st, name, host, path, redirect, err) < 0)
+		goto out;
+	instance_rec_release(&in);
+	if (instance_get(ctx, name, &in, err) < 0)
+		goto out;
+	if (route_aliases(ctx, &in, err) < 0) {
+		/* nginx refused it: as it was. */
+		state_alias_remove(ctx->st, name, host, path, &e);
+		nua_error_free(e);
+		goto out;
+	}
+	nua_event(ctx, name, "domain", "%s%s added%s", host, streq(path, "/") ? "" : path,
+		  redirect ? " (redirects to the main domain)" : "");
+	ret = 0;
+out:
+	instance_rec_release(&in);
+	return ret;
+}
+
+int instance_alias_remove(struct nua_ctx *ctx, const char *name, const char *spec,
+			  struct nua_error **err)
+{
+	_cleanup_free_ char *host = NULL, *path = NULL;
+	struct instance_rec in = { 0 };
+	bool redirect = false;
+	struct nua_error *e = NULL;
+	int ret = -1;
+
+	if (instance_get(ctx, name, &in, err) < 0 || alias_spec(spec, &host, &path, err) < 0)
+		goto out;
+	if (in.domain && streq(host, in.domain) &&
+	    streq(path, trim_path(in.path ? in.path : (char[]){ "/" }))) {
+		nua_error_set(err, NUA_EINPUT,
+			      "'%s' is the main domain of '%s': only its aliases can be removed",
+			      spec, name);
+		goto out;
+	}
+	for (size_t i = 0; i < in.n_aliases; i++)
+		if (streq(in.aliases[i].domain, host) && streq(in.aliases[i].path, path))
+			redirect = in.aliases[i].redirect;
+	if (state_alias_remove(ctx->st, name, host, path, err) < 0)
+		goto out;
+	instance_rec_release(&in);
+	if (instance_get(ctx, name, &in, err) < 0)
+		goto out;
+	if (route_aliases(ctx, &in, err) < 0) {
+		state_alias_add(ctx->st, name, host, path, redirect, &e);
+		nua_error_free(e);
+		goto out;
+	}
+	nua_event(ctx, name, "domain", "%s%s removed", host, streq(path, "/") ? "" : path);
+	ret = 0;
 out:
 	instance_rec_release(&in);
 	return ret;

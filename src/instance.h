@@ -99,6 +99,16 @@ int instance_restart(struct nua_ctx *ctx, const char *name, struct nua_error **e
  * $NUA_ROOT/instances/NAME/volumes unless purge. */
 int instance_remove(struct nua_ctx *ctx, const char *name, bool purge, struct nua_error **err);
 
+/* Serve the instance at one more DOMAIN[/PATH] (spec), as its own or, with
+ * redirect, by a 301 to its main domain; the route changes at once (a
+ * certificate for it is asked for by the next TLS pass). NUA_EINPUT: a bad
+ * spec, no such instance, one without a domain, or a domain+path taken. */
+int instance_alias_add(struct nua_ctx *ctx, const char *name, const char *spec, bool redirect,
+		       struct nua_error **err);
+/* Stop serving the instance at alias spec. The main domain is NUA_EINPUT. */
+int instance_alias_remove(struct nua_ctx *ctx, const char *name, const char *spec,
+			  struct nua_error **err);
+
 /* Set (KEY=VALUE) and unset (KEY) variables of the instance's env, then
  * start the new generation beside the running one when it runs. An unknown KEY to unset is NUA_EINPUT. */
 int instance_set_env(struct nua_ctx *ctx, const char *name, const char *const *set,

@@ -39,9 +39,16 @@
 
 /* A route as stored: path normalised ("/" or "/a/b", no trailing slash),
  * upstream NULL for a stopped instance. */
+struct route_alias {
+	char *domain, *path; /* path normalised */
+	bool redirect;
+};
+
 struct route {
 	char *name, *domain, *path, *upstream;
 	bool tls, hsts;
+	struct route_alias *aliases;
+	size_t n_aliases;
 };
 
 struct route_set {
@@ -55,7 +62,24 @@ static void route_release(struct route *r)
 	free(r->domain);
 	free(r->path);
 	free(r->upstream);
+	for (size_t i = 0; i < r->n_aliases; i++) {
+		free(r->aliases[i].domain);
+		free(r->aliases[i].path);
+	}
+	free(r->aliases);
 	memset(r, 0, sizeof(*r));
+}
+
+/* The domain and normalised path of host i of r: 0 the main one, 1.. its
+ * aliases. */
+static const char *route_domain(const struct route *r, size_t i)
+{
+	return i == 0 ? r->domain : r->aliases[i - 1].domain;
+}
+
+static const char *route_host_path(const struct route *r, size_t i)
+{
+	return i == 0 ? r->path : r->aliases[i - 1].path;
 }
 
 static void route_set_release(struct route_set *rs)
@@ -194,6 +218,32 @@ static int check_route(const struct proxy_route *r, struct nua_error **err)
 				     "upstream '%s' of '%s' is not HOST:PORT (an IPv4 address, "
 				     "[IPv6] or host name, and a port in 1-65535)",
 				     r->upstream, r->name);
+	for (size_t i = 0; i < r->n_aliases; i++) {
+		const struct proxy_alias *a = &r->aliases[i];
+
+		if (!proxy_valid_domain(a->domain))
+			return nua_error_set(err, NUA_EINPUT,
+					     "alias '%s' of '%s' is not a lowercase host name "
+					     "(labels of a-z, 0-9 and '-', separated by dots)",
+					     a->domain ? a->domain : "", r->name);
+		if (a->path && *a->path && !valid_path(a->path))
+			return nua_error_set(err, NUA_EINPUT,
+					     "path '%s' of alias '%s' of '%s' must start with '/' and "
+					     "hold only letters, digits and . _ ~ - / (no empty, '.' or "
+					     "'..' segment)",
+					     a->path, a->domain, r->name);
+	}
+	for (size_t i = 0; i <= r->n_aliases; i++)
+		for (size_t k = 0; k < i; k++) {
+			_cleanup_free_ char *pi = normalise_path(i ? r->aliases[i - 1].path : r->path);
+			_cleanup_free_ char *pk = normalise_path(k ? r->aliases[k - 1].path : r->path);
+
+			if (streq(proxy_route_domain(r, i), proxy_route_domain(r, k)) &&
+			    streq(pi, pk))
+				return nua_error_set(err, NUA_EINPUT, "'%s%s' is named twice by '%s'",
+						     proxy_route_domain(r, i),
+						     streq(pi, "/") ? "" : pi, r->name);
+		}
 	return 0;
 }
 
@@ -436,12 +486,58 @@ static char *listen_tls_conf_text(const struct proxy *p)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int cmp_route_path(const void *a, const void *b)
-{
-	const struct proxy_route *x = *(const struct proxy_route *const *)a;
-	const struct proxy_route *y = *(const struct proxy_route *const *)b;
+/* What one location of a site serves: route r at path, as r's own or (with
+ * redirect) by a 301 to r's main domain. */
+struct site_entry {
+	const struct proxy_route *r;
+	char *path; /* normalised */
+	bool redirect;
+};
 
-	return strcmp(x->path ? x->path : "/", y->path ? y->path : "/");
+static int cmp_entry_path(const void *a, const void *b)
+{
+	return strcmp(((const struct site_entry *)a)->path, ((const struct site_entry *)b)->path);
+}
+
+/* The URL of r's main domain and path (no trailing '/') for a redirect from
+ * a server block of the given kind. */
+static char *main_url(const struct proxy_route *r, const struct proxy_site_tls *t, bool https)
+{
+	_cleanup_free_ char *path = normalise_path(r->path);
+	int port = https ? (t ? t->https_port : 443) : (t && t->http_port ? t->http_port : 80);
+	_cleanup_free_ char *p = port == (https ? 443 : 80) ? xstrdup("") : xasprintf(":%d", port);
+
+	return xasprintf("%s://%s%s%s", https ? "https" : "http", r->domain, p,
+			 streq(path, "/") ? "" : path);
+}
+
+/* A redirecting alias: everything under path goes to the same place under
+ * the route's main domain and path, query kept. */
+static void render_redirect(struct strbuf *sb, const struct site_entry *e,
+			    const struct proxy_site_tls *t, bool https)
+{
+	_cleanup_free_ char *to = main_url(e->r, t, https);
+
+	if (streq(e->path, "/")) {
+		strbuf_addf(sb, "\tlocation / {\n\t\treturn 301 %s$request_uri;\n\t}\n", to);
+		return;
+	}
+	/* $request_uri is the URL as sent, not decoded: matched against the
+	 * path with its dots escaped, the rest is carried over unchanged. */
+	strbuf_addf(sb, "\tlocation = %s {\n\t\treturn 301 %s/$is_args$args;\n\t}\n", e->path, to);
+	strbuf_addf(sb, "\tlocation %s/ {\n\t\tif ($request_uri ~ \"^", e->path);
+	for (const char *c = e->path; *c; c++) {
+		if (*c == '.')
+			strbuf_addch(sb, '\\');
+		strbuf_addch(sb, *c);
+	}
+	strbuf_addf(sb,
+		    "/(.*)$\") {\n"
+		    "\t\t\treturn 301 %s/$1;\n"
+		    "\t\t}\n"
+		    "\t\treturn 301 %s/;\n"
+		    "\t}\n",
+		    to, to);
 }
 
 static void render_location_body(struct strbuf *sb, const struct proxy_route *r, const char *path,
@@ -467,7 +563,7 @@ static void render_location_body(struct strbuf *sb, const struct proxy_route *r,
 
 /* The locations of one server block: each route's, served (or, with
  * redirect set, sent to HTTPS when the route wants TLS). */
-static void render_locations(struct strbuf *sb, const struct proxy_route *const *mine, size_t m,
+static void render_locations(struct strbuf *sb, const struct site_entry *mine, size_t m,
 			     const struct proxy_site_tls *t, bool https)
 {
 	bool has_root = false;
@@ -477,12 +573,19 @@ static void render_locations(struct strbuf *sb, const struct proxy_route *const 
 					      : xstrdup("https://$host");
 
 	for (size_t i = 0; i < m; i++) {
-		_cleanup_free_ char *path = normalise_path(mine[i]->path);
-		bool away = redirect && mine[i]->tls;
+		const struct proxy_route *r = mine[i].r;
+		const char *path = mine[i].path;
+		bool away = redirect && r->tls;
 
-		strbuf_addf(sb, "\n\t# %s\n", mine[i]->name);
-		if (streq(path, "/")) {
+		if (streq(path, "/"))
 			has_root = true;
+		if (mine[i].redirect) {
+			strbuf_addf(sb, "\n\t# %s: sent to %s\n", r->name, r->domain);
+			render_redirect(sb, &mine[i], t, https);
+			continue;
+		}
+		strbuf_addf(sb, "\n\t# %s\n", r->name);
+		if (streq(path, "/")) {
 			strbuf_addstr(sb, "\tlocation / {\n");
 		} else {
 			/* /notes/ and below go to the app; /notes itself gets
@@ -497,7 +600,7 @@ static void render_locations(struct strbuf *sb, const struct proxy_route *const 
 		if (away)
 			strbuf_addf(sb, "\t\treturn 301 %s$request_uri;\n", target);
 		else
-			render_location_body(sb, mine[i], path, https && mine[i]->hsts);
+			render_location_body(sb, r, path, https && r->hsts);
 		strbuf_addstr(sb, "\t}\n");
 	}
 	if (!has_root)
@@ -511,13 +614,22 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
 			const struct proxy_site_tls *t)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	_cleanup_free_ const struct proxy_route **mine = xcalloc(n ? n : 1, sizeof(*mine));
-	size_t m = 0;
+	struct site_entry *mine = NULL;
+	size_t m = 0, alloc = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (streq(routes[i].domain, domain))
-			mine[m++] = &routes[i];
-	qsort(mine, m, sizeof(*mine), cmp_route_path);
+		for (size_t k = 0; k <= routes[i].n_aliases; k++) {
+			if (!streq(proxy_route_domain(&routes[i], k), domain))
+				continue;
+			ALLOC_GROW(mine, m + 1, alloc);
+			mine[m++] = (struct site_entry){
+				&routes[i],
+				normalise_path(k ? routes[i].aliases[k - 1].path : routes[i].path),
+				k && routes[i].aliases[k - 1].redirect
+			};
+		}
+	if (m)
+		qsort(mine, m, sizeof(*mine), cmp_entry_path);
 
 	strbuf_addf(&sb,
 		    "# Written by Nua from routes/*.json: changes are overwritten.\n"
@@ -551,6 +663,9 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
 		render_locations(&sb, mine, m, t, true);
 		strbuf_addstr(&sb, "}\n");
 	}
+	for (size_t i = 0; i < m; i++)
+		free(mine[i].path);
+	free(mine);
 	return strbuf_detach(&sb, NULL);
 }
 
@@ -558,8 +673,64 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
 
 static json_t *route_json(const struct route *r)
 {
-	return json_pack("{s:s, s:s, s:s, s:s?, s:b, s:b}", "name", r->name, "domain", r->domain,
-			 "path", r->path, "upstream", r->upstream, "tls", r->tls, "hsts", r->hsts);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:b, s:b}", "name", r->name, "domain",
+			      r->domain, "path", r->path, "upstream", r->upstream, "tls", r->tls,
+			      "hsts", r->hsts);
+
+	if (r->n_aliases) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; i < r->n_aliases; i++)
+			json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "domain",
+							   r->aliases[i].domain, "path",
+							   r->aliases[i].path, "redirect",
+							   r->aliases[i].redirect));
+		json_object_set_new(j, "aliases", a);
+	}
+	return j;
+}
+
+/* Copy r (checked) into the stored form. */
+static void route_store(struct route *out, const struct proxy_route *r)
+{
+	out->name = xstrdup(r->name);
+	out->domain = xstrdup(r->domain);
+	out->path = normalise_path(r->path);
+	out->upstream = r->upstream ? xstrdup(r->upstream) : NULL;
+	out->tls = r->tls;
+	out->hsts = r->hsts;
+	out->n_aliases = r->n_aliases;
+	out->aliases = r->n_aliases ? xcalloc(r->n_aliases, sizeof(*out->aliases)) : NULL;
+	for (size_t i = 0; i < r->n_aliases; i++)
+		out->aliases[i] = (struct route_alias){ xstrdup(r->aliases[i].domain),
+							normalise_path(r->aliases[i].path),
+							r->aliases[i].redirect };
+}
+
+/* A view of stored route r (valid while r is), its aliases in *aliases
+ * (the caller frees the array). */
+static struct proxy_route route_view(const struct route *r, struct proxy_alias **aliases)
+{
+	*aliases = r->n_aliases ? xcalloc(r->n_aliases, sizeof(**aliases)) : NULL;
+	for (size_t i = 0; i < r->n_aliases; i++)
+		(*aliases)[i] = (struct proxy_alias){ r->aliases[i].domain, r->aliases[i].path,
+						      r->aliases[i].redirect };
+	return (struct proxy_route){ r->name,	  r->domain, r->path,	 r->upstream,
+				     r->tls,	  r->hsts,   *aliases, r->n_aliases };
+}
+
+static bool same_route(const struct route *a, const struct route *b)
+{
+	if (!streq(a->domain, b->domain) || !streq(a->path, b->path) || a->tls != b->tls ||
+	    a->hsts != b->hsts || a->n_aliases != b->n_aliases ||
+	    (!a->upstream) != (!b->upstream) || (a->upstream && !streq(a->upstream, b->upstream)))
+		return false;
+	for (size_t i = 0; i < a->n_aliases; i++)
+		if (!streq(a->aliases[i].domain, b->aliases[i].domain) ||
+		    !streq(a->aliases[i].path, b->aliases[i].path) ||
+		    a->aliases[i].redirect != b->aliases[i].redirect)
+			return false;
+	return true;
 }
 
 static int load_route(const char *file, struct route *r, struct nua_error **err)
@@ -567,16 +738,18 @@ static int load_route(const char *file, struct route *r, struct nua_error **err)
 	json_error_t jerr;
 	json_t *j = json_load_file(file, 0, &jerr);
 	const char *name = NULL, *domain = NULL, *path = NULL, *upstream = NULL;
-	json_t *up = NULL;
+	json_t *up = NULL, *aliases = NULL, *e;
 	int tls = 0, hsts = 0;
 	struct proxy_route pr;
+	_cleanup_free_ struct proxy_alias *av = NULL;
+	size_t i;
 	int ret = 0;
 
 	if (!j)
 		return nua_error_set(err, NUA_EFAIL, "cannot read route '%s': %s", file, jerr.text);
-	if (json_unpack_ex(j, &jerr, 0, "{s:s, s:s, s:s, s?:o, s?:b, s?:b}", "name", &name,
+	if (json_unpack_ex(j, &jerr, 0, "{s:s, s:s, s:s, s?:o, s?:b, s?:b, s?:o}", "name", &name,
 			   "domain", &domain, "path", &path, "upstream", &up, "tls", &tls, "hsts",
-			   &hsts) < 0) {
+			   &hsts, "aliases", &aliases) < 0) {
 		ret = nua_error_set(err, NUA_EFAIL, "cannot read route '%s': %s", file, jerr.text);
 		goto out;
 	}
@@ -586,17 +759,30 @@ static int load_route(const char *file, struct route *r, struct nua_error **err)
 		    "cannot read route '%s': 'upstream' is neither a string nor null", file);
 		goto out;
 	}
-	pr = (struct proxy_route){name, domain, path, upstream, tls, hsts};
+	if (aliases && !json_is_array(aliases)) {
+		ret = nua_error_set(err, NUA_EFAIL, "cannot read route '%s': 'aliases' is not an array",
+				    file);
+		goto out;
+	}
+	av = xcalloc(json_array_size(aliases) + 1, sizeof(*av));
+	json_array_foreach(aliases, i, e) {
+		int redirect = 0;
+
+		if (json_unpack_ex(e, &jerr, 0, "{s:s, s:s, s?:b}", "domain", &av[i].domain, "path",
+				   &av[i].path, "redirect", &redirect) < 0) {
+			ret = nua_error_set(err, NUA_EFAIL, "cannot read route '%s': alias %zu: %s",
+					    file, i + 1, jerr.text);
+			goto out;
+		}
+		av[i].redirect = redirect;
+	}
+	pr = (struct proxy_route){ name, domain, path, upstream, tls, hsts, av,
+				   json_array_size(aliases) };
 	if (check_route(&pr, err) < 0) {
 		ret = nua_error_prefix(err, "route '%s'", file);
 		goto out;
 	}
-	r->name = xstrdup(name);
-	r->domain = xstrdup(domain);
-	r->path = normalise_path(path);
-	r->upstream = upstream ? xstrdup(upstream) : NULL;
-	r->tls = tls;
-	r->hsts = hsts;
+	route_store(r, &pr);
 out:
 	json_decref(j);
 	return ret;
@@ -1162,9 +1348,11 @@ static void site_tls(const struct proxy *p, const struct route_set *rs, const ch
 
 	memset(t, 0, sizeof(*t));
 	t->https_port = p->https_port;
+	t->http_port = p->port;
 	for (size_t i = 0; i < rs->n; i++)
-		if (streq(rs->v[i].domain, domain) && rs->v[i].tls)
-			wants = true;
+		for (size_t k = 0; k <= rs->v[i].n_aliases; k++)
+			if (streq(route_domain(&rs->v[i], k), domain) && rs->v[i].tls)
+				wants = true;
 	if (!p->https_port || !wants)
 		return;
 	if (!tls_live_info(domain, (int64_t)time(NULL), &info))
@@ -1183,19 +1371,17 @@ static void site_tls(const struct proxy *p, const struct route_set *rs, const ch
 static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 		 const char *const *domains, size_t nd, const char *what, struct nua_error **err)
 {
-	struct site_change sc[2] = {{0}};
+	_cleanup_free_ struct site_change *sc = xcalloc(nd ? nd : 1, sizeof(*sc));
 	_cleanup_free_ struct proxy_route *view = xcalloc(rs->n ? rs->n : 1, sizeof(*view));
+	_cleanup_free_ struct proxy_alias **views = xcalloc(rs->n ? rs->n : 1, sizeof(*views));
 	_cleanup_free_ char *old_route = NULL;
-	const char *written[3] = {NULL};
+	_cleanup_free_ const char **written = xcalloc(nd + 1, sizeof(*written));
 	size_t nw = 0;
 	bool from_route;
 	int ret = -1, r;
 
-	if (nd > ARRAY_SIZE(sc))
-		BUG("apply: %zu domains", nd);
 	for (size_t i = 0; i < rs->n; i++)
-		view[i] = (struct proxy_route){rs->v[i].name,	  rs->v[i].domain, rs->v[i].path,
-					       rs->v[i].upstream, rs->v[i].tls,	   rs->v[i].hsts};
+		view[i] = route_view(&rs->v[i], &views[i]);
 	for (size_t i = 0; i < nd; i++) {
 		_cleanup_free_ char *text = NULL;
 		bool used = false;
@@ -1204,8 +1390,9 @@ static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 		if (read_file(sc[i].path, &sc[i].old, NULL) < 0)
 			sc[i].old = NULL;
 		for (size_t k = 0; k < rs->n; k++)
-			if (streq(rs->v[k].domain, domains[i]))
-				used = true;
+			for (size_t a = 0; a <= rs->v[k].n_aliases; a++)
+				if (streq(route_domain(&rs->v[k], a), domains[i]))
+					used = true;
 		if (used) {
 			struct proxy_site_tls t;
 
@@ -1247,62 +1434,80 @@ out:
 	if (ret < 0)
 		restore_sites(sc, nd);
 	release_sites(sc, nd);
+	for (size_t i = 0; i < rs->n; i++)
+		free(views[i]);
 	return ret;
+}
+
+/* Add domain to domains[0..*n) unless it is there. */
+static void add_domain(const char **domains, size_t *n, const char *domain)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (streq(domains[i], domain))
+			return;
+	domains[(*n)++] = domain;
 }
 
 int proxy_set_route(struct proxy *p, const struct proxy_route *r, struct nua_error **err)
 {
 	_cleanup_(route_set_releasep) struct route_set rs = {0};
 	_cleanup_close_ int lock = -1;
-	_cleanup_free_ char *path = NULL, *old_domain = NULL;
-	const char *domains[2];
+	_cleanup_(route_release) struct route want = { 0 }, old = { 0 };
+	_cleanup_free_ const char **domains = NULL;
 	size_t nd = 0;
 	ssize_t i;
 
 	if (check_route(r, err) < 0)
 		return -1;
-	path = normalise_path(r->path);
+	route_store(&want, r);
 	if (lock_dir(p, &lock, err) < 0 || load_routes(p, &rs, err) < 0)
 		return -1;
-	for (size_t k = 0; k < rs.n; k++)
-		if (!streq(rs.v[k].name, r->name) && streq(rs.v[k].domain, r->domain) &&
-		    streq(rs.v[k].path, path))
-			return nua_error_set(err, NUA_EINPUT, "'%s%s' is already routed to '%s'",
-					     r->domain, streq(path, "/") ? "" : path, rs.v[k].name);
+	for (size_t k = 0; k < rs.n; k++) {
+		if (streq(rs.v[k].name, r->name))
+			continue;
+		for (size_t a = 0; a <= rs.v[k].n_aliases; a++)
+			for (size_t b = 0; b <= want.n_aliases; b++)
+				if (streq(route_domain(&rs.v[k], a), route_domain(&want, b)) &&
+				    streq(route_host_path(&rs.v[k], a), route_host_path(&want, b)))
+					return nua_error_set(
+					    err, NUA_EINPUT, "'%s%s' is already routed to '%s'",
+					    route_domain(&want, b),
+					    streq(route_host_path(&want, b), "/")
+						    ? ""
+						    : route_host_path(&want, b),
+					    rs.v[k].name);
+	}
 	i = find_route(&rs, r->name);
 	/* The same route again (a reconcile pass) changes nothing: no
 	 * rewrite, no reload, as long as nginx serves it. */
-	if (i >= 0 && streq(rs.v[i].domain, r->domain) && streq(rs.v[i].path, path) &&
-	    rs.v[i].tls == r->tls && rs.v[i].hsts == r->hsts &&
-	    ((!rs.v[i].upstream && !r->upstream) ||
-	     (rs.v[i].upstream && r->upstream && streq(rs.v[i].upstream, r->upstream))) &&
-	    proxy_running(p))
+	if (i >= 0 && same_route(&rs.v[i], &want) && proxy_running(p))
 		return 0;
 	if (i < 0) {
 		ALLOC_GROW(rs.v, rs.n + 1, rs.alloc);
 		i = (ssize_t)rs.n++;
 	} else {
-		old_domain = TAKE_PTR(rs.v[i].domain);
-		route_release(&rs.v[i]);
+		old = rs.v[i];
 	}
-	rs.v[i].name = xstrdup(r->name);
-	rs.v[i].domain = xstrdup(r->domain);
-	rs.v[i].path = TAKE_PTR(path);
-	rs.v[i].upstream = r->upstream ? xstrdup(r->upstream) : NULL;
-	rs.v[i].tls = r->tls;
-	rs.v[i].hsts = r->hsts;
-	domains[nd++] = r->domain;
-	if (old_domain && !streq(old_domain, r->domain))
-		domains[nd++] = old_domain;
-	return apply(p, &rs, r->name, domains, nd, "set", err);
+	rs.v[i] = want;
+	/* The sites of every domain the route had or has are made again. */
+	domains = xcalloc(old.n_aliases + want.n_aliases + 2, sizeof(*domains));
+	for (size_t k = 0; k <= want.n_aliases; k++)
+		add_domain(domains, &nd, route_domain(&want, k));
+	for (size_t k = 0; old.name && k <= old.n_aliases; k++)
+		add_domain(domains, &nd, route_domain(&old, k));
+	i = apply(p, &rs, r->name, domains, nd, "set", err);
+	/* rs owns want now; old stays ours to release. */
+	memset(&want, 0, sizeof(want));
+	return (int)i;
 }
 
 int proxy_remove_route(struct proxy *p, const char *name, struct nua_error **err)
 {
 	_cleanup_(route_set_releasep) struct route_set rs = {0};
 	_cleanup_close_ int lock = -1;
-	_cleanup_free_ char *domain = NULL;
-	const char *domains[1];
+	_cleanup_(route_release) struct route old = { 0 };
+	_cleanup_free_ const char **domains = NULL;
+	size_t nd = 0;
 	ssize_t i;
 
 	if (!valid_name(name, ROUTE_NAME_MAX))
@@ -1313,11 +1518,12 @@ int proxy_remove_route(struct proxy *p, const char *name, struct nua_error **err
 		return -1;
 	if ((i = find_route(&rs, name)) < 0)
 		return 0;
-	domain = TAKE_PTR(rs.v[i].domain);
-	route_release(&rs.v[i]);
+	old = rs.v[i];
 	rs.v[i] = rs.v[--rs.n];
-	domains[0] = domain;
-	return apply(p, &rs, name, domains, 1, "remove", err);
+	domains = xcalloc(old.n_aliases + 1, sizeof(*domains));
+	for (size_t k = 0; k <= old.n_aliases; k++)
+		add_domain(domains, &nd, route_domain(&old, k));
+	return apply(p, &rs, name, domains, nd, "remove", err);
 }
 
 void proxy_drain(const struct proxy *p, int timeout_ms)
@@ -1346,6 +1552,11 @@ void proxy_route_list_free(struct proxy_route *list, size_t n)
 		free((char *)list[i].domain);
 		free((char *)list[i].path);
 		free((char *)list[i].upstream);
+		for (size_t k = 0; k < list[i].n_aliases; k++) {
+			free((char *)list[i].aliases[k].domain);
+			free((char *)list[i].aliases[k].path);
+		}
+		free((struct proxy_alias *)list[i].aliases);
 	}
 	free(list);
 }
@@ -1361,10 +1572,20 @@ int proxy_list_routes(const struct proxy *p, struct proxy_route **out, size_t *n
 	if (load_routes(p, &rs, err) < 0)
 		return -1;
 	list = xcalloc(rs.n ? rs.n : 1, sizeof(*list));
-	for (size_t i = 0; i < rs.n; i++)
+	for (size_t i = 0; i < rs.n; i++) {
+		struct proxy_alias *av = rs.v[i].n_aliases
+						 ? xcalloc(rs.v[i].n_aliases, sizeof(*av))
+						 : NULL;
+
+		for (size_t k = 0; k < rs.v[i].n_aliases; k++)
+			av[k] = (struct proxy_alias){ TAKE_PTR(rs.v[i].aliases[k].domain),
+						      TAKE_PTR(rs.v[i].aliases[k].path),
+						      rs.v[i].aliases[k].redirect };
 		list[i] = (struct proxy_route){ TAKE_PTR(rs.v[i].name),	  TAKE_PTR(rs.v[i].domain),
 						TAKE_PTR(rs.v[i].path),	  TAKE_PTR(rs.v[i].upstream),
-						rs.v[i].tls,		  rs.v[i].hsts };
+						rs.v[i].tls,		  rs.v[i].hsts,
+						av,			  rs.v[i].n_aliases };
+	}
 	*out = list;
 	*n = rs.n;
 	return 0;

@@ -51,6 +51,14 @@ struct proxy {
 	int https_port; /* NUA_HTTPS_PORT (443); 0: no HTTPS */
 };
 
+/* Another domain (and path) of a route: served like its main one, or with
+ * redirect a 301 to it (the rest of the URL kept). */
+struct proxy_alias {
+	const char *domain;
+	const char *path; /* NULL or "/" for the whole host */
+	bool redirect;
+};
+
 struct proxy_route {
 	const char *name;     /* instance name (valid_name) */
 	const char *domain;   /* host name, checked with proxy_valid_domain */
@@ -58,7 +66,15 @@ struct proxy_route {
 	const char *upstream; /* "10.88.0.5:8080", or NULL: answer 503 */
 	bool tls;	      /* served over HTTPS once its domain has a certificate */
 	bool hsts;	      /* and sends Strict-Transport-Security there */
+	const struct proxy_alias *aliases; /* with tls and hsts as the route's */
+	size_t n_aliases;
 };
+
+/* The domain of host i of r: 0 the main one, 1.. its aliases. */
+static inline const char *proxy_route_domain(const struct proxy_route *r, size_t i)
+{
+	return i == 0 ? r->domain : r->aliases[i - 1].domain;
+}
 
 /* How a site is served over TLS. */
 struct proxy_site_tls {
@@ -66,6 +82,7 @@ struct proxy_site_tls {
 	bool cert;	/* $NUA_ROOT/tls/live/DOMAIN.pem is served */
 	bool redirect;	/* HTTP requests of routes that want TLS go to HTTPS (301) */
 	bool ocsp;	/* staple OCSP responses */
+	int http_port;	/* for redirects to another domain; 0: 80 */
 };
 
 /* Fill p from the environment, create the directories and write nginx.conf
@@ -83,7 +100,8 @@ void proxy_release(struct proxy *p);
 bool proxy_valid_domain(const char *domain);
 
 /* The server blocks of domain, made from those of routes (n of them) whose
- * domain it is: one location per path, 503 for a route without upstream, and
+ * domain or alias it is: one location per path (a 301 to the route's main
+ * domain for a redirecting alias), 503 for a route without upstream, and
  * 404 at "/" when no route takes it; with t (may be NULL: plain HTTP) ACME's
  * challenges on HTTP, and an HTTPS server when t->cert. The routes must be
  * valid (as proxy_set_route checks them). Caller frees. For tests and
@@ -97,7 +115,8 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
  * old ones only finish their connections). On failure nothing changes on
  * disk or in what nginx serves. NUA_EINPUT: an invalid field (path: letters,
  * digits and . _ ~ - /; upstream: IPv4:PORT, [IPv6]:PORT or HOST:PORT), a
- * domain+path taken by another route ("/notes" and "/notes/" are the same),
+ * domain+path taken by another route or named twice by this one, as its
+ * domain or an alias ("/notes" and "/notes/" are the same),
  * or nginx refusing the route's own server block (an upstream host that
  * does not resolve, say). Other refusals by nginx are NUA_EFAIL, with
  * nginx's message. A path route gets PATH/ and below, with the full URI and

@@ -145,6 +145,18 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (target, snapshot)"
 	");"
 	"CREATE INDEX backups_instance ON backups(instance, time);",
+	/* 5: more domains for an instance, served as its own or sent to it
+	 * (redirect). A domain+path belongs to one instance or alias at most:
+	 * state_alias_add checks it against instances too. */
+	"CREATE TABLE domain_aliases ("
+	"  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+	"  domain TEXT NOT NULL,"
+	"  path TEXT NOT NULL DEFAULT '/',"
+	"  redirect INTEGER NOT NULL DEFAULT 0 CHECK (redirect IN (0, 1)),"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (domain, path)"
+	");"
+	"CREATE INDEX domain_aliases_instance ON domain_aliases(instance);",
 };
 
 int state_latest_version(void) { return (int)ARRAY_SIZE(migrations); }
@@ -532,6 +544,11 @@ void instance_rec_release(struct instance_rec *in)
 		free(in->volumes[i].source);
 	}
 	free(in->volumes);
+	for (size_t i = 0; i < in->n_aliases; i++) {
+		free(in->aliases[i].domain);
+		free(in->aliases[i].path);
+	}
+	free(in->aliases);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -567,6 +584,34 @@ static int insert_env(struct state *st, const char *name, const struct env_rec *
 	return 0;
 }
 
+/* The SQL of a stored path in the form "/" or "/a/b" (no trailing slash). */
+#define NORM_PATH(col) "CASE WHEN rtrim(" col ", '/') = '' THEN '/' ELSE rtrim(" col ", '/') END"
+
+/* The instance that serves domain+path (itself or through an alias), in
+ * *user (NULL: none). */
+static int domain_user(struct state *st, const char *domain, const char *path, char **user,
+		       struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r;
+
+	*user = NULL;
+	if (prepare(st,
+		    "SELECT name FROM instances WHERE domain = ?1 AND " NORM_PATH("path") " = "
+		    NORM_PATH("?2") " UNION ALL SELECT instance FROM domain_aliases"
+		    " WHERE domain = ?1 AND path = " NORM_PATH("?2") " LIMIT 1",
+		    &s, err) < 0)
+		return -1;
+	bind_text(s, 1, domain);
+	bind_text(s, 2, path);
+	r = sqlite3_step(s);
+	if (r == SQLITE_ROW)
+		*user = column_text(s, 0);
+	else if (r != SQLITE_DONE)
+		return db_error(st, err, "cannot read domains");
+	return 0;
+}
+
 static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 {
 	struct instance_rec *in = arg;
@@ -577,6 +622,16 @@ static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 	if (state_image_get(st, in->image_ref, &img, err) < 0)
 		return -1;
 	image_rec_release(&img);
+	if (in->domain) {
+		_cleanup_free_ char *user = NULL;
+
+		if (domain_user(st, in->domain, in->path ? in->path : "/", &user, err) < 0)
+			return -1;
+		if (user)
+			return nua_error_set(err, NUA_EINPUT, "domain '%s%s' is used by instance '%s'",
+					     in->domain, in->path && !streq(in->path, "/") ? in->path : "",
+					     user);
+	}
 	if (prepare(st,
 		    "INSERT INTO instances (name, image_ref, domain, path, desired, actual,"
 		    " generation, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'unknown', 1, ?, ?)",
@@ -652,6 +707,7 @@ static int instance_details(struct state *st, struct instance_rec *in, struct nu
 {
 	_cleanup_stmt_ sqlite3_stmt *e = NULL;
 	_cleanup_stmt_ sqlite3_stmt *v = NULL;
+	_cleanup_stmt_ sqlite3_stmt *a = NULL;
 	size_t alloc = 0;
 	int r;
 
@@ -688,6 +744,24 @@ static int instance_details(struct state *st, struct instance_rec *in, struct nu
 	}
 	if (r != SQLITE_DONE)
 		return db_error(st, err, "cannot read volumes");
+	alloc = 0;
+	if (prepare(st,
+		    "SELECT domain, path, redirect FROM domain_aliases WHERE instance = ?"
+		    " ORDER BY created_at, domain, path",
+		    &a, err) < 0)
+		return -1;
+	bind_text(a, 1, in->name);
+	while ((r = sqlite3_step(a)) == SQLITE_ROW) {
+		struct alias_rec *rec;
+
+		ALLOC_GROW(in->aliases, in->n_aliases + 1, alloc);
+		rec = &in->aliases[in->n_aliases++];
+		rec->domain = column_text(a, 0);
+		rec->path = column_text(a, 1);
+		rec->redirect = sqlite3_column_int(a, 2);
+	}
+	if (r != SQLITE_DONE)
+		return db_error(st, err, "cannot read the domains");
 	return 0;
 }
 
@@ -759,6 +833,72 @@ int state_instance_list(struct state *st, struct instance_rec **out, size_t *n,
 	}
 	*out = list;
 	*n = len;
+	return 0;
+}
+
+struct alias_args {
+	const char *name, *domain, *path;
+	bool redirect;
+};
+
+static int alias_add_tx(struct state *st, void *arg, struct nua_error **err)
+{
+	const struct alias_args *a = arg;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *user = NULL;
+	struct instance_rec in;
+
+	if (state_instance_get(st, a->name, &in, err) < 0)
+		return -1;
+	if (!in.domain) {
+		instance_rec_release(&in);
+		return nua_error_set(err, NUA_EINPUT,
+				     "instance '%s' has no domain: deploy it with --domain first",
+				     a->name);
+	}
+	instance_rec_release(&in);
+	if (domain_user(st, a->domain, a->path, &user, err) < 0)
+		return -1;
+	if (user)
+		return nua_error_set(err, NUA_EINPUT, "domain '%s%s' is used by instance '%s'",
+				     a->domain, streq(a->path, "/") ? "" : a->path, user);
+	if (prepare(st,
+		    "INSERT INTO domain_aliases (instance, domain, path, redirect, created_at)"
+		    " VALUES (?, ?, ?, ?, ?)",
+		    &s, err) < 0)
+		return -1;
+	bind_text(s, 1, a->name);
+	bind_text(s, 2, a->domain);
+	bind_text(s, 3, a->path);
+	sqlite3_bind_int(s, 4, a->redirect);
+	sqlite3_bind_int64(s, 5, now());
+	return step_done(st, s, err, "cannot record the domain");
+}
+
+int state_alias_add(struct state *st, const char *name, const char *domain, const char *path,
+		    bool redirect, struct nua_error **err)
+{
+	struct alias_args a = { name, domain, path, redirect };
+
+	return state_tx(st, alias_add_tx, &a, err);
+}
+
+int state_alias_remove(struct state *st, const char *name, const char *domain, const char *path,
+		       struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prepare(st, "DELETE FROM domain_aliases WHERE instance = ? AND domain = ? AND path = ?",
+		    &s, err) < 0)
+		return -1;
+	bind_text(s, 1, name);
+	bind_text(s, 2, domain);
+	bind_text(s, 3, path);
+	if (step_done(st, s, err, "cannot remove the domain") < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return nua_error_set(err, NUA_EINPUT, "'%s%s' is not a domain of '%s'", domain,
+				     streq(path, "/") ? "" : path, name);
 	return 0;
 }
 

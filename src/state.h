@@ -77,6 +77,14 @@ struct volume_rec {
 	char *source; /* host path for directory, or NULL */
 };
 
+/* Another domain+path of an instance: served as the instance's own, or
+ * (redirect) answered with a 301 to its main domain. */
+struct alias_rec {
+	char *domain;
+	char *path; /* "/" or "/a/b" */
+	bool redirect;
+};
+
 struct instance_rec {
 	char *name;
 	char *image_ref;
@@ -95,6 +103,8 @@ struct instance_rec {
 	size_t n_env;
 	struct volume_rec *volumes;
 	size_t n_volumes;
+	struct alias_rec *aliases; /* oldest first */
+	size_t n_aliases;
 };
 
 void instance_rec_release(struct instance_rec *in);
@@ -128,6 +138,14 @@ int state_revision_latest(struct state *st, const char *name, int64_t *generatio
 			  struct nua_error **err);
 /* Forget the instance's revisions (once its new generation serves). */
 int state_revisions_drop(struct state *st, const char *name, struct nua_error **err);
+/* Add domain+path (path normalised: "/" or "/a/b") as an alias of name.
+ * NUA_EINPUT: no such instance, an instance without a domain, or
+ * domain+path served by an instance already (its own or an alias). */
+int state_alias_add(struct state *st, const char *name, const char *domain, const char *path,
+		    bool redirect, struct nua_error **err);
+/* NUA_EINPUT when name has no such alias. */
+int state_alias_remove(struct state *st, const char *name, const char *domain, const char *path,
+		       struct nua_error **err);
 /* Record that the instance is to be removed (with its data when purge). */
 int state_instance_set_removing(struct state *st, const char *name, bool purge,
 				struct nua_error **err);

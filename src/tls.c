@@ -354,8 +354,9 @@ static char *domain_owner(struct nua_ctx *ctx, const char *domain)
 	if (proxy_list_routes(&ctx->proxy, &routes, &n, NULL) < 0)
 		return NULL;
 	for (size_t i = 0; i < n && !name; i++)
-		if (streq(routes[i].domain, domain))
-			name = xstrdup(routes[i].name);
+		for (size_t k = 0; k <= routes[i].n_aliases && !name; k++)
+			if (streq(proxy_route_domain(&routes[i], k), domain))
+				name = xstrdup(routes[i].name);
 	proxy_route_list_free(routes, n);
 	return name;
 }
@@ -1026,8 +1027,8 @@ static char **tls_domains(struct nua_ctx *ctx)
 	if (proxy_list_routes(&ctx->proxy, &routes, &n, NULL) < 0)
 		return out;
 	for (size_t i = 0; i < n; i++)
-		if (routes[i].tls)
-			strv_add_unique(&out, &k, &alloc, routes[i].domain);
+		for (size_t h = 0; routes[i].tls && h <= routes[i].n_aliases; h++)
+			strv_add_unique(&out, &k, &alloc, proxy_route_domain(&routes[i], h));
 	proxy_route_list_free(routes, n);
 	return out;
 }
@@ -1078,6 +1079,45 @@ void tls_maintain(struct nua_ctx *ctx, int64_t now)
 
 /* ---- listing and settings ---- */
 
+/* The state of domain (routed to name, wanting TLS or not) for tls_list. */
+static json_t *list_entry(struct nua_ctx *ctx, const char *domain, const char *name, bool tls,
+			  int64_t now)
+{
+	struct tls_cert_info info;
+	struct status s;
+	bool have = tls_live_info(domain, now, &info);
+	const char *state;
+	json_t *e;
+
+	status_load(ctx, domain, &s);
+	if (!tls || !ctx->proxy.https_port)
+		state = "off";
+	else if (have && s.error)
+		state = "renewal failing";
+	else if (have)
+		state = "valid";
+	else if (s.error)
+		state = "failing";
+	else
+		state = "pending";
+	e = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "domain", domain, "instance", name, "state",
+		      state, "source",
+		      s.source ? s.source : (tls_uses_local(ctx, domain) ? "local" : "acme"), "error",
+		      s.error);
+	if (have) {
+		json_object_set_new(e, "issuer", json_string(info.issuer));
+		json_object_set_new(e, "not_after", json_integer(info.not_after));
+		json_object_set_new(e, "not_before", json_integer(info.not_before));
+	}
+	if (s.failures) {
+		json_object_set_new(e, "failures", json_integer(s.failures));
+		json_object_set_new(e, "next_try", json_integer(s.next_try));
+	}
+	tls_cert_info_release(&info);
+	status_release(&s);
+	return e;
+}
+
 int tls_list(struct nua_ctx *ctx, void **json, struct nua_error **err)
 {
 	struct proxy_route *routes = NULL;
@@ -1089,49 +1129,20 @@ int tls_list(struct nua_ctx *ctx, void **json, struct nua_error **err)
 		json_decref(a);
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct tls_cert_info info;
-		struct status s;
-		bool have, seen = false;
-		const char *state;
-		size_t k;
-		json_t *e;
+	for (size_t i = 0; i < n; i++)
+		for (size_t h = 0; h <= routes[i].n_aliases; h++) {
+			const char *domain = proxy_route_domain(&routes[i], h);
+			bool seen = false;
+			size_t k;
+			json_t *e;
 
-		json_array_foreach(a, k, e)
-			seen = seen || streq(json_string_value(json_object_get(e, "domain")),
-					     routes[i].domain);
-		if (seen)
-			continue;
-		have = tls_live_info(routes[i].domain, now, &info);
-		status_load(ctx, routes[i].domain, &s);
-		if (!routes[i].tls || !ctx->proxy.https_port)
-			state = "off";
-		else if (have && s.error)
-			state = "renewal failing";
-		else if (have)
-			state = "valid";
-		else if (s.error)
-			state = "failing";
-		else
-			state = "pending";
-		e = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "domain", routes[i].domain, "instance",
-			      routes[i].name, "state", state, "source",
-			      s.source ? s.source
-				       : (tls_uses_local(ctx, routes[i].domain) ? "local" : "acme"),
-			      "error", s.error);
-		if (have) {
-			json_object_set_new(e, "issuer", json_string(info.issuer));
-			json_object_set_new(e, "not_after", json_integer(info.not_after));
-			json_object_set_new(e, "not_before", json_integer(info.not_before));
+			json_array_foreach(a, k, e)
+				seen = seen ||
+				       streq(json_string_value(json_object_get(e, "domain")), domain);
+			if (!seen)
+				json_array_append_new(a, list_entry(ctx, domain, routes[i].name,
+								    routes[i].tls, now));
 		}
-		if (s.failures) {
-			json_object_set_new(e, "failures", json_integer(s.failures));
-			json_object_set_new(e, "next_try", json_integer(s.next_try));
-		}
-		json_array_append_new(a, e);
-		tls_cert_info_release(&info);
-		status_release(&s);
-	}
 	proxy_route_list_free(routes, n);
 	*json = a;
 	return 0;

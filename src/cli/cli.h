@@ -127,5 +127,6 @@ DECLARE_CMD(rollback);
 DECLARE_CMD(export);
 DECLARE_CMD(import);
 DECLARE_CMD(tls);
+DECLARE_CMD(domain);
 
 #endif

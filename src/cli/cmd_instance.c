@@ -332,6 +332,9 @@ static void print_status(const json_t *in)
 	if (cli_json_int(in, "generation", &gen))
 		printf(" (generation %lld)", gen);
 	printf("\nurl:      %s\n", url);
+	json_array_foreach(json_object_get(in, "aliases"), i, line)
+		printf("%s %s%s\n", i ? "         " : "aliases: ", cli_json_str(line, "url", "-"),
+		       json_is_true(json_object_get(line, "redirect")) ? " (redirects)" : "");
 	printf("state:    %s (wanted: %s)\n", cli_json_str(in, "state", "unknown"),
 	       cli_json_str(in, "desired", "-"));
 	printf("health:   %s\n", cli_json_str(in, "health", "unknown"));

@@ -1,6 +1,7 @@
 /* nua tls: the certificates of the instances' domains, the local CA, the
- * ACME settings, the operator's own certificates, HSTS (docs/tls.md). The
- * daemon does the work (tls.c); this asks it through the API. */
+ * ACME settings, the operator's own certificates, HSTS; nua domain: an
+ * instance's domains (docs/tls.md). The daemon does the work (tls.c,
+ * instance.c); this asks it through the API. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
@@ -255,4 +256,74 @@ int cmd_tls(int argc, char **argv)
 	if (pos.n == 3 && streq(pos.v[0], "hsts"))
 		return tls_hsts(self, pos.v[1], pos.v[2]);
 	return cli_usage_error(self, "unknown use of tls; see 'nua help tls'");
+}
+
+static void print_domains(json_t *o)
+{
+	json_t *e;
+	size_t i;
+
+	printf("%-40s %-8s %s\n", "DOMAIN", "KIND", "URL");
+	if (json_string_value(json_object_get(o, "domain")))
+		printf("%-40s %-8s %s\n", json_string_value(json_object_get(o, "domain")), "main",
+		       json_string_value(json_object_get(o, "url")));
+	json_array_foreach(json_object_get(o, "aliases"), i, e)
+		printf("%-40s %-8s %s\n", json_string_value(json_object_get(e, "domain")),
+		       json_is_true(json_object_get(e, "redirect")) ? "redirect" : "alias",
+		       json_string_value(json_object_get(e, "url")));
+}
+
+int cmd_domain(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "redirect", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd_struct *self = cli_find_command("domain");
+	_cleanup_args_ struct cli_args pos = { 0 };
+	_cleanup_error_ struct nua_error *err = NULL;
+	_cleanup_free_ char *esc = NULL, *path = NULL;
+	const char *method = "GET", *name;
+	json_t *body = NULL, *out = NULL;
+	bool json = false, redirect = false;
+	int c, r;
+
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
+		switch (c) {
+		case '?':
+			return NUA_EINPUT;
+		case 'j':
+			json = true;
+			break;
+		case 'r':
+			redirect = true;
+			break;
+		}
+	}
+	if (pos.n == 3 && (streq(pos.v[0], "add") || streq(pos.v[0], "rm"))) {
+		method = streq(pos.v[0], "add") ? "POST" : "DELETE";
+		name = pos.v[1];
+		body = streq(pos.v[0], "add")
+			       ? json_pack("{s:s, s:b}", "domain", pos.v[2], "redirect", redirect)
+			       : json_pack("{s:s}", "domain", pos.v[2]);
+	} else if (pos.n == 1 && !redirect) {
+		name = pos.v[0];
+	} else {
+		return cli_usage_error(self, "unknown use of domain; see 'nua help domain'");
+	}
+	if (redirect && !streq(method, "POST"))
+		return cli_usage_error(self, "--redirect is for 'add'");
+	esc = client_escape(name);
+	path = xasprintf("/v1/instances/%s/domains", esc);
+	r = client_call(method, path, body, &out, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (json)
+		cli_print_json(out);
+	else
+		print_domains(out);
+	json_decref(out);
+	return 0;
 }

@@ -146,6 +146,12 @@ static const struct cmd_option tls_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option domain_options[] = {
+	{ "--redirect", "add: answer with a 301 to the main domain instead of serving" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option daemon_options[] = {
 	{ "--detach", "run in the background once it serves" },
 	{ "stop --all", "stop: the instances, resource servers, nginx and the bridge too" },
@@ -325,6 +331,16 @@ const struct cmd_struct nua_commands[] = {
 	  "domain); 'hsts NAME on' makes the instance\n"
 	  "send Strict-Transport-Security over HTTPS.",
 	  tls_options, NULL },
+	{ "domain", cmd_domain, CMD_NEED_DAEMON,
+	  "nua domain [--json] NAME | add NAME DOMAIN[/PATH] [--redirect] | rm NAME DOMAIN[/PATH]",
+	  "list, add and remove the domains an instance answers on",
+	  "An instance answers on the domain it was deployed with (its main domain) and on\n"
+	  "its aliases: 'add' serves it on one more domain (or DOMAIN/PATH) at once, with\n"
+	  "HTTPS as its main domain has (a certificate for the alias is asked for in the\n"
+	  "background); with --redirect the alias answers with a 301 to the same URL on\n"
+	  "the main domain. A domain served by another instance is refused. 'rm' removes\n"
+	  "an alias; the main domain stays.",
+	  domain_options, "instance" },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",
 	  "run or stop the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"

@@ -164,6 +164,44 @@ static json_t *int_or_null(int64_t v, bool known)
 	return known ? json_integer(v) : json_null();
 }
 
+
+/* Where domain+path answers: https when HTTP is redirected there (its
+ * certificate is served, and not from the local CA for a development
+ * domain, which is served on both), with the port when it is not the
+ * scheme's own. */
+static json_t *instance_url(struct daemon *d, const char *domain, const char *path)
+{
+	struct tls_cert_info info;
+	bool https = domain && d->proxy.https_port && !tls_dev_domain(domain) &&
+		     tls_live_info(domain, (int64_t)time(NULL), &info);
+	int port = https ? d->proxy.https_port : d->proxy.port;
+
+	if (https)
+		tls_cert_info_release(&info);
+	if (port == (https ? 443 : 80))
+		return json_sprintf("%s://%s%s", https ? "https" : "http", domain ? domain : "",
+				    path ? path : "/");
+	return json_sprintf("%s://%s:%d%s", https ? "https" : "http", domain ? domain : "", port,
+			    path ? path : "/");
+}
+
+/* [{"domain": "HOST[/PATH]", "redirect": bool, "url": URL}] */
+static json_t *aliases_json(struct daemon *d, const struct instance_rec *in)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < in->n_aliases; i++) {
+		const struct alias_rec *al = &in->aliases[i];
+		_cleanup_free_ char *path = xasprintf("%s%s", al->path, streq(al->path, "/") ? "" : "/");
+
+		json_array_append_new(
+		    a, json_pack("{s:o, s:b, s:o}", "domain",
+				 json_sprintf("%s%s", al->domain, streq(al->path, "/") ? "" : al->path),
+				 "redirect", al->redirect, "url", instance_url(d, al->domain, path)));
+	}
+	return a;
+}
+
 static json_t *instance_object(struct daemon *d, struct nua_ctx *ctx, const struct instance_rec *in)
 {
 	struct instance_status is;
@@ -180,14 +218,8 @@ static json_t *instance_object(struct daemon *d, struct nua_ctx *ctx, const stru
 	json_object_set_new(o, "image", json_string(in->image_ref));
 	json_object_set_new(o, "domain", in->domain ? json_string(in->domain) : json_null());
 	json_object_set_new(o, "path", json_string(in->path ? in->path : "/"));
-	if (d->proxy.port == 80)
-		json_object_set_new(o, "url",
-				    json_sprintf("http://%s%s", in->domain ? in->domain : "",
-						 in->path ? in->path : "/"));
-	else
-		json_object_set_new(o, "url",
-				    json_sprintf("http://%s:%d%s", in->domain ? in->domain : "",
-						 d->proxy.port, in->path ? in->path : "/"));
+	json_object_set_new(o, "url", instance_url(d, in->domain, in->path));
+	json_object_set_new(o, "aliases", aliases_json(d, in));
 	json_object_set_new(o, "desired", json_string(in->desired));
 	json_object_set_new(o, "state", json_string(shown_state(in, &is)));
 	json_object_set_new(o, "health",
@@ -1606,6 +1638,45 @@ static enum MHD_Result h_policy(struct MHD_Connection *c, struct nua_ctx *ctx, b
 
 /* ---- TLS ---- */
 
+/* GET /v1/instances/NAME/domains; POST (add) and DELETE (remove) with
+ * {"domain": "HOST[/PATH]", "redirect"?: bool}. */
+static enum MHD_Result h_domains(struct daemon *d, struct MHD_Connection *c,
+				 struct nua_ctx *ctx, const char *method, const char *name,
+				 const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct instance_rec in = { 0 };
+	struct api_tls t = { 0 };
+	int r = 0;
+	json_t *o;
+
+	if (!streq(method, "GET")) {
+		if (instance_known(d, name, &err) < 0)
+			return send_nua_error(c, err);
+		r = api_parse_tls(req->body.buf, req->body.len,
+				  streq(method, "POST") ? API_TLS_ALIAS : API_TLS_UNALIAS, &t, &err);
+		if (r == 0) {
+			daemon_lock(d, name);
+			r = streq(method, "POST")
+				    ? instance_alias_add(ctx, name, t.domain, t.redirect, &err)
+				    : instance_alias_remove(ctx, name, t.domain, &err);
+			daemon_unlock(d, name);
+		}
+		api_tls_release(&t);
+		if (r < 0)
+			return send_nua_error(c, err);
+	}
+	if (instance_get(ctx, name, &in, &err) < 0)
+		return send_nua_error(c, err);
+	o = json_pack("{s:s, s:o, s:o, s:o}", "name", name, "domain",
+		      in.domain ? json_sprintf("%s%s", in.domain,
+					       in.path && !streq(in.path, "/") ? in.path : "")
+				: json_null(),
+		      "url", instance_url(d, in.domain, in.path), "aliases", aliases_json(d, &in));
+	instance_rec_release(&in);
+	return send_json(c, 200, o);
+}
+
 /* GET /v1/tls; GET /v1/tls/ca; GET, PATCH /v1/tls/config; PUT
  * /v1/tls/certs/DOMAIN; POST /v1/tls/renew */
 static enum MHD_Result h_tls(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
@@ -1782,6 +1853,9 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 	} else if (n == 4 && streq(seg[1], "tls") && streq(seg[2], "certs") &&
 		   streq(method, "PUT")) {
 		ret = h_tls(c, &ctx, method, seg[2], seg[3], req);
+	} else if (n == 4 && streq(seg[1], "instances") && streq(seg[3], "domains") &&
+		   (get || post || del)) {
+		ret = h_domains(d, c, &ctx, method, name, req);
 	} else if (n == 4 && streq(seg[1], "instances") && patch && streq(seg[3], "tls")) {
 		ret = h_instance_tls(d, c, &ctx, name, req);
 	} else if (n == 2 && streq(seg[1], "resources") && get) {

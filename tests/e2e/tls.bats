@@ -154,6 +154,57 @@ file_setup() {
 	"$NUA" tls hsts web off
 }
 
+@test "tls: aliases get certificates of their own; a redirecting one sends to the main domain; taken ones are refused" {
+	wait_tls_state web.example.org valid
+	"$NUA" domain add web www.example.org >/dev/null
+	"$NUA" domain add web old.example.org --redirect >/dev/null
+	"$NUA" domain add web legacy.example.org/v1.0 --redirect >/dev/null
+	run "$NUA" domain web
+	[[ ${lines[1]} == "web.example.org "*"main"* ]]
+	[[ $output == *"www.example.org "*"alias"* ]]
+	[[ $output == *"old.example.org "*"redirect"* ]]
+	wait_tls_state www.example.org valid
+	wait_tls_state old.example.org valid
+	pebble_root >"$BATS_TEST_TMPDIR/root.pem"
+	wait_https www.example.org "$BATS_TEST_TMPDIR/root.pem"
+	# Each name has its own certificate, for it.
+	openssl s_client -connect "127.0.0.1:$NUA_HTTPS_PORT" -servername www.example.org </dev/null 2>/dev/null |
+		openssl x509 -noout -ext subjectAltName | grep -q "DNS:www.example.org"
+	# The redirects keep the rest of the URL, over HTTPS and HTTP.
+	run curl -s -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' --cacert "$BATS_TEST_TMPDIR/root.pem" \
+		--resolve "old.example.org:$NUA_HTTPS_PORT:127.0.0.1" "https://old.example.org:$NUA_HTTPS_PORT/a/b?c=d"
+	[ "$output" = "301 https://web.example.org:$NUA_HTTPS_PORT/a/b?c=d" ]
+	run curl -s -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' -H "Host: legacy.example.org" \
+		"http://127.0.0.1:$NUA_HTTP_PORT/v1.0/x/y?z=1"
+	[[ $output == "301 http"*"://web.example.org:"*"/x/y?z=1" ]]
+	# Taken names, the main domain, a bad name: exit 2, nothing changed.
+	"$NUA" deploy "$NUA_TOP/apps/hello-static" --name second --domain second.example.org >/dev/null
+	run "$NUA" domain add second www.example.org
+	[ "$status" -eq 2 ]
+	[[ $output == *"domain 'www.example.org' is used by instance 'web'"* ]]
+	run "$NUA" deploy "$NUA_TOP/apps/hello-static" --name third --domain old.example.org
+	[ "$status" -eq 2 ]
+	run "$NUA" domain add web second.example.org
+	[ "$status" -eq 2 ]
+	run "$NUA" domain rm web web.example.org
+	[ "$status" -eq 2 ]
+	[[ $output == *"main domain"* ]]
+	run "$NUA" domain add web "not a domain"
+	[ "$status" -eq 2 ]
+	wait_https www.example.org "$BATS_TEST_TMPDIR/root.pem"
+	# Removed: no longer served, nor listed.
+	"$NUA" domain rm web old.example.org >/dev/null
+	"$NUA" domain rm web legacy.example.org/v1.0 >/dev/null
+	run openssl s_client -connect "127.0.0.1:$NUA_HTTPS_PORT" -servername old.example.org </dev/null
+	[ "$status" -ne 0 ]
+	! "$NUA" tls --json | jq -e '.[] | select(.domain == "old.example.org")'
+	"$NUA" rm second >/dev/null
+	# A daemon restart keeps the alias served.
+	nua_stop_daemon
+	"$NUA" daemon --detach 3>&-
+	wait_https www.example.org "$BATS_TEST_TMPDIR/root.pem"
+}
+
 @test "tls: a domain that fails validation is an event with the CA's message, retried later, served on HTTP" {
 	chall_add_a fail.example.org 127.0.0.2
 	"$NUA" deploy "$NUA_TOP/apps/hello-static" --name failing --domain fail.example.org >/dev/null
@@ -246,8 +297,10 @@ file_setup() {
 
 @test "tls: the certificate is in the instance's snapshots and exports: a new server serves it at once" {
 	wait_tls_state web.example.org valid
-	local serial t=$BATS_TEST_TMPDIR
+	wait_tls_state www.example.org valid
+	local serial www t=$BATS_TEST_TMPDIR
 	serial=$(served_serial web.example.org)
+	www=$(served_serial www.example.org)
 	"$NUA" backup web >/dev/null
 	"$NUA" export web -o "$t/web.nua" >/dev/null
 	"$NUA" backup key >"$t/key"
@@ -259,6 +312,9 @@ file_setup() {
 	"$NUA" import "$t/web.nua" --key "$t/key" >/dev/null
 	[ "$(served_serial web.example.org)" = "$serial" ]
 	[ "$(https_status web.example.org "$t/root.pem")" = "200 2" ]
+	# Its alias came with it, with its certificate.
+	"$NUA" domain web | grep -q "www.example.org "
+	[ "$(served_serial www.example.org)" = "$www" ]
 	"$NUA" tls --json | jq -e '.[] | select(.domain == "web.example.org") |
 		.state == "valid" and .source == "acme"'
 	[ "$(stat -c %a "$NUA_ROOT/tls/live/web.example.org.pem")" = 600 ]

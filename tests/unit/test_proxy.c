@@ -103,7 +103,7 @@ TEST(proxy_valid_domain_lengths)
 
 TEST(proxy_render_one_route)
 {
-	struct proxy_route r = {"blog", "blog.example.com", NULL, "10.88.0.5:8080", false, false};
+	struct proxy_route r = {"blog", "blog.example.com", NULL, "10.88.0.5:8080", false, false, NULL, 0 };
 	_cleanup_free_ char *s = proxy_render_site(&r, 1, "blog.example.com", NULL);
 
 	CHECK(strstr(s, "server_name blog.example.com;\n"));
@@ -115,12 +115,40 @@ TEST(proxy_render_one_route)
 	CHECK(strstr(s, "server {") && !strstr(strstr(s, "server {") + 1, "server {"));
 }
 
+TEST(proxy_render_aliases)
+{
+	struct proxy_alias al[] = { { "www.example.com", NULL, false },
+				    { "old.example.com", "/", true },
+				    { "old.example.com", "/v1.0/", true } };
+	struct proxy_route r = { "blog", "example.com", "/blog", "10.88.0.5:8080", true, false,
+				 al, 3 };
+	struct proxy_site_tls t = { 8443, true, true, false, 8080 };
+	_cleanup_free_ char *www = proxy_render_site(&r, 1, "www.example.com", NULL);
+	_cleanup_free_ char *old = proxy_render_site(&r, 1, "old.example.com", &t);
+	_cleanup_free_ char *none = proxy_render_site(&r, 1, "other.example.com", NULL);
+	const char *https = strstr(old, "include listen-tls.conf;");
+
+	/* Served as the route's own, under its own path ("/"). */
+	CHECK(strstr(www, "server_name www.example.com;"));
+	CHECK(strstr(www, "location / {\n\t\tproxy_pass http://10.88.0.5:8080;"));
+	/* Sent to the main domain and path, the rest of the URL kept, with
+	 * the scheme and port of the server block it came to. */
+	CHECK(https);
+	CHECK(strstr(old, "location / {\n\t\treturn 301 http://example.com:8080/blog$request_uri;"));
+	CHECK(strstr(https, "location / {\n\t\treturn 301 https://example.com:8443/blog$request_uri;"));
+	CHECK(strstr(old, "location = /v1.0 {\n\t\treturn 301 http://example.com:8080/blog/$is_args$args;"));
+	CHECK(strstr(old, "if ($request_uri ~ \"^/v1\\.0/(.*)$\") {\n\t\t\treturn 301 "
+			  "http://example.com:8080/blog/$1;"));
+	CHECK(!strstr(old, "proxy_pass"));
+	CHECK(strstr(none, "return 404"));
+}
+
 TEST(proxy_render_two_paths_one_server)
 {
 	struct proxy_route rs[] = {
-	    {"notes", "example.com", "/notes/", "10.88.0.6:3000", false, false},
-	    {"blog", "example.com", "/", "10.88.0.5:8080", false, false},
-	    {"other", "other.example.com", NULL, "10.88.0.7:80", false, false},
+	    {"notes", "example.com", "/notes/", "10.88.0.6:3000", false, false, NULL, 0 },
+	    {"blog", "example.com", "/", "10.88.0.5:8080", false, false, NULL, 0 },
+	    {"other", "other.example.com", NULL, "10.88.0.7:80", false, false, NULL, 0 },
 	};
 	_cleanup_free_ char *s = proxy_render_site(rs, 3, "example.com", NULL);
 	const char *first = strstr(s, "server {");
@@ -140,7 +168,7 @@ TEST(proxy_render_two_paths_one_server)
 
 TEST(proxy_render_path_only_gets_404_root)
 {
-	struct proxy_route r = {"notes", "example.com", "/notes", "10.88.0.6:3000", false, false};
+	struct proxy_route r = {"notes", "example.com", "/notes", "10.88.0.6:3000", false, false, NULL, 0 };
 	_cleanup_free_ char *s = proxy_render_site(&r, 1, "example.com", NULL);
 
 	CHECK(strstr(s, "location / {\n\t\tdefault_type text/plain;\n\t\treturn 404 "));
@@ -148,7 +176,7 @@ TEST(proxy_render_path_only_gets_404_root)
 
 TEST(proxy_render_stopped_route)
 {
-	struct proxy_route r = {"blog", "blog.example.com", NULL, NULL, false, false};
+	struct proxy_route r = {"blog", "blog.example.com", NULL, NULL, false, false, NULL, 0 };
 	_cleanup_free_ char *s = proxy_render_site(&r, 1, "blog.example.com", NULL);
 
 	CHECK(strstr(s, "return 503 \"blog is stopped\\n\";"));
@@ -401,9 +429,9 @@ static char *upstream(int port)
 static void serve_checks(struct live *t)
 {
 	_cleanup_free_ char *up_a = upstream(t->port_a), *up_b = upstream(t->port_b);
-	struct proxy_route ra = {"alpha", "app.test", NULL, up_a, false, false};
-	struct proxy_route rb = {"beta", "app.test", "/b", up_b, false, false};
-	struct proxy_route dup = {"gamma", "app.test", "/b/", up_a, false, false};
+	struct proxy_route ra = {"alpha", "app.test", NULL, up_a, false, false, NULL, 0 };
+	struct proxy_route rb = {"beta", "app.test", "/b", up_b, false, false, NULL, 0 };
+	struct proxy_route dup = {"gamma", "app.test", "/b/", up_a, false, false, NULL, 0 };
 	struct nua_error *err = NULL;
 	_cleanup_free_ char *site = NULL, *route_file = NULL;
 
@@ -439,6 +467,41 @@ static void serve_checks(struct live *t)
 	route_file = xasprintf("%s/routes/gamma.json", t->p.dir);
 	CHECK(access(route_file, F_OK) < 0);
 	CHECK_GET("app.test", "/b/y", 200, "B /b/y");
+
+	/* Aliases: another host served as alpha, one sent to alpha's main
+	 * domain; one that beta holds is refused, nothing changed. */
+	{
+		struct proxy_alias al[] = { { "www.app.test", NULL, false },
+					    { "old.test", "/", true },
+					    { "app.test", "/b", false } };
+		_cleanup_free_ char *www = xasprintf("%s/sites/www.app.test.conf", t->p.dir);
+
+		ra.aliases = al;
+		ra.n_aliases = 2;
+		CHECK_OK(proxy_set_route(&t->p, &ra, &e_));
+		CHECK_GET("www.app.test", "/w", 200, "A /w [Host: www.app.test]");
+		CHECK_GET("old.test", "/o?q=1", 301, NULL);
+		CHECK_GET("app.test", "/", 200, "A /");
+		ra.n_aliases = 3;
+		CHECK(proxy_set_route(&t->p, &ra, &err) < 0);
+		CHECK(err && err->status == NUA_EINPUT &&
+		      strstr(err->msg, "'app.test/b' is already routed to 'beta'"));
+		nua_error_free(err);
+		err = NULL;
+		CHECK_GET("www.app.test", "/w", 200, "A /w");
+		/* Twice in one route. */
+		al[2] = (struct proxy_alias){ "www.app.test", "/", true };
+		CHECK(proxy_set_route(&t->p, &ra, &err) < 0);
+		CHECK(err && strstr(err->msg, "'www.app.test' is named twice by 'alpha'"));
+		nua_error_free(err);
+		err = NULL;
+		/* Dropped: their sites go. */
+		ra.n_aliases = 0;
+		CHECK_OK(proxy_set_route(&t->p, &ra, &e_));
+		CHECK(access(www, F_OK) < 0);
+		CHECK_GET("www.app.test", "/", 404, "no app is deployed");
+		ra.aliases = NULL;
+	}
 
 	/* Removing a route: the root then answers 404, /b still works. */
 	CHECK_OK(proxy_remove_route(&t->p, "alpha", &e_));
@@ -476,8 +539,8 @@ static void rejected_checks(struct live *t)
 {
 	_cleanup_free_ char *up_a = upstream(t->port_a), *up_b = upstream(t->port_b);
 	_cleanup_free_ char *broken = NULL, *route_file = NULL, *site = NULL;
-	struct proxy_route ra = {"alpha", "a.test", NULL, up_a, false, false};
-	struct proxy_route rb = {"beta", "b.test", NULL, up_b, false, false};
+	struct proxy_route ra = {"alpha", "a.test", NULL, up_a, false, false, NULL, 0 };
+	struct proxy_route rb = {"beta", "b.test", NULL, up_b, false, false, NULL, 0 };
 	struct nua_error *err = NULL;
 	FILE *f;
 

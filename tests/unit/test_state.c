@@ -230,6 +230,61 @@ TEST(state_instance_uniqueness_errors)
 	state_close(st);
 }
 
+TEST(state_aliases_are_unique_across_instances)
+{
+	struct state *st = open_fresh("alias");
+	struct instance_rec a = make_instance("web", "a.example");
+	struct instance_rec b = make_instance("other", "b.example");
+	struct instance_rec c = make_instance("third", "www.a.example");
+	struct instance_rec none = make_instance("bare", NULL);
+	struct instance_rec got;
+	struct nua_error *err = NULL;
+
+	CHECK(st);
+	CHECK_INT(add_image(st, "app:1.0-1"), 0);
+	CHECK_INT(state_instance_add(st, &a, &err), 0);
+	CHECK_INT(state_instance_add(st, &b, &err), 0);
+	CHECK_INT(state_instance_add(st, &none, &err), 0);
+	CHECK_INT(state_alias_add(st, "web", "www.a.example", "/", false, &err), 0);
+	CHECK_INT(state_alias_add(st, "web", "old.example", "/docs", true, &err), 0);
+	/* Taken: by an alias, by an instance's own domain (any spelling of
+	 * its path), or by the alias of another. */
+	CHECK_INT(state_alias_add(st, "other", "www.a.example", "/", false, &err), -1);
+	CHECK_STR(err->msg, "domain 'www.a.example' is used by instance 'web'");
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(state_alias_add(st, "web", "b.example", "/", false, &err), -1);
+	CHECK_STR(err->msg, "domain 'b.example' is used by instance 'other'");
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(state_instance_add(st, &c, &err), -1);
+	CHECK_STR(err->msg, "domain 'www.a.example' is used by instance 'web'");
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(state_alias_add(st, "bare", "x.example", "/", false, &err), -1);
+	CHECK(strstr(err->msg, "has no domain"));
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(state_alias_add(st, "ghost", "x.example", "/", false, &err), -1);
+	nua_error_free(err);
+	err = NULL;
+	CHECK_INT(state_instance_get(st, "web", &got, &err), 0);
+	CHECK_INT(got.n_aliases, 2);
+	CHECK_STR(got.aliases[1].domain, "www.a.example");
+	CHECK(got.aliases[0].redirect && streq(got.aliases[0].path, "/docs"));
+	instance_rec_release(&got);
+	CHECK_INT(state_alias_remove(st, "web", "www.a.example", "/", &err), 0);
+	CHECK_INT(state_alias_remove(st, "web", "www.a.example", "/", &err), -1);
+	CHECK(strstr(err->msg, "is not a domain of 'web'"));
+	nua_error_free(err);
+	err = NULL;
+	/* Free again, and gone with its instance. */
+	CHECK_INT(state_instance_add(st, &c, &err), 0);
+	CHECK_INT(state_instance_remove(st, "web", &err), 0);
+	CHECK_INT(query_int("alias", "SELECT count(*) FROM domain_aliases"), 0);
+	state_close(st);
+}
+
 TEST(state_failed_add_leaves_nothing)
 {
 	struct state *st = open_fresh("rollback");

@@ -97,10 +97,10 @@ TEST(tls_parse_checks_key_names_and_time)
 TEST(proxy_render_site_with_a_certificate)
 {
 	struct proxy_route rs[] = {
-		{ "blog", "example.com", "/", "10.88.0.5:8080", true, true },
-		{ "api", "example.com", "/api", "10.88.0.6:80", false, false },
+		{ "blog", "example.com", "/", "10.88.0.5:8080", true, true, NULL, 0 },
+		{ "api", "example.com", "/api", "10.88.0.6:80", false, false, NULL, 0 },
 	};
-	struct proxy_site_tls t = { 8443, true, true, false };
+	struct proxy_site_tls t = { 8443, true, true, false, 0 };
 	_cleanup_free_ char *s = proxy_render_site(rs, 2, "example.com", &t);
 	const char *https = strstr(s, "include listen-tls.conf;");
 	_cleanup_free_ char *plain = NULL, *dev = NULL, *none = NULL;
@@ -127,7 +127,7 @@ TEST(proxy_render_site_with_a_certificate)
 	CHECK(strstr(dev, "include listen-tls.conf;"));
 	/* No certificate yet: plain HTTP, challenges answered; 443 has no
 	 * port in the redirect. */
-	t = (struct proxy_site_tls){ 443, false, false, false };
+	t = (struct proxy_site_tls){ 443, false, false, false, 0 };
 	none = proxy_render_site(rs, 2, "example.com", &t);
 	CHECK(!strstr(none, "listen-tls"));
 	CHECK(strstr(none, "acme-challenge"));
