@@ -332,6 +332,7 @@ pebble_start() {
 	  "managementListenAddress": "127.0.0.1:$PEBBLE_MGMT_PORT",
 	  "certificate": "$dir/cert.pem", "privateKey": "$dir/key.pem",
 	  "httpPort": $http, "tlsPort": $http, "ocspResponderURL": "",
+	  "certificateValidityPeriod": ${PEBBLE_VALIDITY:-864000},
 	  "externalAccountBindingRequired": false}}
 	EOF
 	# No sleep before a validation, no nonce refused at random: the tests
@@ -367,4 +368,39 @@ chall_add_a() {
 chall_clear_a() {
 	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\"}" \
 		"http://127.0.0.1:$CHALL_MGMT_PORT/clear-a"
+}
+
+# Every lookup of HOST fails (SERVFAIL) for pebble, until chall_clear_servfail.
+chall_servfail() {
+	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\"}" \
+		"http://127.0.0.1:$CHALL_MGMT_PORT/set-servfail"
+}
+
+chall_clear_servfail() {
+	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\"}" \
+		"http://127.0.0.1:$CHALL_MGMT_PORT/clear-servfail"
+}
+
+refuser_answers() {
+	remote_listening "$REFUSER_PID" "$REFUSER_PORT"
+}
+
+# An ACME server on loopback that takes accounts and refuses every order
+# with PROBLEM_TYPE and DETAIL (acme-refuser.py), in DIR: sets REFUSER_URL
+# and REFUSER_CA (its certificate).
+refuser_start() {
+	local dir
+	[ $# -eq 3 ] || { echo "usage: refuser_start DIR PROBLEM_TYPE DETAIL" >&2; return 2; }
+	mkdir -p "$1" && dir=$(cd "$1" && pwd -P) || return 1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$dir/key.pem" -out "$dir/cert.pem" -days 2 \
+		-subj "/CN=ACME refuser for the tests of Nua" \
+		-addext "subjectAltName=IP:127.0.0.1" 2>/dev/null || return 1
+	REFUSER_PORT=$(free_port) || return 1
+	python3 "$NUA_TOP/tests/e2e/acme-refuser.py" "$REFUSER_PORT" "$dir/cert.pem" \
+		"$dir/key.pem" "$2" "$3" </dev/null >"$dir/requests.log" 2>&1 3>&- &
+	export REFUSER_PID=$! REFUSER_PORT REFUSER_CA=$dir/cert.pem
+	export REFUSER_URL=https://127.0.0.1:$REFUSER_PORT/dir REFUSER_LOG=$dir/requests.log
+	remote_register refuser "$REFUSER_PID" "$REFUSER_PORT" "$dir"
+	remote_wait refuser_start "$REFUSER_PID" "$REFUSER_LOG" refuser_answers
 }

@@ -239,6 +239,17 @@ file_setup() {
 	[[ $output == *"refused a certificate for 'web.example.org'"* || $output == *"Could not"* || $output == *"connect"* ]]
 	[ "$(served_serial web.example.org)" = "$before" ]
 	"$NUA" tls --json | jq -e '.[] | select(.domain == "web.example.org") | .state == "renewal failing"'
+	# pebble's certificates last 10 days here: one that ends within 14
+	# while its renewal fails is a warning, once a day, naming the failure.
+	local i
+	for i in $(seq 30); do
+		[ "$(count_events tls-expiring web.example.org)" -ge 1 ] && break
+		sleep 0.5
+	done
+	"$NUA" events --since 0 --json | jq -s -e '[.[] | select(.kind == "tls-expiring")][0].message |
+		contains("web.example.org expires on") and contains("renewing it fails")'
+	sleep 6
+	[ "$(count_events tls-expiring web.example.org)" -eq 1 ]
 	# The file's again, for the tests that follow.
 	BATS_TEST_NAME= pebble_start "$BATS_FILE_TMPDIR/pebble" "$NUA_HTTP_PORT"
 	"$NUA" tls renew web.example.org >/dev/null
@@ -247,6 +258,19 @@ file_setup() {
 	pebble_root >"$BATS_TEST_TMPDIR/root.pem"
 	wait_https web.example.org "$BATS_TEST_TMPDIR/root.pem"
 	[ "$(served_serial web.example.org)" != "$before" ]
+}
+
+@test "tls: a domain that does not resolve for the CA is a failure with the CA's DNS error, served on HTTP" {
+	chall_servfail nores.example.org
+	"$NUA" deploy "$NUA_TOP/apps/hello-static" --name nores --domain nores.example.org >/dev/null
+	wait_tls_state nores.example.org failing
+	"$NUA" events --since 0 --json | jq -s -r '.[] | select(.kind == "tls-failed") | .message'
+	"$NUA" events --since 0 --json | jq -s -e '[.[] | select(.kind == "tls-failed" and
+		(.message | contains("nores.example.org")))][0].message | contains("could not resolve")'
+	run http_get nores.example.org /
+	[ "${lines[0]%% *}" = 200 ]
+	chall_clear_servfail nores.example.org
+	"$NUA" rm nores >/dev/null
 }
 
 @test "tls: a daemon killed during an issuance converges when it starts again" {
@@ -293,6 +317,20 @@ file_setup() {
 	[ "$status" -eq 2 ]
 	[ "$(https_status own.example.org "$d/own.pem")" = "200 2" ]
 	"$NUA" rm own >/dev/null
+	# One that ends within 14 days is a warning, once a day.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/soon.key" \
+		-out "$d/soon.pem" -days 10 -subj "/CN=soon.example.org" \
+		-addext "subjectAltName=DNS:soon.example.org" 2>/dev/null
+	"$NUA" deploy "$NUA_TOP/apps/hello-static" --name soon --domain soon.example.org >/dev/null
+	"$NUA" tls set soon.example.org --cert "$d/soon.pem" --key "$d/soon.key" >/dev/null
+	local i
+	for i in $(seq 30); do
+		[ "$(count_events tls-expiring soon.example.org)" -ge 1 ] && break
+		sleep 0.5
+	done
+	sleep 6
+	[ "$(count_events tls-expiring soon.example.org)" -eq 1 ]
+	"$NUA" rm soon >/dev/null
 }
 
 @test "tls: the certificate is in the instance's snapshots and exports: a new server serves it at once" {
@@ -343,4 +381,29 @@ file_setup() {
 	run "$NUA" tls hsts nothing-here on
 	[ "$status" -eq 2 ]
 	"$NUA" tls config --json | jq -e --arg u "$PEBBLE_URL" '.directory == $u and .ca_bundle'
+}
+
+@test "tls: a CA that answers rateLimited is not asked again for an hour; its message is in the event" {
+	refuser_start "$BATS_TEST_TMPDIR/refuser" urn:ietf:params:acme:error:rateLimited \
+		"too many certificates already issued for this name (the tests' CA)"
+	"$NUA" tls config --directory "$REFUSER_URL" --ca-bundle "$REFUSER_CA" >/dev/null
+	"$NUA" deploy "$NUA_TOP/apps/hello-static" --name limited --domain limited.example.org >/dev/null
+	wait_tls_state limited.example.org failing
+	"$NUA" events --since 0 --json | jq -s -r '.[] | select(.kind == "tls-failed") | .message'
+	cat "$REFUSER_LOG"
+	"$NUA" events --since 0 --json | jq -s -e '[.[] | select(.kind == "tls-failed" and
+		(.message | contains("limited.example.org")))][0].message |
+		contains("rateLimited") and contains("too many certificates already issued") and
+		contains("the next in 60 min")'
+	"$NUA" tls --json | jq -e '.[] | select(.domain == "limited.example.org") |
+		.failures == 1 and .next_try >= now + 3500'
+	[ "$(grep -c "^POST /order" "$REFUSER_LOG")" -eq 1 ]
+	# Later passes leave the CA alone.
+	sleep 11
+	[ "$(grep -c "^POST /order" "$REFUSER_LOG")" -eq 1 ]
+	[ "$(count_events tls-failed limited.example.org)" -eq 1 ]
+	run http_get limited.example.org /
+	[ "${lines[0]%% *}" = 200 ]
+	"$NUA" rm limited >/dev/null
+	"$NUA" tls config --directory "$PEBBLE_URL" --ca-bundle "$PEBBLE_CA" >/dev/null
 }
