@@ -48,7 +48,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOLS := $(TOOL_SRCS:src/tools/%.c=$(BUILD)/%)
 
-all: $(BUILD)/nua $(TOOLS) $(BUILD)/unit-tests $(BUILD)/nua.bash-completion
+all: $(BUILD)/nua $(BUILD)/nua-init $(TOOLS) $(BUILD)/unit-tests $(BUILD)/nua.bash-completion
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -64,6 +64,13 @@ $(BUILD)/nua: $(CLI_OBJS) $(BUILD)/libnua.a
 
 $(BUILD)/%: $(BUILD)/obj/src/tools/%.o $(BUILD)/libnua.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libnua.a $(LIBS)
+
+# PID 1 of multi-process containers: static, libc only, never sanitized
+# (it runs inside the image, without the sanitizers' runtime).
+INIT_SRCS = src/init/nua-init.c src/cron.c src/template.c
+$(BUILD)/nua-init: $(INIT_SRCS) src/cron.h src/template.h src/banned.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -Isrc -static -o $@ $(INIT_SRCS)
 
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libnua.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(UNIT_OBJS) $(BUILD)/libnua.a $(LIBS)

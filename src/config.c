@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cron.h"
 #include "strbuf.h"
 #include "util.h"
 #include "banned.h"
@@ -747,6 +748,7 @@ static const struct field metadata_fields[] = {
 	{ "tags", NO_ALIAS, F_ARRAY, CF(metadata.tags), false, NULL },
 	{ "license", { "licence", NULL, NULL }, F_STRING, CF(metadata.license), false, NULL },
 	{ "profile", NO_ALIAS, F_STRINGS, CF(metadata.profile), false, NULL },
+	{ "icon", NO_ALIAS, F_STRING, CF(metadata.icon), false, NULL },
 	SOURCE_FIELDS,
 	END_FIELDS,
 };
@@ -773,6 +775,7 @@ static const struct field run_fields[] = {
 	{ "packages", NO_ALIAS, F_STRINGS, CF(run.packages), false, NULL },
 	{ "start", NO_ALIAS, F_STRINGS, CF(run.start), false, NULL },
 	{ "migrate", NO_ALIAS, F_STRINGS, CF(run.migrate), false, NULL },
+	{ "first-start", NO_ALIAS, F_STRINGS, CF(run.first_start), false, NULL },
 	{ "user", NO_ALIAS, F_STRING, CF(run.user), false, NULL },
 	{ "workdir", NO_ALIAS, F_STRING, CF(run.workdir), false, NULL },
 	{ "memory", NO_ALIAS, F_SIZE, CF(run.memory), false, NULL },
@@ -886,6 +889,32 @@ static const struct field sections[] = {
 	{ "healthcheck", NO_ALIAS, F_CUSTOM, 0, false, NULL },
 	{ "backup", NO_ALIAS, F_CUSTOM, 0, false, NULL },
 	{ "docker", NO_ALIAS, F_CUSTOM, 0, false, NULL },
+	{ "process", NO_ALIAS, F_CUSTOM, 0, false, NULL },
+	{ "cron", NO_ALIAS, F_CUSTOM, 0, false, NULL },
+	{ "template", NO_ALIAS, F_CUSTOM, 0, false, NULL },
+	END_FIELDS,
+};
+
+#define PR(f) offsetof(struct config_process, f)
+static const struct field process_fields[] = {
+	{ "name", NO_ALIAS, F_STRING, PR(name), true, NULL },
+	{ "command", { "cmd", NULL, NULL }, F_STRING, PR(command), true, NULL },
+	END_FIELDS,
+};
+
+#define CR(f) offsetof(struct config_cron, f)
+static const struct field cron_fields[] = {
+	{ "name", NO_ALIAS, F_STRING, CR(name), true, NULL },
+	{ "schedule", NO_ALIAS, F_STRING, CR(schedule), true, NULL },
+	{ "command", { "cmd", NULL, NULL }, F_STRING, CR(command), true, NULL },
+	END_FIELDS,
+};
+
+#define TP(f) offsetof(struct config_template, f)
+static const struct field template_fields[] = {
+	{ "source", { "src", NULL, NULL }, F_STRING, TP(source), true, NULL },
+	{ "target", { "dest", "destination", NULL }, F_STRING, TP(target), true, NULL },
+	{ "mode", NO_ALIAS, F_CUSTOM, 0, false, NULL },
 	END_FIELDS,
 };
 
@@ -1907,6 +1936,172 @@ static void check_healthcheck(struct checker *c, const struct toml_keyval *kv, s
 
 /* ---- the whole file ---- */
 
+/* ---- [[process]], [[cron]], [[template]] ---- */
+
+/* The tables of an array of tables section, or NULL after a problem. */
+static const struct toml_array *table_array(struct checker *c, const struct toml_keyval *kv,
+					    const char *where)
+{
+	const struct toml_array *a;
+
+	if (kv->val.type != TOML_ARRAY) {
+		problem(c, kv->val.pos, "'%s' must be an array of tables (%s), not %s", kv->key, where,
+			toml_type_desc(kv->val.type));
+		return NULL;
+	}
+	a = kv->val.u.arr;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->items[i].type != TOML_TABLE) {
+			problem(c, a->items[i].pos, "each %s must be a table, not %s", where,
+				toml_type_desc(a->items[i].type));
+			return NULL;
+		}
+	return a;
+}
+
+static void check_job_name(struct checker *c, const char *name, const struct section *s,
+			   const char *where)
+{
+	if (name && !valid_word(name, "-", 32))
+		problem(c, val_pos(s, "name"),
+			"invalid name '%s' in %s: use lowercase letters, digits and '-', at most 32",
+			name, where);
+}
+
+static void read_processes(struct checker *c, const struct toml_keyval *kv)
+{
+	struct nua_config *cfg = c->cfg;
+	const struct toml_array *a = table_array(c, kv, "[[process]]");
+
+	for (size_t i = 0; a && i < a->n; i++) {
+		struct config_process *p;
+		struct section s;
+
+		ALLOC_GROW(cfg->processes, cfg->n_processes + 1, cfg->alloc_processes);
+		p = &cfg->processes[cfg->n_processes++];
+		memset(p, 0, sizeof(*p));
+		p->pos = a->items[i].pos;
+		walk_section(c, &s, &a->items[i], "[[process]]", process_fields, p, NULL, NULL);
+		check_job_name(c, p->name, &s, "[[process]]");
+		if (p->command && !*p->command)
+			problem(c, val_pos(&s, "command"), "'command' in [[process]] is empty");
+	}
+}
+
+static void read_crons(struct checker *c, const struct toml_keyval *kv)
+{
+	struct nua_config *cfg = c->cfg;
+	const struct toml_array *a = table_array(c, kv, "[[cron]]");
+
+	for (size_t i = 0; a && i < a->n; i++) {
+		struct config_cron *j;
+		struct cron_schedule sched;
+		struct section s;
+		char msg[256];
+
+		ALLOC_GROW(cfg->crons, cfg->n_crons + 1, cfg->alloc_crons);
+		j = &cfg->crons[cfg->n_crons++];
+		memset(j, 0, sizeof(*j));
+		j->pos = a->items[i].pos;
+		walk_section(c, &s, &a->items[i], "[[cron]]", cron_fields, j, NULL, NULL);
+		check_job_name(c, j->name, &s, "[[cron]]");
+		if (j->schedule && cron_parse(j->schedule, &sched, msg, sizeof(msg)) < 0)
+			problem(c, val_pos(&s, "schedule"), "'schedule' in [[cron]]: %s", msg);
+		if (j->command && !*j->command)
+			problem(c, val_pos(&s, "command"), "'command' in [[cron]] is empty");
+	}
+}
+
+struct template_ctx {
+	struct config_template *t;
+};
+
+static void read_template_mode(struct checker *c, const struct toml_keyval *kv,
+			       const struct field *f, const char *where, void *arg)
+{
+	struct config_template *t = ((struct template_ctx *)arg)->t;
+	struct config_volume v = { .mode = -1 };
+
+	(void)f;
+	read_mode(c, kv, where, &v);
+	if (v.mode >= 0)
+		t->mode = v.mode;
+}
+
+static void read_templates(struct checker *c, const struct toml_keyval *kv)
+{
+	struct nua_config *cfg = c->cfg;
+	const struct toml_array *a = table_array(c, kv, "[[template]]");
+
+	for (size_t i = 0; a && i < a->n; i++) {
+		struct config_template *t;
+		struct template_ctx ctx;
+		struct section s;
+
+		ALLOC_GROW(cfg->templates, cfg->n_templates + 1, cfg->alloc_templates);
+		t = &cfg->templates[cfg->n_templates++];
+		memset(t, 0, sizeof(*t));
+		t->pos = a->items[i].pos;
+		t->mode = 0644;
+		ctx.t = t;
+		walk_section(c, &s, &a->items[i], "[[template]]", template_fields, t,
+			     read_template_mode, &ctx);
+		t->source_pos = val_pos(&s, "source");
+		if (t->source && !valid_rel_path(t->source))
+			problem(c, t->source_pos,
+				"'source' in [[template]] must be a path inside the package, not '%s'",
+				t->source);
+		if (t->target && (!valid_abs_path(t->target) || streq(t->target, "/") ||
+				  path_under(t->target, "/nua") || path_under(t->target, "/proc") ||
+				  path_under(t->target, "/sys") || path_under(t->target, "/dev")))
+			problem(c, val_pos(&s, "target"),
+				"'target' in [[template]] must be a normalised absolute path of a file "
+				"outside /nua, /proc, /sys and /dev, not '%s'",
+				t->target);
+	}
+}
+
+/* Names shared by processes and cron jobs (one log prefix each), and
+ * [run] start with [[process]] (which one would be the app?), two
+ * templates for one file. */
+static void check_jobs_across(struct checker *c, struct toml_pos start_pos)
+{
+	struct nua_config *cfg = c->cfg;
+	size_t n = cfg->n_processes + cfg->n_crons;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *a = i < cfg->n_processes ? cfg->processes[i].name
+						     : cfg->crons[i - cfg->n_processes].name;
+		struct toml_pos pa = i < cfg->n_processes ? cfg->processes[i].pos
+							  : cfg->crons[i - cfg->n_processes].pos;
+
+		for (size_t k = 0; a && k < i; k++) {
+			const char *b = k < cfg->n_processes ? cfg->processes[k].name
+							     : cfg->crons[k - cfg->n_processes].name;
+			struct toml_pos pb = k < cfg->n_processes
+						     ? cfg->processes[k].pos
+						     : cfg->crons[k - cfg->n_processes].pos;
+
+			if (b && streq(a, b))
+				problem(c, pa,
+					"the name '%s' is given to two processes or cron jobs (also at "
+					"line %d): each names its lines in the log",
+					a, pb.line);
+		}
+	}
+	if (cfg->n_processes && cfg->run.start.n)
+		problem(c, start_pos,
+			"give either 'start' in [run] or [[process]] sections, not both (a [[process]] "
+			"runs each long-running command)");
+	for (size_t i = 0; i < cfg->n_templates; i++)
+		for (size_t k = 0; k < i; k++)
+			if (cfg->templates[i].target && cfg->templates[k].target &&
+			    streq(cfg->templates[i].target, cfg->templates[k].target))
+				problem(c, cfg->templates[i].pos,
+					"two templates write '%s' (also at line %d)",
+					cfg->templates[i].target, cfg->templates[k].pos.line);
+}
+
 struct sections_seen {
 	struct section metadata, build, run, healthcheck;
 	bool has_metadata, has_build, has_run, has_healthcheck;
@@ -1999,6 +2194,12 @@ static void check_root(struct checker *c, const struct toml_table *root, struct 
 		} else if (streq(f->name, "docker")) {
 			if (need_table(c, kv, "[docker]"))
 				cfg->docker = toml_to_json(&kv->val);
+		} else if (streq(f->name, "process")) {
+			read_processes(c, kv);
+		} else if (streq(f->name, "cron")) {
+			read_crons(c, kv);
+		} else if (streq(f->name, "template")) {
+			read_templates(c, kv);
 		}
 	}
 	if (!seen[0])
@@ -2092,6 +2293,15 @@ static void check_across(struct checker *c, struct sections_seen *ss)
 		check_env_refs(c, &r->env, "[resource.env]", NULL, &r->volumes);
 	}
 	check_ports_across(c);
+	check_jobs_across(c, ss->has_run ? val_pos(&ss->run, "start") : (struct toml_pos){ 1, 1 });
+	if (cfg->metadata.icon && ss->has_metadata &&
+	    (!valid_rel_path(cfg->metadata.icon) ||
+	     !(ends_with(cfg->metadata.icon, ".png") || ends_with(cfg->metadata.icon, ".svg"))))
+		problem(c, val_pos(&ss->metadata, "icon"),
+			"'icon' in [metadata] must be a .png or .svg file inside the package, not '%s'",
+			cfg->metadata.icon);
+	if (ss->has_metadata)
+		cfg->metadata.icon_pos = val_pos(&ss->metadata, "icon");
 	check_volume_dups(c, &cfg->volumes);
 	for (size_t i = 0; i < cfg->resources.n; i++)
 		for (size_t k = 0; k < i; k++)
@@ -2176,6 +2386,34 @@ static char *package_dir(const char *file)
 	return dir;
 }
 
+/* The package's files that the config names (templates, icon) are there:
+ * -1 with diags otherwise, and *cfg freed. */
+static int check_files(struct nua_config *cfg, struct diag_list *diags)
+{
+	size_t before = diags->n;
+
+	for (size_t i = 0; i < cfg->n_templates; i++) {
+		const struct config_template *t = &cfg->templates[i];
+		_cleanup_free_ char *path = xasprintf("%s/%s", cfg->dir, t->source);
+
+		if (access(path, R_OK) < 0)
+			diag_add(diags, cfg->file, t->source_pos.line, t->source_pos.col,
+				 "template '%s' is not in the package (%s)", t->source, strerror(errno));
+	}
+	if (cfg->metadata.icon) {
+		_cleanup_free_ char *path = xasprintf("%s/%s", cfg->dir, cfg->metadata.icon);
+
+		if (access(path, R_OK) < 0)
+			diag_add(diags, cfg->file, cfg->metadata.icon_pos.line,
+				 cfg->metadata.icon_pos.col, "icon '%s' is not in the package (%s)",
+				 cfg->metadata.icon, strerror(errno));
+	}
+	if (diags->n == before)
+		return 0;
+	config_free(cfg);
+	return -1;
+}
+
 int config_load(const char *path, struct nua_config **out, struct diag_list *diags,
 		struct nua_error **err)
 {
@@ -2209,7 +2447,7 @@ int config_load(const char *path, struct nua_config **out, struct diag_list *dia
 	if (config_parse_buffer(file, data, len, out, diags) < 0)
 		return -1;
 	(*out)->dir = package_dir(file);
-	return 0;
+	return check_files(*out, diags);
 }
 
 static void backup_release(struct config_backup *b)
@@ -2259,6 +2497,7 @@ void config_free(struct nua_config *cfg)
 	free(cfg->metadata.description);
 	free(cfg->metadata.website);
 	free(cfg->metadata.license);
+	free(cfg->metadata.icon);
 	strv_release(&cfg->metadata.tags);
 	strv_release(&cfg->metadata.profile);
 	strv_release(&cfg->build.packages);
@@ -2280,6 +2519,7 @@ void config_free(struct nua_config *cfg)
 	strv_release(&cfg->run.packages);
 	strv_release(&cfg->run.start);
 	strv_release(&cfg->run.migrate);
+	strv_release(&cfg->run.first_start);
 	free(cfg->run.user);
 	free(cfg->run.workdir);
 	env_release(&cfg->env);
@@ -2291,6 +2531,22 @@ void config_free(struct nua_config *cfg)
 	}
 	free(cfg->ports);
 	volumes_release(&cfg->volumes);
+	for (size_t i = 0; i < cfg->n_processes; i++) {
+		free(cfg->processes[i].name);
+		free(cfg->processes[i].command);
+	}
+	free(cfg->processes);
+	for (size_t i = 0; i < cfg->n_crons; i++) {
+		free(cfg->crons[i].name);
+		free(cfg->crons[i].schedule);
+		free(cfg->crons[i].command);
+	}
+	free(cfg->crons);
+	for (size_t i = 0; i < cfg->n_templates; i++) {
+		free(cfg->templates[i].source);
+		free(cfg->templates[i].target);
+	}
+	free(cfg->templates);
 	for (size_t i = 0; i < cfg->resources.n; i++) {
 		struct config_resource *r = &cfg->resources.v[i];
 

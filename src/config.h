@@ -155,6 +155,30 @@ struct config_resource_list {
 	size_t n, alloc;
 };
 
+/* [[process]]: one of several long-running commands of the container. */
+struct config_process {
+	char *name;    /* [a-z0-9][a-z0-9-]*, at most 32 */
+	char *command; /* run with /bin/sh -c */
+	struct toml_pos pos;
+};
+
+/* [[cron]]: a command run in the container on a schedule (cron.h). */
+struct config_cron {
+	char *name;
+	char *schedule;
+	char *command;
+	struct toml_pos pos;
+};
+
+/* [[template]]: a file written at each start from a template of the
+ * package, filled from the environment (template.h). */
+struct config_template {
+	char *source; /* relative path in the package */
+	char *target; /* absolute path in the container */
+	int mode;     /* permission bits; 0644 by default */
+	struct toml_pos pos, source_pos;
+};
+
 struct nua_config {
 	char *file; /* the nua-config.toml read, as named to config_load */
 	char *dir;  /* the package directory (the sources), or NULL for a buffer */
@@ -165,7 +189,9 @@ struct nua_config {
 		int64_t release; /* default 1 */
 		char *title, *author, *tagline, *description, *website;
 		char *license; /* from [metadata] or [build] */
+		char *icon;    /* relative path in the package (PNG or SVG), or NULL */
 		struct config_strv tags, profile;
+		struct toml_pos icon_pos;
 	} metadata;
 
 	struct {
@@ -183,6 +209,7 @@ struct nua_config {
 	struct {
 		struct config_strv packages, start;
 		struct config_strv migrate; /* run once before a new version serves */
+		struct config_strv first_start; /* run once, before the first start */
 		char *user, *workdir;
 		uint64_t memory; /* bytes; 0 = no limit */
 		double cpus;     /* 0 = no limit */
@@ -196,6 +223,13 @@ struct nua_config {
 
 	struct config_volume_list volumes;
 	struct config_resource_list resources;
+
+	struct config_process *processes;
+	size_t n_processes, alloc_processes;
+	struct config_cron *crons;
+	size_t n_crons, alloc_crons;
+	struct config_template *templates;
+	size_t n_templates, alloc_templates;
 
 	struct {
 		bool set;                   /* [healthcheck] was given */

@@ -153,6 +153,16 @@ static json_t *resources_json(const struct config_resource_list *l)
 	return a;
 }
 
+static json_t *jobs_json(const struct nua_config *cfg)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < cfg->n_processes; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "name", cfg->processes[i].name,
+						   "command", cfg->processes[i].command));
+	return a;
+}
+
 json_t *config_to_json(const struct nua_config *cfg)
 {
 	json_t *root = json_object(), *o, *ports;
@@ -173,6 +183,7 @@ json_t *config_to_json(const struct nua_config *cfg)
 	set(o, "tags", strv_json(&cfg->metadata.tags));
 	set(o, "license", str_or_null(cfg->metadata.license));
 	set(o, "profile", strv_json(&cfg->metadata.profile));
+	set(o, "icon", str_or_null(cfg->metadata.icon));
 	set(root, "metadata", o);
 
 	o = json_object();
@@ -198,6 +209,7 @@ json_t *config_to_json(const struct nua_config *cfg)
 	set(o, "packages", strv_json(&cfg->run.packages));
 	set(o, "start", strv_json(&cfg->run.start));
 	set(o, "migrate", strv_json(&cfg->run.migrate));
+	set(o, "first-start", strv_json(&cfg->run.first_start));
 	set(o, "user", str_or_null(cfg->run.user));
 	set(o, "workdir", str_or_null(cfg->run.workdir));
 	set(o, "memory", int_or_null((long long)cfg->run.memory));
@@ -238,5 +250,22 @@ json_t *config_to_json(const struct nua_config *cfg)
 	}
 	set(root, "backup", backup_json(&cfg->backup));
 	set(root, "docker", cfg->docker ? json_incref(cfg->docker) : json_null());
+	set(root, "process", jobs_json(cfg));
+	o = json_array();
+	for (size_t i = 0; i < cfg->n_crons; i++)
+		json_array_append_new(o, json_pack("{s:s, s:s, s:s}", "name", cfg->crons[i].name,
+						   "schedule", cfg->crons[i].schedule, "command",
+						   cfg->crons[i].command));
+	set(root, "cron", o);
+	o = json_array();
+	for (size_t i = 0; i < cfg->n_templates; i++) {
+		char mode[8];
+
+		snprintf(mode, sizeof(mode), "%04o", (unsigned)cfg->templates[i].mode);
+		json_array_append_new(o, json_pack("{s:s, s:s, s:s}", "source",
+						   cfg->templates[i].source, "target",
+						   cfg->templates[i].target, "mode", mode));
+	}
+	set(root, "template", o);
 	return root;
 }

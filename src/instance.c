@@ -720,7 +720,11 @@ static int wait_ready(struct nua_ctx *ctx, const struct instance_run *r, struct 
 
 			health_probe_run(p);
 			res = health_probe_result(p);
-			if (instance_health_ok(r, res)) {
+			/* An answer from an app that is already going (one of its
+			 * processes failed as it started) is no answer. */
+			if (instance_health_ok(r, res) &&
+			    ctx->rt.driver->peek(&ctx->rt, id, &cs, NULL) == 0 &&
+			    cs.status == CONTAINER_RUNNING) {
 				health_probe_free(p);
 				return 0;
 			}
@@ -842,49 +846,158 @@ static int teardown_gen(struct nua_ctx *ctx, const char *name, int64_t gen, bool
 
 char *instance_migration_key(const char *name) { return xasprintf("migrate.%s", name); }
 
-/* The package's [run] migrate commands, when a migration is pending for
- * generation gen (instance_upgrade records it): run once, to completion, in
- * a container like the generation's own (its root, env, volumes and
- * network), before the generation's app starts. Its output goes to the
- * progress and, when it fails, into the error. Done, the mark goes; a
- * process killed in between runs it again (migrations are meant to be). */
-static int run_migration(struct nua_ctx *ctx, const struct instance_rec *in,
-			 const struct image_info *ii, int64_t gen, struct container_spec *spec,
-			 struct nua_error **err)
+/* The state setting that marks an instance's [run] first-start as not yet
+ * run: set when the instance is made, cleared once the commands succeed. */
+static char *first_start_key(const char *name) { return xasprintf("firststart.%s", name); }
+
+/* nua-init (src/init/): NUA_INIT, or beside the running nua. NULL when it
+ * is not there. */
+static char *init_binary(void)
 {
-	_cleanup_free_ char *key = instance_migration_key(in->name), *pending = NULL;
-	_cleanup_free_ char *id = NULL, *bundle = gen_path(in->name, gen, "migrate");
+	char self[PATH_MAX];
+	ssize_t n;
+	char *path, *slash;
+
+	if (getenv("NUA_INIT") && *getenv("NUA_INIT"))
+		return xstrdup(getenv("NUA_INIT"));
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	if (!(slash = strrchr(self, '/')))
+		return NULL;
+	*slash = '\0';
+	path = xasprintf("%s/nua-init", self);
+	if (access(path, X_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+static size_t array_len(const struct image_info *ii, const char *key)
+{
+	return json_array_size(json_object_get(ii->nua, key));
+}
+
+/* The package runs under nua-init: several processes, cron jobs or
+ * templates. */
+static bool needs_init(const struct image_info *ii)
+{
+	return array_len(ii, "process") || array_len(ii, "cron") || array_len(ii, "template");
+}
+
+/* Add s (taken) to the NULL-terminated *v. */
+static void push_arg(char ***v, size_t *n, size_t *alloc, char *s)
+{
+	ALLOC_GROW(*v, *n + 2, *alloc);
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+}
+
+/* nua-init's arguments (after its path) for the package's templates. */
+static void template_args(const struct image_info *ii, char ***v, size_t *n, size_t *alloc)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(json_object_get(ii->nua, "template"), i, t) {
+		push_arg(v, n, alloc, xstrdup("--template"));
+		push_arg(v, n, alloc,
+			 xasprintf("/nua/build/%s", json_string_value(json_object_get(t, "source"))));
+		push_arg(v, n, alloc, xstrdup(json_string_value(json_object_get(t, "target"))));
+		push_arg(v, n, alloc, xstrdup(json_string_value(json_object_get(t, "mode"))));
+	}
+}
+
+/* The app's argv under nua-init: templates, each [[process]] (or the
+ * image's start command as "app"), each [[cron]]. */
+static char **init_argv(const struct image_info *ii, const char *start)
+{
+	char **v = NULL;
+	size_t n = 0, alloc = 0, i;
+	json_t *e;
+
+	push_arg(&v, &n, &alloc, xstrdup("/.nua-init"));
+	template_args(ii, &v, &n, &alloc);
+	json_array_foreach(json_object_get(ii->nua, "process"), i, e) {
+		push_arg(&v, &n, &alloc, xstrdup("--process"));
+		push_arg(&v, &n, &alloc, xstrdup(json_string_value(json_object_get(e, "name"))));
+		push_arg(&v, &n, &alloc, xstrdup(json_string_value(json_object_get(e, "command"))));
+	}
+	if (!array_len(ii, "process") && start && *start) {
+		push_arg(&v, &n, &alloc, xstrdup("--process"));
+		push_arg(&v, &n, &alloc, xstrdup("app"));
+		push_arg(&v, &n, &alloc, xstrdup(start));
+	}
+	json_array_foreach(json_object_get(ii->nua, "cron"), i, e) {
+		push_arg(&v, &n, &alloc, xstrdup("--cron"));
+		push_arg(&v, &n, &alloc, xstrdup(json_string_value(json_object_get(e, "name"))));
+		push_arg(&v, &n, &alloc, xstrdup(json_string_value(json_object_get(e, "schedule"))));
+		push_arg(&v, &n, &alloc, xstrdup(json_string_value(json_object_get(e, "command"))));
+	}
+	return v;
+}
+
+/* Commands an instance runs once, to completion, in a container like the
+ * generation's own (its root, env, volumes and network, the templates
+ * written), before the generation's app starts: [run] migrate for an
+ * upgrade, [run] first-start for a new instance. */
+struct run_once {
+	const char *what;    /* "migration", "first start" */
+	const char *suffix;  /* of the container's id and bundle */
+	const char *section; /* [run] key of the commands */
+	char *key;	     /* the state setting that says it is pending */
+	bool for_gen;	     /* pending only for the generation its value names */
+};
+
+/* Run o's commands when o->key is pending. Their output goes to the progress
+ * and, when they fail, into the error. Done, the mark goes; a process
+ * killed in between runs them again (they are meant to be safe to). */
+static int run_once(struct nua_ctx *ctx, const struct instance_rec *in,
+		    const struct image_info *ii, int64_t gen, struct container_spec *spec,
+		    const struct run_once *o, struct nua_error **err)
+{
+	_cleanup_free_ char *pending = NULL, *id = NULL;
+	_cleanup_free_ char *bundle = gen_path(in->name, gen, o->suffix);
 	_cleanup_close_ int out = -1;
 	struct strbuf script = STRBUF_INIT, text = STRBUF_INIT;
-	const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
-	char **saved = NULL;
-	json_t *cmds = nua_get(ii, "run", "migrate"), *c;
+	char **saved = NULL, **argv = NULL;
+	size_t na = 0, alloc = 0;
+	json_t *cmds = nua_get(ii, "run", o->section), *c;
 	size_t i;
 	int code = -1, ret = -1;
 
-	if (state_setting_get(ctx->st, key, &pending, err) < 0)
+	if (state_setting_get(ctx->st, o->key, &pending, err) < 0)
 		return -1;
-	if (!pending || atoll(pending) != gen)
+	if (!pending || (o->for_gen && atoll(pending) != gen))
 		return 0;
 	if (!json_is_array(cmds) || json_array_size(cmds) == 0) {
-		state_setting_set(ctx->st, key, NULL, NULL);
+		state_setting_set(ctx->st, o->key, NULL, NULL);
 		return 0;
 	}
 	json_array_foreach(cmds, i, c)
 		strbuf_addf(&script, "%s%s", i ? " && " : "", json_string_value(c));
-	nua_say(ctx, "migrating %s: %s", in->name, script.buf);
+	nua_say(ctx, "%s of %s: %s", o->what, in->name, script.buf);
 	{
 		_cleanup_free_ char *ctr = instance_container_id(in->name, gen);
 
-		id = xasprintf("%s-migrate", ctr);
+		id = xasprintf("%s-%s", ctr, o->suffix);
 	}
-	out = memfd_create("nua-migrate", MFD_CLOEXEC);
+	out = memfd_create("nua-once", MFD_CLOEXEC);
 	if (out < 0 || mkdir_p(bundle, 0700) < 0) {
-		nua_error_set(err, NUA_EFAIL, "cannot prepare the migration of '%s': %s", in->name,
-			      strerror(errno));
+		nua_error_set(err, NUA_EFAIL, "cannot prepare the %s of '%s': %s", o->what,
+			      in->name, strerror(errno));
 		goto out;
 	}
-	argv[2] = script.buf;
+	if (array_len(ii, "template")) {
+		push_arg(&argv, &na, &alloc, xstrdup("/.nua-init"));
+		template_args(ii, &argv, &na, &alloc);
+		push_arg(&argv, &na, &alloc, xstrdup("--exec"));
+	} else {
+		push_arg(&argv, &na, &alloc, xstrdup("/bin/sh"));
+		push_arg(&argv, &na, &alloc, xstrdup("-c"));
+	}
+	push_arg(&argv, &na, &alloc, xstrdup(script.buf));
 	if (spec->argv) {
 		size_t n = 0;
 
@@ -894,10 +1007,10 @@ static int run_migration(struct nua_ctx *ctx, const struct instance_rec *in,
 		for (size_t k = 0; k < n; k++)
 			saved[k] = xstrdup(spec->argv[k]);
 	}
-	container_spec_set_argv(spec, argv);
+	container_spec_set_argv(spec, (const char *const *)argv);
 	if (ctx->rt.driver->run(&ctx->rt, id, bundle, spec, out, MIGRATE_TIMEOUT_SEC, &code, err) <
 	    0) {
-		nua_error_prefix(err, "the migration of '%s' did not run", in->name);
+		nua_error_prefix(err, "the %s of '%s' did not run", o->what, in->name);
 		goto out;
 	}
 	nua_fd_read_all(out, &text);
@@ -910,21 +1023,30 @@ static int run_migration(struct nua_ctx *ctx, const struct instance_rec *in,
 		/* The end of what it said is the reason, most often. */
 		if (text.len > 1500)
 			tail = text.buf + text.len - 1500;
-		nua_error_set(err, NUA_EFAIL, "the migration of '%s' failed with exit status %d%s%s",
-			      in->name, code, text.len ? ":\n" : "", tail);
-		nua_event(ctx, in->name, "migrate-failed", "migration to generation %lld failed "
-						       "(exit status %d)",
-		      (long long)gen, code);
+		nua_error_set(err, NUA_EFAIL, "the %s of '%s' failed with exit status %d%s%s",
+			      o->what, in->name, code, text.len ? ":\n" : "", tail);
+		if (o->for_gen)
+			nua_event(ctx, in->name, "migrate-failed",
+				  "migration to generation %lld failed (exit status %d)",
+				  (long long)gen, code);
+		else
+			nua_event(ctx, in->name, "first-start-failed",
+				  "the first start failed (exit status %d)", code);
 		goto out;
 	}
-	state_setting_set(ctx->st, key, NULL, NULL);
-	nua_event(ctx, in->name, "migrate", "migration to generation %lld done", (long long)gen);
+	state_setting_set(ctx->st, o->key, NULL, NULL);
+	if (o->for_gen)
+		nua_event(ctx, in->name, "migrate", "migration to generation %lld done",
+			  (long long)gen);
+	else
+		nua_event(ctx, in->name, "first-start", "first start done");
 	ret = 0;
 out:
 	if (saved) {
 		container_spec_set_argv(spec, (const char *const *)saved);
 		strv_free(saved);
 	}
+	strv_free(argv);
 	strbuf_release(&script);
 	strbuf_release(&text);
 	return ret;
@@ -983,7 +1105,7 @@ static int start_gen(struct nua_ctx *ctx, const struct instance_rec *in, const s
 
 	/* The process: the image's command, env and user. */
 	j = json_object_get(ii->oci, "Cmd");
-	if (!json_is_array(j) || json_array_size(j) == 0) {
+	if ((!json_is_array(j) || json_array_size(j) == 0) && !needs_init(ii)) {
 		nua_error_set(err, NUA_EINPUT, "image '%s' has no start command ([run] start)",
 			      in->image_ref);
 		goto fail;
@@ -993,6 +1115,29 @@ static int start_gen(struct nua_ctx *ctx, const struct instance_rec *in, const s
 		const char **argv = xcalloc(n + 4, sizeof(*argv));
 		json_t *a;
 
+		/* A package of several processes, cron jobs or templates runs
+		 * under nua-init, which does tini's work too. */
+		if (needs_init(ii)) {
+			_cleanup_free_ char *init = init_binary();
+			char **iv;
+
+			if (!init) {
+				free(argv);
+				nua_error_set(err, NUA_EFAIL,
+					      "'%s' needs nua-init ([[process]], [[cron]] or "
+					      "[[template]]), which is not beside nua (make builds it; "
+					      "NUA_INIT names another)",
+					      in->image_ref);
+				goto fail;
+			}
+			container_spec_add_bind(&spec, init, "/.nua-init", true);
+			/* The image's start command is "/bin/sh -c SCRIPT". */
+			iv = init_argv(ii, n == 3 ? json_string_value(json_array_get(j, 2)) : NULL);
+			container_spec_set_argv(&spec, (const char *const *)iv);
+			strv_free(iv);
+			free(argv);
+			goto argv_done;
+		}
 		/* An init as PID 1 (tini, as docker's --init): it passes SIGTERM
 		 * on to the app's process group (PID 1 of a namespace ignores
 		 * signals it has no handler for, so a plain app would only die
@@ -1007,6 +1152,7 @@ static int start_gen(struct nua_ctx *ctx, const struct instance_rec *in, const s
 		container_spec_set_argv(&spec, argv);
 		free(argv);
 	}
+argv_done:
 	json_array_foreach(json_object_get(ii->oci, "Env"), idx, j)
 		container_spec_setenv(&spec, json_string_value(j));
 	for (size_t i = 0; i < env.n; i++) {
@@ -1051,8 +1197,20 @@ static int start_gen(struct nua_ctx *ctx, const struct instance_rec *in, const s
 		}
 	}
 
-	if (run_migration(ctx, in, ii, gen, &spec, err) < 0)
-		goto fail;
+	{
+		struct run_once first = { "first start", "first-start", "first-start",
+					  first_start_key(name), false };
+		struct run_once mig = { "migration", "migrate", "migrate",
+					instance_migration_key(name), true };
+		int rr = run_once(ctx, in, ii, gen, &spec, &first, err);
+
+		if (rr == 0)
+			rr = run_once(ctx, in, ii, gen, &spec, &mig, err);
+		free(first.key);
+		free(mig.key);
+		if (rr < 0)
+			goto fail;
+	}
 	if (ctx->rt.driver->start(&ctx->rt, id, bundle, &spec, log, LOG_SIZE_MAX, err) < 0)
 		goto fail;
 	if (wait_ready(ctx, r, err) < 0)
@@ -1449,6 +1607,11 @@ static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in,
 		return -1;
 	if (proxy_remove_route(&ctx->proxy, name, err) < 0)
 		return -1;
+	{
+		_cleanup_free_ char *key = first_start_key(name);
+
+		state_setting_set(ctx->st, key, NULL, NULL);
+	}
 	if (state_instance_remove(ctx->st, name, err) < 0)
 		return -1;
 	remove_dedicated_servers(ctx, in, ii, purge);
@@ -2043,6 +2206,12 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 	if (state_instance_add(ctx->st, &in, err) < 0)
 		goto out;
 	added = true;
+	{
+		_cleanup_free_ char *key = first_start_key(name);
+
+		if (state_setting_set(ctx->st, key, "pending", err) < 0)
+			goto undo;
+	}
 	nua_say(ctx, "starting %s (%s) at http://%s%s", name, ref, host,
 	    streq(path, "/") ? "/" : path);
 	if (instance_converge(ctx, name, err) < 0)
@@ -2055,6 +2224,9 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 undo:
 	nua_error_prefix(err, "cannot deploy '%s'", name);
 	if (added) {
+		_cleanup_free_ char *key = first_start_key(name);
+
+		state_setting_set(ctx->st, key, NULL, NULL);
 		proxy_remove_route(&ctx->proxy, name, NULL);
 		state_instance_remove(ctx->st, name, NULL);
 		clean_unknown(ctx, name, NULL);
