@@ -133,3 +133,44 @@ TEST(proxy_render_site_with_a_certificate)
 	CHECK(strstr(none, "acme-challenge"));
 	CHECK(strstr(none, "location / {\n\t\tproxy_pass http://10.88.0.5:8080;"));
 }
+
+/* A certificate (made for this test, for a century) that names an OCSP
+ * responder, with its key. */
+static const char ocsp_pem[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIB4jCCAYigAwIBAgIUNJHpX8BWmMBwKXQt0LhQuROph4EwCgYIKoZIzj0EAwIw\n"
+	"GzEZMBcGA1UEAwwQb2NzcC5leGFtcGxlLm9yZzAgFw0yNjEyMDcyMDIxMjJaGA8y\n"
+	"MTI2MTExMzIwMjEyMlowGzEZMBcGA1UEAwwQb2NzcC5leGFtcGxlLm9yZzBZMBMG\n"
+	"ByqGSM49AgEGCCqGSM49AwEHA0IABGAm5JzYx0lIkGvmoCxnODEy6pWBxvkpYFYg\n"
+	"JUgjC9GqmeeRgM0vbZW6H+CFTx+xJPUMr9LWu+SaotaZwMsPZT+jgacwgaQwHQYD\n"
+	"VR0OBBYEFIw7nHD4gNJBMTXw1evRI4y/haIoMB8GA1UdIwQYMBaAFIw7nHD4gNJB\n"
+	"MTXw1evRI4y/haIoMA8GA1UdEwEB/wQFMAMBAf8wGwYDVR0RBBQwEoIQb2NzcC5l\n"
+	"eGFtcGxlLm9yZzA0BggrBgEFBQcBAQQoMCYwJAYIKwYBBQUHMAGGGGh0dHA6Ly9v\n"
+	"Y3NwLmV4YW1wbGUub3JnLzAKBggqhkjOPQQDAgNIADBFAiEA7XLexbAzXjgBrA34\n"
+	"Obxo6mbRZmXqNYmYa8B7XJE53NkCIBtxQN3lQqqXLoMEY+WKbRIdKPyo4n5SSITd\n"
+	"1uiZ1af+\n"
+	"-----END CERTIFICATE-----\n"
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgGh/anKNCyjQqnVvz\n"
+	"7t3X9ejAyr+OT0ZfsGb5ZBRMB7uhRANCAARgJuSc2MdJSJBr5qAsZzgxMuqVgcb5\n"
+	"KWBWICVIIwvRqpnnkYDNL22Vuh/ghU8fsST1DK/S1rvkmqLWmcDLD2U/\n"
+	"-----END PRIVATE KEY-----\n";
+
+TEST(tls_ocsp_responder_turns_stapling_on)
+{
+	struct proxy_route r = { "app", "ocsp.example.org", "/", "10.88.0.5:8080", true, false,
+				 NULL, 0 };
+	struct proxy_site_tls t = { 443, true, true, false, 80 };
+	struct tls_cert_info info;
+	struct nua_error *err = NULL;
+	_cleanup_free_ char *site = NULL;
+
+	CHECK(tls_parse_pem(ocsp_pem, strlen(ocsp_pem), NULL, 0, "ocsp.example.org", 1800000000,
+			    &info, &err) == 0);
+	CHECK(info.ocsp);
+	t.ocsp = info.ocsp;
+	tls_cert_info_release(&info);
+	site = proxy_render_site(&r, 1, "ocsp.example.org", &t);
+	CHECK(strstr(site, "\tssl_stapling on;\n\tssl_stapling_verify on;\n"
+			   "\tssl_trusted_certificate ../tls/live/ocsp.example.org.pem;\n"));
+}
