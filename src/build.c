@@ -593,6 +593,37 @@ static char *start_script(const struct nua_config *cfg)
 	return strbuf_detach(&sb, NULL);
 }
 
+/* "UID:GID" of user name in the image's /etc/passwd: the topmost layer's
+ * copy of it. */
+static int passwd_lookup(const struct build *b, const char *name, char *out, size_t size)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = b->nkeys; i-- > 0;) {
+		_cleanup_free_ char *dir = layer_path(b->keys[i]), *file = NULL, *text = NULL;
+
+		file = xasprintf("%s/diff/etc/passwd", dir);
+		if (read_file(file, &text, NULL) < 0)
+			continue;
+		for (char *line = text; line && *line;) {
+			char *next = strchr(line, '\n');
+			unsigned long uid, gid;
+
+			if (next)
+				*next++ = '\0';
+			/* name:x:uid:gid:... */
+			if (strncmp(line, name, len) == 0 && line[len] == ':' &&
+			    sscanf(line + len, ":%*[^:]:%lu:%lu:", &uid, &gid) == 2) {
+				snprintf(out, size, "%lu:%lu", uid, gid);
+				return 0;
+			}
+			line = next;
+		}
+		return -1;
+	}
+	return -1;
+}
+
 static int store_image(struct build *b, const char *ref, const char *config_json,
 		       struct nua_error **err)
 {
@@ -605,10 +636,22 @@ static int store_image(struct build *b, const char *ref, const char *config_json
 	struct image_def def = { 0 };
 	int r;
 
+	char resolved[32];
+
 	if (b->cfg->run.user && streq(b->cfg->run.user, "root"))
 		user = "0:0";
 	else if (b->cfg->run.user && streq(b->cfg->run.user, "nua"))
 		user = "1000:1000";
+	else if (b->cfg->run.user && strspn(user, "0123456789:") != strlen(user)) {
+		if (passwd_lookup(b, user, resolved, sizeof(resolved)) < 0) {
+			free(layers);
+			return nua_error_set(err, NUA_EINPUT,
+					     "[run] user '%s' is not in the image's /etc/passwd (a "
+					     "package of [run] packages makes it, or give a uid)",
+					     user);
+		}
+		user = resolved;
+	}
 	for (size_t i = 0; i < b->nkeys; i++)
 		layers[i] = b->keys[i];
 	def.ref = ref;

@@ -892,6 +892,13 @@ static const struct field sections[] = {
 	{ "process", NO_ALIAS, F_CUSTOM, 0, false, NULL },
 	{ "cron", NO_ALIAS, F_CUSTOM, 0, false, NULL },
 	{ "template", NO_ALIAS, F_CUSTOM, 0, false, NULL },
+	{ "admin", NO_ALIAS, F_CUSTOM, 0, false, NULL },
+	END_FIELDS,
+};
+
+static const struct field admin_fields[] = {
+	{ "user-key", NO_ALIAS, F_STRING, CF(admin.user_key), false, NULL },
+	{ "password-key", NO_ALIAS, F_STRING, CF(admin.password_key), true, NULL },
 	END_FIELDS,
 };
 
@@ -2103,8 +2110,8 @@ static void check_jobs_across(struct checker *c, struct toml_pos start_pos)
 }
 
 struct sections_seen {
-	struct section metadata, build, run, healthcheck;
-	bool has_metadata, has_build, has_run, has_healthcheck;
+	struct section metadata, build, run, healthcheck, admin;
+	bool has_metadata, has_build, has_run, has_healthcheck, has_admin;
 };
 
 /* A key outside any section: say which section it belongs to. */
@@ -2200,6 +2207,12 @@ static void check_root(struct checker *c, const struct toml_table *root, struct 
 			read_crons(c, kv);
 		} else if (streq(f->name, "template")) {
 			read_templates(c, kv);
+		} else if (streq(f->name, "admin")) {
+			if (need_table(c, kv, "[admin]")) {
+				walk_section(c, &ss->admin, &kv->val, "[admin]", admin_fields, cfg,
+					     NULL, NULL);
+				ss->has_admin = true;
+			}
 		}
 	}
 	if (!seen[0])
@@ -2294,6 +2307,16 @@ static void check_across(struct checker *c, struct sections_seen *ss)
 	}
 	check_ports_across(c);
 	check_jobs_across(c, ss->has_run ? val_pos(&ss->run, "start") : (struct toml_pos){ 1, 1 });
+	if (ss->has_admin) {
+		const char *keys[] = { cfg->admin.user_key, cfg->admin.password_key };
+		const char *names[] = { "user-key", "password-key" };
+
+		for (size_t i = 0; i < 2; i++)
+			if (keys[i] && !env_find(&cfg->env, keys[i], strlen(keys[i])))
+				problem(c, val_pos(&ss->admin, names[i]),
+					"'%s' in [admin] names '%s', which is not a key of [env]",
+					names[i], keys[i]);
+	}
 	if (cfg->metadata.icon && ss->has_metadata &&
 	    (!valid_rel_path(cfg->metadata.icon) ||
 	     !(ends_with(cfg->metadata.icon, ".png") || ends_with(cfg->metadata.icon, ".svg"))))
@@ -2520,6 +2543,8 @@ void config_free(struct nua_config *cfg)
 	strv_release(&cfg->run.start);
 	strv_release(&cfg->run.migrate);
 	strv_release(&cfg->run.first_start);
+	free(cfg->admin.user_key);
+	free(cfg->admin.password_key);
 	free(cfg->run.user);
 	free(cfg->run.workdir);
 	env_release(&cfg->env);

@@ -240,6 +240,12 @@ struct nua_config {
 
 	struct config_backup backup;
 	json_t *docker; /* the [docker] table as given, or NULL */
+
+	/* [admin]: the [env] keys that hold the first admin's login and
+	 * password, shown by `nua install`. NULL when not given. */
+	struct {
+		char *user_key, *password_key;
+	} admin;
 };
 
 /* Load the package manifest at path: a nua-config.toml, or a directory

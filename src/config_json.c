@@ -267,5 +267,10 @@ json_t *config_to_json(const struct nua_config *cfg)
 						   cfg->templates[i].target, "mode", mode));
 	}
 	set(root, "template", o);
+	if (cfg->admin.password_key)
+		set(root, "admin", json_pack("{s:o, s:s}", "user-key", str_or_null(cfg->admin.user_key),
+					     "password-key", cfg->admin.password_key));
+	else
+		set(root, "admin", json_null());
 	return root;
 }

@@ -227,28 +227,7 @@ static char *var_prefix(const char *name)
 /* Where the packages of the servers are. */
 static char *services_dir(void)
 {
-	const char *env = getenv("NUA_SERVICES");
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env)
-		return xstrdup(env);
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		char *slash;
-		_cleanup_free_ char *dir = NULL;
-
-		exe[n] = '\0';
-		/* build/nua (or build/asan/nua) in a source tree. */
-		for (int up = 0; up < 3 && (slash = strrchr(exe, '/')); up++) {
-			*slash = '\0';
-			free(dir);
-			dir = xasprintf("%s/services", exe);
-			if (is_dir(dir))
-				return TAKE_PTR(dir);
-		}
-	}
-	return xstrdup("/usr/share/nua/services");
+	return nua_share_dir("services", "NUA_SERVICES");
 }
 
 static pthread_mutex_t servers_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -128,5 +128,7 @@ DECLARE_CMD(export);
 DECLARE_CMD(import);
 DECLARE_CMD(tls);
 DECLARE_CMD(domain);
+DECLARE_CMD(store);
+DECLARE_CMD(install);
 
 #endif

@@ -146,6 +146,13 @@ static const struct cmd_option tls_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option install_options[] = {
+	{ "-n, --name NAME", "the instance's name (the app's id by default)" },
+	{ "-d, --domain DOMAIN", "where it answers (NAME.localhost by default)" },
+	{ "--json", "print JSON (with the admin's credentials)" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option domain_options[] = {
 	{ "--redirect", "add: answer with a 301 to the main domain instead of serving" },
 	{ "--json", "print JSON" },
@@ -331,6 +338,21 @@ const struct cmd_struct nua_commands[] = {
 	  "domain); 'hsts NAME on' makes the instance\n"
 	  "send Strict-Transport-Security over HTTPS.",
 	  tls_options, NULL },
+	{ "store", cmd_store, CMD_NEED_DAEMON, "nua store [--json] [WORD]",
+	  "list and search the applications of the store",
+	  "List the applications that come with Nua, ready to install: their version, the\n"
+	  "backing services they get (a database...), and a summary. WORD keeps those\n"
+	  "whose name, title, summary or tags hold it.",
+	  json_options, NULL },
+	{ "install", cmd_install, CMD_NEED_DAEMON,
+	  "nua install APP [--name NAME] [--domain DOMAIN] [--json]",
+	  "build and deploy an application of the store in one command",
+	  "Build the store's package APP (its layers cached after the first time) and deploy\n"
+	  "it as a new instance, with its databases, then print its URL and, for an app\n"
+	  "with an administrator, the first admin's login and generated password (kept\n"
+	  "sealed; 'nua env NAME --show-secrets' shows it again). An instance of that name\n"
+	  "that exists already is refused: 'nua upgrade' moves one to a newer version.",
+	  install_options, NULL },
 	{ "domain", cmd_domain, CMD_NEED_DAEMON,
 	  "nua domain [--json] NAME | add NAME DOMAIN[/PATH] [--redirect] | rm NAME DOMAIN[/PATH]",
 	  "list, add and remove the domains an instance answers on",

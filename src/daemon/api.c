@@ -28,6 +28,7 @@
 #include "resource.h"
 #include "secret.h"
 #include "state.h"
+#include "store.h"
 #include "tls.h"
 #include "upgrade.h"
 #include "strbuf.h"
@@ -1753,6 +1754,24 @@ static enum MHD_Result h_instance_tls(struct daemon *d, struct MHD_Connection *c
 			 json_pack("{s:s, s:b}", "name", name, "hsts", tls_hsts(ctx, name)));
 }
 
+/* ---- the store ---- */
+
+/* GET /v1/store[?q=WORDS]; GET /v1/store/APP */
+static enum MHD_Result h_store(struct MHD_Connection *c, const char *app)
+{
+	struct nua_error *err = NULL;
+	json_t *out = NULL;
+	int r;
+
+	if (app)
+		r = store_get(app, &out, &err);
+	else
+		r = store_list(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q"), &out, &err);
+	if (r < 0)
+		return send_nua_error(c, err);
+	return send_json(c, 200, out);
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
@@ -1777,6 +1796,8 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 	}
 	if (n < 2 || n > 6 || !streq(seg[0], "v1"))
 		return send_error(c, 404, "no endpoint '%s' (see docs/api.md)", url);
+	if ((n == 2 || n == 3) && streq(seg[1], "store") && get)
+		return h_store(c, n == 3 ? seg[2] : NULL);
 	if (n == 2 && streq(seg[1], "version") && get)
 		return send_json(c, 200,
 				 json_pack("{s:s, s:i, s:s, s:s, s:s}", "version", NUA_VERSION,

@@ -1,0 +1,171 @@
+/* The store: see store.h. */
+#define _GNU_SOURCE
+#include "store.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "paths.h"
+#include "strbuf.h"
+#include "util.h"
+#include "banned.h"
+
+char *store_dir(void) { return nua_share_dir("store", "NUA_STORE"); }
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+static json_t *entry_of(const struct nua_config *cfg, const char *path)
+{
+	_cleanup_free_ char *ref = config_image_ref(cfg);
+	json_t *tags = json_array(), *res = json_array();
+	const char *version = strchr(ref, ':') + 1;
+
+	for (size_t i = 0; i < cfg->metadata.tags.n; i++)
+		json_array_append_new(tags, json_string(cfg->metadata.tags.v[i]));
+	for (size_t i = 0; i < cfg->resources.n; i++)
+		json_array_append_new(res, json_string(cfg->resources.v[i].type));
+	return json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:s}", "id",
+			 cfg->metadata.id, "title",
+			 str_or_null(cfg->metadata.title ? cfg->metadata.title : cfg->metadata.id),
+			 "version", version, "summary", str_or_null(cfg->metadata.tagline),
+			 "description", str_or_null(cfg->metadata.description), "website",
+			 str_or_null(cfg->metadata.website), "license",
+			 str_or_null(cfg->metadata.license), "tags", tags, "icon",
+			 str_or_null(cfg->metadata.icon), "resources", res, "admin",
+			 cfg->admin.password_key != NULL, "path", path);
+}
+
+static bool icase_has(const char *hay, const char *needle)
+{
+	return hay && strcasestr(hay, needle);
+}
+
+static bool matches(const json_t *e, const char *q)
+{
+	size_t i;
+	json_t *t;
+
+	if (!q || !*q)
+		return true;
+	if (icase_has(json_string_value(json_object_get(e, "id")), q) ||
+	    icase_has(json_string_value(json_object_get(e, "title")), q) ||
+	    icase_has(json_string_value(json_object_get(e, "summary")), q))
+		return true;
+	json_array_foreach(json_object_get(e, "tags"), i, t)
+		if (icase_has(json_string_value(t), q))
+			return true;
+	return false;
+}
+
+/* Load the package of app in the store (dir), its config in *cfg. */
+static int load_app(const char *dir, const char *app, struct nua_config **cfg, char **path,
+		    struct nua_error **err)
+{
+	struct diag_list diags = DIAG_LIST_INIT;
+	int r;
+
+	*path = xasprintf("%s/%s", dir, app);
+	r = config_load(*path, cfg, &diags, err);
+	if (r < 0 && diags.n) {
+		nua_error_set(err, NUA_EFAIL, "the store's package '%s' does not load: %s:%d: %s",
+			      app, diags.items[0].file, diags.items[0].line, diags.items[0].msg);
+	}
+	diag_list_release(&diags);
+	if (r < 0) {
+		free(*path);
+		*path = NULL;
+	}
+	return r;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The apps of the store, by name (NULL-terminated; strv_free). */
+static char **app_names(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **v = xcalloc(1, sizeof(*v));
+	size_t n = 0, alloc = 1;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *cfg = xasprintf("%s/%s/nua-config.toml", dir, de->d_name);
+
+		if (!valid_name(de->d_name, 63) || access(cfg, F_OK) < 0)
+			continue;
+		strv_add_unique(&v, &n, &alloc, de->d_name);
+	}
+	if (d)
+		closedir(d);
+	qsort(v, n, sizeof(*v), cmp_id);
+	return v;
+}
+
+int store_list(const char *query, json_t **out, struct nua_error **err)
+{
+	_cleanup_free_ char *dir = store_dir();
+	char **names = app_names(dir);
+	json_t *a = json_array();
+
+	(void)err;
+	for (size_t i = 0; names[i]; i++) {
+		struct nua_config *cfg = NULL;
+		struct nua_error *e = NULL;
+		_cleanup_free_ char *path = NULL;
+		json_t *entry;
+
+		if (load_app(dir, names[i], &cfg, &path, &e) < 0) {
+			fprintf(stderr, "store: %s\n", e ? e->msg : names[i]);
+			nua_error_free(e);
+			continue;
+		}
+		entry = entry_of(cfg, path);
+		config_free(cfg);
+		if (matches(entry, query))
+			json_array_append_new(a, entry);
+		else
+			json_decref(entry);
+	}
+	strv_free(names);
+	*out = a;
+	return 0;
+}
+
+int store_get(const char *app, json_t **out, struct nua_error **err)
+{
+	_cleanup_free_ char *dir = store_dir(), *path = NULL;
+	struct nua_config *cfg = NULL;
+	char **names;
+	bool known = false;
+
+	*out = NULL;
+	names = app_names(dir);
+	for (size_t i = 0; names[i]; i++)
+		known = known || streq(names[i], app);
+	if (!known) {
+		const char *near = nearest_word(app, (const char *const *)names);
+
+		if (near)
+			nua_error_set(err, NUA_EINPUT, "no app '%s' in the store; did you mean '%s'?",
+				      app, near);
+		else
+			nua_error_set(err, NUA_EINPUT, "no app '%s' in the store ('nua store' lists them)",
+				      app);
+		strv_free(names);
+		return -1;
+	}
+	strv_free(names);
+	if (load_app(dir, app, &cfg, &path, err) < 0)
+		return -1;
+	*out = entry_of(cfg, path);
+	json_object_set_new(*out, "admin_user_key", str_or_null(cfg->admin.user_key));
+	json_object_set_new(*out, "admin_password_key", str_or_null(cfg->admin.password_key));
+	config_free(cfg);
+	return 0;
+}
