@@ -944,6 +944,7 @@ static char **init_argv(const struct image_info *ii, const char *start)
  * upgrade, [run] first-start for a new instance. */
 struct run_once {
 	const char *what;    /* "migration", "first start" */
+	const char *doing;   /* for the progress: "migrating", "first start of" */
 	const char *suffix;  /* of the container's id and bundle */
 	const char *section; /* [run] key of the commands */
 	char *key;	     /* the state setting that says it is pending */
@@ -977,7 +978,7 @@ static int run_once(struct nua_ctx *ctx, const struct instance_rec *in,
 	}
 	json_array_foreach(cmds, i, c)
 		strbuf_addf(&script, "%s%s", i ? " && " : "", json_string_value(c));
-	nua_say(ctx, "%s of %s: %s", o->what, in->name, script.buf);
+	nua_say(ctx, "%s %s: %s", o->doing, in->name, script.buf);
 	{
 		_cleanup_free_ char *ctr = instance_container_id(in->name, gen);
 
@@ -1198,9 +1199,9 @@ argv_done:
 	}
 
 	{
-		struct run_once first = { "first start", "first-start", "first-start",
-					  first_start_key(name), false };
-		struct run_once mig = { "migration", "migrate", "migrate",
+		struct run_once first = { "first start", "first start of", "first-start",
+					  "first-start", first_start_key(name), false };
+		struct run_once mig = { "migration", "migrating", "migrate", "migrate",
 					instance_migration_key(name), true };
 		int rr = run_once(ctx, in, ii, gen, &spec, &first, err);
 

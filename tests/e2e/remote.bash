@@ -358,28 +358,21 @@ pebble_root() {
 	curl -s -m 10 --cacert "$PEBBLE_CA" "https://127.0.0.1:$PEBBLE_MGMT_PORT/roots/0"
 }
 
-# HOST resolves to ADDR for pebble from now on.
-chall_add_a() {
-	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\",\"addresses\":[\"$2\"]}" \
-		"http://127.0.0.1:$CHALL_MGMT_PORT/add-a"
+# POST JSON to pebble-challtestsrv's management ENDPOINT.
+chall_post() {
+	curl -s -m 10 -o /dev/null -X POST -d "$2" "http://127.0.0.1:$CHALL_MGMT_PORT/$1"
 }
+
+# HOST resolves to ADDR for pebble from now on.
+chall_add_a() { chall_post add-a "{\"host\":\"$1\",\"addresses\":[\"$2\"]}"; }
 
 # HOST resolves to 127.0.0.1 again.
-chall_clear_a() {
-	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\"}" \
-		"http://127.0.0.1:$CHALL_MGMT_PORT/clear-a"
-}
+chall_clear_a() { chall_post clear-a "{\"host\":\"$1\"}"; }
 
 # Every lookup of HOST fails (SERVFAIL) for pebble, until chall_clear_servfail.
-chall_servfail() {
-	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\"}" \
-		"http://127.0.0.1:$CHALL_MGMT_PORT/set-servfail"
-}
+chall_servfail() { chall_post set-servfail "{\"host\":\"$1\"}"; }
 
-chall_clear_servfail() {
-	curl -s -m 10 -o /dev/null -X POST -d "{\"host\":\"$1\"}" \
-		"http://127.0.0.1:$CHALL_MGMT_PORT/clear-servfail"
-}
+chall_clear_servfail() { chall_post clear-servfail "{\"host\":\"$1\"}"; }
 
 refuser_answers() {
 	remote_listening "$REFUSER_PID" "$REFUSER_PORT"
