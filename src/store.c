@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "instance.h"
+#include "state.h"
 #include "paths.h"
 #include "strbuf.h"
 #include "util.h"
@@ -168,4 +170,69 @@ int store_get(const char *app, json_t **out, struct nua_error **err)
 	json_object_set_new(*out, "admin_password_key", str_or_null(cfg->admin.password_key));
 	config_free(cfg);
 	return 0;
+}
+
+bool store_newer(const char *ref, char **newer, char **path)
+{
+	const char *colon = ref ? strchr(ref, ':') : NULL;
+	_cleanup_free_ char *id = NULL, *dir = NULL, *pkg = NULL, *store_ref = NULL;
+	struct nua_config *cfg = NULL;
+	struct nua_error *e = NULL;
+	bool found = false;
+
+	if (newer)
+		*newer = NULL;
+	if (path)
+		*path = NULL;
+	if (!colon)
+		return false;
+	id = xstrndup(ref, (size_t)(colon - ref));
+	if (!valid_name(id, 63))
+		return false;
+	dir = store_dir();
+	pkg = xasprintf("%s/%s/nua-config.toml", dir, id);
+	if (access(pkg, F_OK) < 0)
+		return false;
+	free(pkg);
+	pkg = NULL;
+	if (load_app(dir, id, &cfg, &pkg, &e) < 0) {
+		nua_error_free(e);
+		return false;
+	}
+	store_ref = config_image_ref(cfg);
+	found = streq(cfg->metadata.id, id) &&
+		strverscmp(strchr(store_ref, ':') + 1, colon + 1) > 0;
+	config_free(cfg);
+	if (found && newer)
+		*newer = TAKE_PTR(store_ref);
+	if (found && path)
+		*path = TAKE_PTR(pkg);
+	return found;
+}
+
+void store_maintain(struct nua_ctx *ctx, int64_t now)
+{
+	static int64_t last;
+	struct instance_rec *list = NULL;
+	size_t n = 0;
+
+	if (last && now - last < 60)
+		return;
+	last = now;
+	if (state_instance_list(ctx->st, &list, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *newer = NULL, *key = NULL, *seen = NULL;
+
+		if (list[i].removing || !store_newer(list[i].image_ref, &newer, NULL))
+			continue;
+		key = xasprintf("store.notified.%s", list[i].name);
+		if (state_setting_get(ctx->st, key, &seen, NULL) < 0 || (seen && streq(seen, newer)))
+			continue;
+		nua_event(ctx, list[i].name, "upgrade-available",
+			  "%s is in the store (this runs %s): 'nua upgrade %s' takes it", newer,
+			  list[i].image_ref, list[i].name);
+		state_setting_set(ctx->st, key, newer, NULL);
+	}
+	instance_rec_list_free(list, n);
 }

@@ -5,6 +5,8 @@
 #define NUA_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -27,5 +29,18 @@ int store_list(const char *query, json_t **out, struct nua_error **err);
  * ("admin_user_key", "admin_password_key"). An app the store does not have
  * is NUA_EINPUT naming the nearest one. */
 int store_get(const char *app, json_t **out, struct nua_error **err);
+
+/* When the store has a newer version of the package of image ref
+ * ("ID:VERSION-RELEASE": the store's app ID, its VERSION-RELEASE later by
+ * strverscmp), its image reference in *newer and its package directory in
+ * *path (either may be NULL; the caller frees); otherwise false. */
+bool store_newer(const char *ref, char **newer, char **path);
+
+struct nua_ctx;
+
+/* Once a minute at most: each instance whose package has a newer version
+ * in the store gets one "upgrade-available" event per version (the state
+ * setting store.notified.NAME remembers it). */
+void store_maintain(struct nua_ctx *ctx, int64_t now);
 
 #endif

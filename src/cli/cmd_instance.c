@@ -286,6 +286,14 @@ int cmd_ls(int argc, char **argv)
 			       cli_json_str(in, "image", "-"), cli_json_str(in, "state", "unknown"),
 			       age, url);
 		}
+		/* New versions in the store, under the table. */
+		json_array_foreach(list, i, in) {
+			const char *up = cli_json_str(in, "upgrade_available", NULL);
+
+			if (up)
+				printf("%s: %s is in the store; 'nua upgrade %s' takes it\n",
+				       cli_json_str(in, "name", "?"), up, cli_json_str(in, "name", "?"));
+		}
 	}
 	json_decref(list);
 	return 0;
@@ -331,7 +339,11 @@ static void print_status(const json_t *in)
 	printf("image:    %s", cli_json_str(in, "image", "-"));
 	if (cli_json_int(in, "generation", &gen))
 		printf(" (generation %lld)", gen);
-	printf("\nurl:      %s\n", url);
+	printf("\n");
+	if (cli_json_str(in, "upgrade_available", NULL))
+		printf("upgrade:  %s is in the store ('nua upgrade %s')\n",
+		       cli_json_str(in, "upgrade_available", NULL), name);
+	printf("url:      %s\n", url);
 	json_array_foreach(json_object_get(in, "aliases"), i, line)
 		printf("%s %s%s\n", i ? "         " : "aliases: ", cli_json_str(line, "url", "-"),
 		       json_is_true(json_object_get(line, "redirect")) ? " (redirects)" : "");

@@ -221,6 +221,14 @@ static json_t *instance_object(struct daemon *d, struct nua_ctx *ctx, const stru
 	json_object_set_new(o, "path", json_string(in->path ? in->path : "/"));
 	json_object_set_new(o, "url", instance_url(d, in->domain, in->path));
 	json_object_set_new(o, "aliases", aliases_json(d, in));
+	{
+		char *newer = NULL;
+
+		json_object_set_new(o, "upgrade_available",
+				    store_newer(in->image_ref, &newer, NULL) ? json_string(newer)
+									     : json_null());
+		free(newer);
+	}
 	json_object_set_new(o, "desired", json_string(in->desired));
 	json_object_set_new(o, "state", json_string(shown_state(in, &is)));
 	json_object_set_new(o, "health",
@@ -534,6 +542,22 @@ static void op_run(struct op *op)
 			pthread_mutex_unlock(&d->build_mu);
 		} else if (req.source) {
 			ref = xstrdup(req.source);
+		} else if (op->kind == OP_UPGRADE) {
+			/* No source: the store's newer version of its package, when
+			 * there is one (built first), else the newest image here. */
+			struct instance_rec in = { 0 };
+			char *path = NULL;
+
+			if (instance_get(&ctx, op->name, &in, NULL) == 0 &&
+			    store_newer(in.image_ref, NULL, &path)) {
+				struct build_options bo = { req.no_cache, progress, false };
+
+				pthread_mutex_lock(&d->build_mu);
+				r = build_package_worker(path, &bo, &ref, &err);
+				pthread_mutex_unlock(&d->build_mu);
+			}
+			instance_rec_release(&in);
+			free(path);
 		}
 		if (r == 0) {
 			daemon_lock(d, op->name);

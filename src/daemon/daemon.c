@@ -29,6 +29,7 @@
 #include "build.h"
 #include "paths.h"
 #include "state.h"
+#include "store.h"
 #include "tls.h"
 #include "util.h"
 #include "banned.h"
@@ -348,6 +349,8 @@ static void tls_job(struct daemon *d, const char *name)
 	(void)name;
 	if (daemon_ctx(d, &ctx, NULL) == 0) {
 		tls_maintain(&ctx, (int64_t)time(NULL));
+		/* The store's new versions: once a minute at most. */
+		store_maintain(&ctx, (int64_t)time(NULL));
 		daemon_ctx_close(&ctx);
 	}
 	d->tls_running = false;
