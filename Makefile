@@ -120,6 +120,7 @@ bench: all
 	NUA_BUILD=$(abspath $(BUILD)) bench/run
 	NUA_BUILD=$(abspath $(BUILD)) bench/backup
 	NUA_BUILD=$(abspath $(BUILD)) bench/tls
+	NUA_BUILD=$(abspath $(BUILD)) bench/store
 
 format:
 	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TOOL_SRCS) $(UNIT_SRCS) src/*.h src/cli/*.h
