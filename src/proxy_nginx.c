@@ -39,15 +39,10 @@
 
 /* A route as stored: path normalised ("/" or "/a/b", no trailing slash),
  * upstream NULL for a stopped instance. */
-struct route_alias {
-	char *domain, *path; /* path normalised */
-	bool redirect;
-};
-
 struct route {
 	char *name, *domain, *path, *upstream;
 	bool tls, hsts;
-	struct route_alias *aliases;
+	struct proxy_alias *aliases; /* owned, with their strings; paths normalised */
 	size_t n_aliases;
 };
 
@@ -63,8 +58,8 @@ static void route_release(struct route *r)
 	free(r->path);
 	free(r->upstream);
 	for (size_t i = 0; i < r->n_aliases; i++) {
-		free(r->aliases[i].domain);
-		free(r->aliases[i].path);
+		free((char *)r->aliases[i].domain);
+		free((char *)r->aliases[i].path);
 	}
 	free(r->aliases);
 	memset(r, 0, sizeof(*r));
@@ -80,6 +75,15 @@ static const char *route_domain(const struct route *r, size_t i)
 static const char *route_host_path(const struct route *r, size_t i)
 {
 	return i == 0 ? r->path : r->aliases[i - 1].path;
+}
+
+/* Whether domain is r's main domain or one of its aliases. */
+static bool route_serves(const struct route *r, const char *domain)
+{
+	for (size_t i = 0; i <= r->n_aliases; i++)
+		if (streq(route_domain(r, i), domain))
+			return true;
+	return false;
 }
 
 static void route_set_release(struct route_set *rs)
@@ -702,21 +706,16 @@ static void route_store(struct route *out, const struct proxy_route *r)
 	out->n_aliases = r->n_aliases;
 	out->aliases = r->n_aliases ? xcalloc(r->n_aliases, sizeof(*out->aliases)) : NULL;
 	for (size_t i = 0; i < r->n_aliases; i++)
-		out->aliases[i] = (struct route_alias){ xstrdup(r->aliases[i].domain),
+		out->aliases[i] = (struct proxy_alias){ xstrdup(r->aliases[i].domain),
 							normalise_path(r->aliases[i].path),
 							r->aliases[i].redirect };
 }
 
-/* A view of stored route r (valid while r is), its aliases in *aliases
- * (the caller frees the array). */
-static struct proxy_route route_view(const struct route *r, struct proxy_alias **aliases)
+/* A view of stored route r, valid while r is. */
+static struct proxy_route route_view(const struct route *r)
 {
-	*aliases = r->n_aliases ? xcalloc(r->n_aliases, sizeof(**aliases)) : NULL;
-	for (size_t i = 0; i < r->n_aliases; i++)
-		(*aliases)[i] = (struct proxy_alias){ r->aliases[i].domain, r->aliases[i].path,
-						      r->aliases[i].redirect };
-	return (struct proxy_route){ r->name,	  r->domain, r->path,	 r->upstream,
-				     r->tls,	  r->hsts,   *aliases, r->n_aliases };
+	return (struct proxy_route){ r->name, r->domain, r->path,     r->upstream,
+				     r->tls,  r->hsts,	 r->aliases, r->n_aliases };
 }
 
 static bool same_route(const struct route *a, const struct route *b)
@@ -1350,9 +1349,8 @@ static void site_tls(const struct proxy *p, const struct route_set *rs, const ch
 	t->https_port = p->https_port;
 	t->http_port = p->port;
 	for (size_t i = 0; i < rs->n; i++)
-		for (size_t k = 0; k <= rs->v[i].n_aliases; k++)
-			if (streq(route_domain(&rs->v[i], k), domain) && rs->v[i].tls)
-				wants = true;
+		if (rs->v[i].tls && route_serves(&rs->v[i], domain))
+			wants = true;
 	if (!p->https_port || !wants)
 		return;
 	if (!tls_live_info(domain, (int64_t)time(NULL), &info))
@@ -1373,7 +1371,6 @@ static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 {
 	_cleanup_free_ struct site_change *sc = xcalloc(nd ? nd : 1, sizeof(*sc));
 	_cleanup_free_ struct proxy_route *view = xcalloc(rs->n ? rs->n : 1, sizeof(*view));
-	_cleanup_free_ struct proxy_alias **views = xcalloc(rs->n ? rs->n : 1, sizeof(*views));
 	_cleanup_free_ char *old_route = NULL;
 	_cleanup_free_ const char **written = xcalloc(nd + 1, sizeof(*written));
 	size_t nw = 0;
@@ -1381,7 +1378,7 @@ static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 	int ret = -1, r;
 
 	for (size_t i = 0; i < rs->n; i++)
-		view[i] = route_view(&rs->v[i], &views[i]);
+		view[i] = route_view(&rs->v[i]);
 	for (size_t i = 0; i < nd; i++) {
 		_cleanup_free_ char *text = NULL;
 		bool used = false;
@@ -1390,9 +1387,8 @@ static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 		if (read_file(sc[i].path, &sc[i].old, NULL) < 0)
 			sc[i].old = NULL;
 		for (size_t k = 0; k < rs->n; k++)
-			for (size_t a = 0; a <= rs->v[k].n_aliases; a++)
-				if (streq(route_domain(&rs->v[k], a), domains[i]))
-					used = true;
+			if (route_serves(&rs->v[k], domains[i]))
+				used = true;
 		if (used) {
 			struct proxy_site_tls t;
 
@@ -1434,8 +1430,6 @@ out:
 	if (ret < 0)
 		restore_sites(sc, nd);
 	release_sites(sc, nd);
-	for (size_t i = 0; i < rs->n; i++)
-		free(views[i]);
 	return ret;
 }
 
@@ -1573,18 +1567,9 @@ int proxy_list_routes(const struct proxy *p, struct proxy_route **out, size_t *n
 		return -1;
 	list = xcalloc(rs.n ? rs.n : 1, sizeof(*list));
 	for (size_t i = 0; i < rs.n; i++) {
-		struct proxy_alias *av = rs.v[i].n_aliases
-						 ? xcalloc(rs.v[i].n_aliases, sizeof(*av))
-						 : NULL;
-
-		for (size_t k = 0; k < rs.v[i].n_aliases; k++)
-			av[k] = (struct proxy_alias){ TAKE_PTR(rs.v[i].aliases[k].domain),
-						      TAKE_PTR(rs.v[i].aliases[k].path),
-						      rs.v[i].aliases[k].redirect };
-		list[i] = (struct proxy_route){ TAKE_PTR(rs.v[i].name),	  TAKE_PTR(rs.v[i].domain),
-						TAKE_PTR(rs.v[i].path),	  TAKE_PTR(rs.v[i].upstream),
-						rs.v[i].tls,		  rs.v[i].hsts,
-						av,			  rs.v[i].n_aliases };
+		list[i] = route_view(&rs.v[i]);
+		/* The list owns what rs held. */
+		memset(&rs.v[i], 0, sizeof(rs.v[i]));
 	}
 	*out = list;
 	*n = rs.n;
