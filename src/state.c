@@ -587,15 +587,15 @@ static int insert_env(struct state *st, const char *name, const struct env_rec *
 /* The SQL of a stored path in the form "/" or "/a/b" (no trailing slash). */
 #define NORM_PATH(col) "CASE WHEN rtrim(" col ", '/') = '' THEN '/' ELSE rtrim(" col ", '/') END"
 
-/* The instance that serves domain+path (itself or through an alias), in
- * *user (NULL: none). */
-static int domain_user(struct state *st, const char *domain, const char *path, char **user,
+/* Refused (NUA_EINPUT, naming the instance) when an instance serves
+ * domain+path already, as its own or through an alias. */
+static int domain_free(struct state *st, const char *domain, const char *path,
 		       struct nua_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *user = NULL;
 	int r;
 
-	*user = NULL;
 	if (prepare(st,
 		    "SELECT name FROM instances WHERE domain = ?1 AND " NORM_PATH("path") " = "
 		    NORM_PATH("?2") " UNION ALL SELECT instance FROM domain_aliases"
@@ -605,11 +605,13 @@ static int domain_user(struct state *st, const char *domain, const char *path, c
 	bind_text(s, 1, domain);
 	bind_text(s, 2, path);
 	r = sqlite3_step(s);
-	if (r == SQLITE_ROW)
-		*user = column_text(s, 0);
-	else if (r != SQLITE_DONE)
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return db_error(st, err, "cannot read domains");
-	return 0;
+	if (r == SQLITE_DONE)
+		return 0;
+	user = column_text(s, 0);
+	return nua_error_set(err, NUA_EINPUT, "domain '%s%s' is used by instance '%s'", domain,
+			     streq(path, "/") ? "" : path, user);
 }
 
 static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
@@ -622,16 +624,8 @@ static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 	if (state_image_get(st, in->image_ref, &img, err) < 0)
 		return -1;
 	image_rec_release(&img);
-	if (in->domain) {
-		_cleanup_free_ char *user = NULL;
-
-		if (domain_user(st, in->domain, in->path ? in->path : "/", &user, err) < 0)
-			return -1;
-		if (user)
-			return nua_error_set(err, NUA_EINPUT, "domain '%s%s' is used by instance '%s'",
-					     in->domain, in->path && !streq(in->path, "/") ? in->path : "",
-					     user);
-	}
+	if (in->domain && domain_free(st, in->domain, in->path ? in->path : "/", err) < 0)
+		return -1;
 	if (prepare(st,
 		    "INSERT INTO instances (name, image_ref, domain, path, desired, actual,"
 		    " generation, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'unknown', 1, ?, ?)",
@@ -651,13 +645,7 @@ static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 
 		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
 			return nua_error_set(err, NUA_EINPUT, "instance '%s' already exists", in->name);
-		if (ext == SQLITE_CONSTRAINT_UNIQUE) {
-			_cleanup_free_ char *user = instance_using(st, "domain", "instances", in->domain);
-
-			return nua_error_set(err, NUA_EINPUT, "domain '%s%s' is used by instance '%s'",
-					     in->domain, in->path && !streq(in->path, "/") ? in->path : "",
-					     user ? user : "?");
-		}
+		/* A taken domain+path: domain_free said so before the insert. */
 		if (ext == SQLITE_CONSTRAINT_CHECK)
 			return nua_error_set(err, NUA_EINPUT, "invalid instance '%s': %s", in->name,
 					     sqlite3_errmsg(st->db));
@@ -845,7 +833,6 @@ static int alias_add_tx(struct state *st, void *arg, struct nua_error **err)
 {
 	const struct alias_args *a = arg;
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	_cleanup_free_ char *user = NULL;
 	struct instance_rec in;
 
 	if (state_instance_get(st, a->name, &in, err) < 0)
@@ -857,11 +844,8 @@ static int alias_add_tx(struct state *st, void *arg, struct nua_error **err)
 				     a->name);
 	}
 	instance_rec_release(&in);
-	if (domain_user(st, a->domain, a->path, &user, err) < 0)
+	if (domain_free(st, a->domain, a->path, err) < 0)
 		return -1;
-	if (user)
-		return nua_error_set(err, NUA_EINPUT, "domain '%s%s' is used by instance '%s'",
-				     a->domain, streq(a->path, "/") ? "" : a->path, user);
 	if (prepare(st,
 		    "INSERT INTO domain_aliases (instance, domain, path, redirect, created_at)"
 		    " VALUES (?, ?, ?, ?, ?)",
