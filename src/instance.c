@@ -143,14 +143,14 @@ static const char *env_lookup(const struct env_rec *env, size_t n, const char *k
 	return NULL;
 }
 
-/* The container port of [port.web] for this env (0: none; the other
- * ports are internal, or published another way). */
 /* The package's [port.web], or NULL. */
 static json_t *web_port_conf(const struct image_info *ii)
 {
 	return json_object_get(json_object_get(ii->nua, "port"), "web");
 }
 
+/* The container port of [port.web] for this env (0: none; the other
+ * ports are internal, or published another way). */
 static int web_port(const struct image_info *ii, const struct env_rec *env, size_t n)
 {
 	json_t *p = web_port_conf(ii);
@@ -850,24 +850,26 @@ char *instance_migration_key(const char *name) { return xasprintf("migrate.%s", 
  * run: set when the instance is made, cleared once the commands succeed. */
 static char *first_start_key(const char *name) { return xasprintf("firststart.%s", name); }
 
+/* The instance is gone: no first start is pending for its name. */
+static void forget_first_start(struct nua_ctx *ctx, const char *name)
+{
+	_cleanup_free_ char *key = first_start_key(name);
+
+	state_setting_set(ctx->st, key, NULL, NULL);
+}
+
 /* nua-init (src/init/): NUA_INIT, or beside the running nua. NULL when it
  * is not there. */
 static char *init_binary(void)
 {
-	char self[PATH_MAX];
-	ssize_t n;
-	char *path, *slash;
+	_cleanup_free_ char *dir = nua_exe_dir();
+	char *path;
 
 	if (getenv("NUA_INIT") && *getenv("NUA_INIT"))
 		return xstrdup(getenv("NUA_INIT"));
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
+	if (!dir)
 		return NULL;
-	self[n] = '\0';
-	if (!(slash = strrchr(self, '/')))
-		return NULL;
-	*slash = '\0';
-	path = xasprintf("%s/nua-init", self);
+	path = xasprintf("%s/nua-init", dir);
 	if (access(path, X_OK) == 0)
 		return path;
 	free(path);
@@ -1272,32 +1274,40 @@ out:
 	return ret;
 }
 
-/* Point the instance's route at ip:port, or at nothing (503). A domain
- * of the local CA has its certificate before the route is written, so that
- * it is served over HTTPS at once; others get theirs from the TLS pass. */
+/* Write route r (its name, main domain, upstream, TLS and HSTS) with in's
+ * aliases. A domain of the local CA has its certificate before the route
+ * is written, so that it is served over HTTPS at once; others get theirs
+ * from the TLS pass. */
+static int route_instance(struct nua_ctx *ctx, const struct instance_rec *in,
+			  struct proxy_route r, struct nua_error **err)
+{
+	_cleanup_free_ struct proxy_alias *aliases = xcalloc(in->n_aliases + 1, sizeof(*aliases));
+
+	for (size_t i = 0; i < in->n_aliases; i++)
+		aliases[i] = (struct proxy_alias){ in->aliases[i].domain, in->aliases[i].path,
+						   in->aliases[i].redirect };
+	r.aliases = aliases;
+	r.n_aliases = in->n_aliases;
+	for (size_t i = 0; r.tls && ctx->proxy.https_port && i <= r.n_aliases; i++)
+		if (tls_uses_local(ctx, proxy_route_domain(&r, i)) &&
+		    tls_local_ensure(ctx, proxy_route_domain(&r, i), err) < 0)
+			return -1;
+	return proxy_set_route(&ctx->proxy, &r, err);
+}
+
+/* Point the instance's route at ip:port, or at nothing (503). */
 static int set_route(struct nua_ctx *ctx, const struct instance_rec *in,
 		     const struct instance_run *run, const char *ip, int port,
 		     struct nua_error **err)
 {
 	_cleanup_free_ char *upstream = ip && port ? xasprintf("%s:%d", ip, port) : NULL;
-	_cleanup_free_ struct proxy_alias *aliases =
-		xcalloc(in->n_aliases + 1, sizeof(*aliases));
-	struct proxy_route r = { in->name, in->domain, in->path, upstream,
-				 run->tls, false,      aliases,	 in->n_aliases };
+	struct proxy_route r = { in->name, in->domain, in->path, upstream, run->tls, false, NULL, 0 };
 
 	if (!in->domain)
 		return 0;
-	for (size_t i = 0; i < in->n_aliases; i++)
-		aliases[i] = (struct proxy_alias){ in->aliases[i].domain, in->aliases[i].path,
-						   in->aliases[i].redirect };
-	if (r.tls && ctx->proxy.https_port) {
+	if (r.tls && ctx->proxy.https_port)
 		r.hsts = tls_hsts(ctx, in->name);
-		for (size_t i = 0; i <= r.n_aliases; i++)
-			if (tls_uses_local(ctx, proxy_route_domain(&r, i)) &&
-			    tls_local_ensure(ctx, proxy_route_domain(&r, i), err) < 0)
-				return -1;
-	}
-	return proxy_set_route(&ctx->proxy, &r, err);
+	return route_instance(ctx, in, r, err);
 }
 
 /* Established TCP connections from this host to ip:port (IPv4). */
@@ -1608,11 +1618,7 @@ static int finish_remove(struct nua_ctx *ctx, const struct instance_rec *in,
 		return -1;
 	if (proxy_remove_route(&ctx->proxy, name, err) < 0)
 		return -1;
-	{
-		_cleanup_free_ char *key = first_start_key(name);
-
-		state_setting_set(ctx->st, key, NULL, NULL);
-	}
+	forget_first_start(ctx, name);
 	if (state_instance_remove(ctx->st, name, err) < 0)
 		return -1;
 	remove_dedicated_servers(ctx, in, ii, purge);
@@ -2225,9 +2231,7 @@ int instance_deploy(struct nua_ctx *ctx, const struct deploy_request *req, char 
 undo:
 	nua_error_prefix(err, "cannot deploy '%s'", name);
 	if (added) {
-		_cleanup_free_ char *key = first_start_key(name);
-
-		state_setting_set(ctx->st, key, NULL, NULL);
+		forget_first_start(ctx, name);
 		proxy_remove_route(&ctx->proxy, name, NULL);
 		state_instance_remove(ctx->st, name, NULL);
 		clean_unknown(ctx, name, NULL);
@@ -2370,46 +2374,24 @@ static int route_aliases(struct nua_ctx *ctx, const struct instance_rec *in,
 
 	if (proxy_list_routes(&ctx->proxy, &routes, &n, err) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ struct proxy_alias *aliases = NULL;
-		struct proxy_route r = routes[i];
-
-		if (!streq(r.name, in->name))
-			continue;
-		aliases = xcalloc(in->n_aliases + 1, sizeof(*aliases));
-		for (size_t k = 0; k < in->n_aliases; k++)
-			aliases[k] = (struct proxy_alias){ in->aliases[k].domain, in->aliases[k].path,
-							   in->aliases[k].redirect };
-		r.aliases = aliases;
-		r.n_aliases = in->n_aliases;
-		for (size_t k = 1; r.tls && ctx->proxy.https_port && k <= r.n_aliases && ret == 0;
-		     k++)
-			if (tls_uses_local(ctx, proxy_route_domain(&r, k)))
-				ret = tls_local_ensure(ctx, proxy_route_domain(&r, k), err);
-		if (ret == 0)
-			ret = proxy_set_route(&ctx->proxy, &r, err);
-		break;
-	}
+	for (size_t i = 0; i < n; i++)
+		if (streq(routes[i].name, in->name)) {
+			ret = route_instance(ctx, in, routes[i], err);
+			break;
+		}
 	proxy_route_list_free(routes, n);
 	return ret;
-}
-
-/* path without its trailing slashes ("/" stays), in place. */
-static char *trim_path(char *path)
-{
-	size_t len = strlen(path);
-
-	while (len > 1 && path[len - 1] == '/')
-		path[--len] = '\0';
-	return path;
 }
 
 /* host and normalised path of a DOMAIN[/PATH] argument. */
 static int alias_spec(const char *spec, char **host, char **path, struct nua_error **err)
 {
-	if (split_domain(spec, host, path, err) < 0)
+	char *raw;
+
+	if (split_domain(spec, host, &raw, err) < 0)
 		return -1;
-	trim_path(*path);
+	*path = proxy_normalise_path(raw);
+	free(raw);
 	return 0;
 }
 
@@ -2445,7 +2427,7 @@ out:
 int instance_alias_remove(struct nua_ctx *ctx, const char *name, const char *spec,
 			  struct nua_error **err)
 {
-	_cleanup_free_ char *host = NULL, *path = NULL;
+	_cleanup_free_ char *host = NULL, *path = NULL, *main_path = NULL;
 	struct instance_rec in = { 0 };
 	bool redirect = false;
 	struct nua_error *e = NULL;
@@ -2453,8 +2435,8 @@ int instance_alias_remove(struct nua_ctx *ctx, const char *name, const char *spe
 
 	if (instance_get(ctx, name, &in, err) < 0 || alias_spec(spec, &host, &path, err) < 0)
 		goto out;
-	if (in.domain && streq(host, in.domain) &&
-	    streq(path, trim_path(in.path ? in.path : (char[]){ "/" }))) {
+	main_path = proxy_normalise_path(in.path);
+	if (in.domain && streq(host, in.domain) && streq(path, main_path)) {
 		nua_error_set(err, NUA_EINPUT,
 			      "'%s' is the main domain of '%s': only its aliases can be removed",
 			      spec, name);

@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -22,28 +23,37 @@ char *nua_root_path(const char *rel) { return xasprintf("%s/%s", nua_root(), rel
 
 char *nua_run_path(const char *rel) { return xasprintf("%s/%s", nua_run_dir(), rel); }
 
+char *nua_exe_dir(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	if (!(slash = strrchr(exe, '/')))
+		return NULL;
+	*slash = '\0';
+	return xstrdup(exe);
+}
+
 char *nua_share_dir(const char *name, const char *env)
 {
 	const char *set = getenv(env);
-	char exe[PATH_MAX];
-	ssize_t n;
+	_cleanup_free_ char *dir = nua_exe_dir();
+	char *slash = dir;
 
 	if (set && *set)
 		return xstrdup(set);
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		char *slash;
+	for (int up = 0; up < 3 && dir && slash; up++) {
+		char *path = xasprintf("%s/%s", dir, name);
 
-		exe[n] = '\0';
-		for (int up = 0; up < 3 && (slash = strrchr(exe, '/')); up++) {
-			char *dir;
-
+		if (is_dir(path))
+			return path;
+		free(path);
+		if ((slash = strrchr(dir, '/')))
 			*slash = '\0';
-			dir = xasprintf("%s/%s", exe, name);
-			if (is_dir(dir))
-				return dir;
-			free(dir);
-		}
 	}
 	return xasprintf("/usr/share/nua/%s", name);
 }

@@ -16,6 +16,10 @@ char *nua_root_path(const char *rel);
 /* A path under the run directory: nua_run_path("nua.sock"). Caller frees. */
 char *nua_run_path(const char *rel);
 
+/* The directory of the running binary (/proc/self/exe), or NULL. Caller
+ * frees. */
+char *nua_exe_dir(void);
+
 /* A directory of packages that comes with Nua ("services", "store"): the
  * variable env when set, else NAME beside the running binary or up to two
  * levels above it (build/nua, build/asan/nua in a source tree), else

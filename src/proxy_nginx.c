@@ -156,7 +156,7 @@ static bool valid_path(const char *path)
 	return true;
 }
 
-static char *normalise_path(const char *path)
+char *proxy_normalise_path(const char *path)
 {
 	size_t len;
 
@@ -239,8 +239,8 @@ static int check_route(const struct proxy_route *r, struct nua_error **err)
 	}
 	for (size_t i = 0; i <= r->n_aliases; i++)
 		for (size_t k = 0; k < i; k++) {
-			_cleanup_free_ char *pi = normalise_path(i ? r->aliases[i - 1].path : r->path);
-			_cleanup_free_ char *pk = normalise_path(k ? r->aliases[k - 1].path : r->path);
+			_cleanup_free_ char *pi = proxy_normalise_path(i ? r->aliases[i - 1].path : r->path);
+			_cleanup_free_ char *pk = proxy_normalise_path(k ? r->aliases[k - 1].path : r->path);
 
 			if (streq(proxy_route_domain(r, i), proxy_route_domain(r, k)) &&
 			    streq(pi, pk))
@@ -507,7 +507,7 @@ static int cmp_entry_path(const void *a, const void *b)
  * a server block of the given kind. */
 static char *main_url(const struct proxy_route *r, const struct proxy_site_tls *t, bool https)
 {
-	_cleanup_free_ char *path = normalise_path(r->path);
+	_cleanup_free_ char *path = proxy_normalise_path(r->path);
 	int port = https ? (t ? t->https_port : 443) : (t && t->http_port ? t->http_port : 80);
 	_cleanup_free_ char *p = port == (https ? 443 : 80) ? xstrdup("") : xasprintf(":%d", port);
 
@@ -628,7 +628,7 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
 			ALLOC_GROW(mine, m + 1, alloc);
 			mine[m++] = (struct site_entry){
 				&routes[i],
-				normalise_path(k ? routes[i].aliases[k - 1].path : routes[i].path),
+				proxy_normalise_path(k ? routes[i].aliases[k - 1].path : routes[i].path),
 				k && routes[i].aliases[k - 1].redirect
 			};
 		}
@@ -699,7 +699,7 @@ static void route_store(struct route *out, const struct proxy_route *r)
 {
 	out->name = xstrdup(r->name);
 	out->domain = xstrdup(r->domain);
-	out->path = normalise_path(r->path);
+	out->path = proxy_normalise_path(r->path);
 	out->upstream = r->upstream ? xstrdup(r->upstream) : NULL;
 	out->tls = r->tls;
 	out->hsts = r->hsts;
@@ -707,7 +707,7 @@ static void route_store(struct route *out, const struct proxy_route *r)
 	out->aliases = r->n_aliases ? xcalloc(r->n_aliases, sizeof(*out->aliases)) : NULL;
 	for (size_t i = 0; i < r->n_aliases; i++)
 		out->aliases[i] = (struct proxy_alias){ xstrdup(r->aliases[i].domain),
-							normalise_path(r->aliases[i].path),
+							proxy_normalise_path(r->aliases[i].path),
 							r->aliases[i].redirect };
 }
 

@@ -99,6 +99,10 @@ void proxy_release(struct proxy *p);
  * one dot or "localhost"-style single label allowed. Lowercase only. */
 bool proxy_valid_domain(const char *domain);
 
+/* path as routes keep it: "/" (for NULL or "" too) or without its trailing
+ * slashes ("/a/b/" is "/a/b"). Caller frees. */
+char *proxy_normalise_path(const char *path);
+
 /* The server blocks of domain, made from those of routes (n of them) whose
  * domain or alias it is: one location per path (a 301 to the route's main
  * domain for a redirecting alias), 503 for a route without upstream, and
