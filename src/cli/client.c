@@ -30,6 +30,13 @@ char *client_socket_path(void)
 	return nua_run_path("nua.sock");
 }
 
+char *client_instance_path(const char *name, const char *suffix)
+{
+	_cleanup_free_ char *esc = client_escape(name);
+
+	return xasprintf("/v1/instances/%s%s", esc, suffix);
+}
+
 char *client_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";

@@ -30,6 +30,10 @@ char *client_socket_path(void);
  * but ASCII letters, digits and "-._~:" (caller frees). */
 char *client_escape(const char *s);
 
+/* The API path of instance name, then suffix ("", "/start", "/env?..."):
+ * "/v1/instances/NAME..." with the name escaped (caller frees). */
+char *client_instance_path(const char *name, const char *suffix);
+
 /* One JSON request: method ("GET", "POST", "PATCH", "DELETE") on path, with
  * body (borrowed; NULL sends none) as its JSON body. On success returns 0
  * and, when out is not NULL, *out is the parsed answer (a new reference;

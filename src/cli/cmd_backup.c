@@ -18,17 +18,10 @@
 #include "util.h"
 #include "banned.h"
 
-static char *instance_op_path(const char *name, const char *op)
-{
-	_cleanup_free_ char *esc = client_escape(name);
-
-	return xasprintf("/v1/instances/%s/%s", esc, op);
-}
-
 static int backup_one(const char *name, bool json)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
-	_cleanup_free_ char *path = instance_op_path(name, "backup");
+	_cleanup_free_ char *path = client_instance_path(name, "/backup");
 	json_t *body = json_object(), *out = NULL;
 	int r;
 
@@ -491,7 +484,7 @@ int cmd_restore(int argc, char **argv)
 		return cli_usage_error(self, "--domain is for a copy (--as NEW)");
 	if (pos.n < 1 || pos.n > 2)
 		return cli_usage_error(self, "give an instance name and, optionally, a snapshot");
-	path = instance_op_path(pos.v[0], "restore");
+	path = client_instance_path(pos.v[0], "/restore");
 	body = json_pack("{s:s*, s:s*, s:s*}", "snapshot", pos.n == 2 ? pos.v[1] : NULL, "as", as,
 			 "domain", domain);
 	r = client_call_progress("POST", path, body, &out, &err);
@@ -543,7 +536,7 @@ int cmd_upgrade(int argc, char **argv)
 		source = strchr(pos.v[1], ':') && access(pos.v[1], F_OK) != 0
 				 ? xstrdup(pos.v[1])
 				 : cli_absolute_path(pos.v[1]);
-	path = instance_op_path(pos.v[0], "upgrade");
+	path = client_instance_path(pos.v[0], "/upgrade");
 	body = json_pack("{s:s*, s:b}", "source", source, "no_cache", no_cache);
 	r = client_call_progress("POST", path, body, &out, &err);
 	json_decref(body);
@@ -581,7 +574,7 @@ int cmd_rollback(int argc, char **argv)
 	}
 	if (pos.n != 1)
 		return cli_usage_error(self, "give one instance name");
-	path = instance_op_path(pos.v[0], "rollback");
+	path = client_instance_path(pos.v[0], "/rollback");
 	body = json_object();
 	r = client_call_progress("POST", path, body, &out, &err);
 	json_decref(body);
@@ -599,7 +592,7 @@ int cmd_rollback(int argc, char **argv)
 static int export_one(const char *name, const char *file)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
-	_cleanup_free_ char *path = instance_op_path(name, "export");
+	_cleanup_free_ char *path = client_instance_path(name, "/export");
 	_cleanup_free_ char *abs = cli_absolute_path(file);
 	json_t *body = json_pack("{s:s}", "path", abs), *out = NULL;
 	int r = client_call_progress("POST", path, body, &out, &err);

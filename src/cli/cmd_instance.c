@@ -16,14 +16,6 @@
 #include "util.h"
 #include "banned.h"
 
-/* The API path of instance name, then suffix ("", "/start", "/logs?..."). */
-static char *instance_path(const char *name, const char *suffix)
-{
-	_cleanup_free_ char *esc = client_escape(name);
-
-	return xasprintf("/v1/instances/%s%s", esc, suffix);
-}
-
 /* An instance's URL: the daemon's, or one made of its domain and path. */
 static char *instance_url(const json_t *in)
 {
@@ -397,7 +389,7 @@ int cmd_status(int argc, char **argv)
 	}
 	if (pos.n != 1)
 		return cli_usage_error(self, "give one instance name");
-	path = instance_path(pos.v[0], "");
+	path = client_instance_path(pos.v[0], "");
 	if (client_call("GET", path, NULL, &in, &err) < 0)
 		return nua_error_report(err);
 	if (json) {
@@ -460,7 +452,7 @@ int cmd_logs(int argc, char **argv)
 	if (pos.n != 1)
 		return cli_usage_error(self, "give one instance name");
 	query = xasprintf("/logs?tail=%ld%s", lines, follow ? "&follow=1" : "");
-	path = instance_path(pos.v[0], query);
+	path = client_instance_path(pos.v[0], query);
 	if (follow) {
 		if (client_events(path, on_log_event, &ts, &err) < 0)
 			return nua_error_report(err);
@@ -487,7 +479,7 @@ static int one_instance_verb(const char *verb, int argc, char **argv, const char
 	if (argc - optind != 1)
 		return cli_usage_error(self, "give one instance name");
 	suffix = xasprintf("/%s", verb);
-	path = instance_path(argv[optind], suffix);
+	path = client_instance_path(argv[optind], suffix);
 	if (client_call("POST", path, NULL, NULL, &err) < 0)
 		return nua_error_report(err);
 	fprintf(stderr, "%s %s\n", argv[optind], done);
@@ -529,7 +521,7 @@ int cmd_rm(int argc, char **argv)
 	}
 	if (pos.n != 1)
 		return cli_usage_error(self, "give one instance name");
-	path = instance_path(pos.v[0], purge ? "?purge=1" : "");
+	path = client_instance_path(pos.v[0], purge ? "?purge=1" : "");
 	if (client_call("DELETE", path, NULL, NULL, &err) < 0)
 		return nua_error_report(err);
 	fprintf(stderr, "%s removed%s\n", pos.v[0],
@@ -543,7 +535,7 @@ int cmd_rm(int argc, char **argv)
 static int env_change(const char *name, struct cli_args *set, struct cli_args *unset)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
-	_cleanup_free_ char *path = instance_path(name, "/env");
+	_cleanup_free_ char *path = client_instance_path(name, "/env");
 	json_t *s = json_object(), *u = json_array(), *body, *in = NULL;
 	long long gen;
 	int r;
@@ -641,7 +633,7 @@ int cmd_env(int argc, char **argv)
 		r = env_change(pos.v[0], &set, &unset);
 	} else {
 		_cleanup_free_ char *path =
-			instance_path(pos.v[0], show ? "/env?show_secrets=1" : "/env");
+			client_instance_path(pos.v[0], show ? "/env?show_secrets=1" : "/env");
 
 		if (client_call("GET", path, NULL, &env, &err) < 0) {
 			r = nua_error_report(err);

@@ -151,13 +151,7 @@ int cmd_stats(int argc, char **argv)
 	}
 	if (pos.n > 1)
 		return cli_usage_error(self, "give one instance name, or none for all");
-	if (pos.n) {
-		_cleanup_free_ char *esc = client_escape(pos.v[0]);
-
-		path = xasprintf("/v1/instances/%s/stats", esc);
-	} else {
-		path = xstrdup("/v1/stats");
-	}
+	path = pos.n ? client_instance_path(pos.v[0], "/stats") : xstrdup("/v1/stats");
 	if (client_call("GET", path, NULL, &answer, &err) < 0)
 		return nua_error_report(err);
 	if (json) {

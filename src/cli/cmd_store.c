@@ -82,11 +82,10 @@ int cmd_store(int argc, char **argv)
 /* The value of key in the instance's env, secrets opened. Caller frees. */
 static char *env_value(const char *name, const char *key)
 {
-	_cleanup_free_ char *esc = client_escape(name), *path = NULL;
+	_cleanup_free_ char *path = client_instance_path(name, "/env?show_secrets=1");
 	json_t *env = NULL;
 	char *v = NULL;
 
-	path = xasprintf("/v1/instances/%s/env?show_secrets=1", esc);
 	/* {"KEY": {"value": V, "secret": B}, ...} */
 	if (client_call("GET", path, NULL, &env, NULL) == 0 &&
 	    json_string_value(json_object_get(json_object_get(env, key), "value")))
@@ -136,10 +135,8 @@ int cmd_install(int argc, char **argv)
 	if (!name)
 		name = json_string_value(json_object_get(app, "id"));
 	/* An install makes a new instance: it never upgrades one by accident. */
-	free(esc);
 	free(path);
-	esc = client_escape(name);
-	path = xasprintf("/v1/instances/%s", esc);
+	path = client_instance_path(name, "");
 	if (client_call("GET", path, NULL, &had, NULL) == 0) {
 		r = cli_error(NUA_EINPUT,
 			      "an instance named '%s' exists already; give another with --name", name);

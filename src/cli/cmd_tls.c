@@ -82,11 +82,10 @@ static int tls_ca(void)
 static int tls_renew(const char *what, bool json)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
-	_cleanup_free_ char *esc = client_escape(what), *path = NULL, *domain = NULL;
+	_cleanup_free_ char *path = client_instance_path(what, ""), *domain = NULL;
 	json_t *body, *out = NULL, *in = NULL;
 	int r;
 
-	path = xasprintf("/v1/instances/%s", esc);
 	if (!strchr(what, '.') && client_call("GET", path, NULL, &in, NULL) == 0 &&
 	    json_string_value(json_object_get(in, "domain")))
 		domain = xstrdup(json_string_value(json_object_get(in, "domain")));
@@ -179,14 +178,13 @@ static int tls_config(const struct config_opts *o, bool json)
 static int tls_hsts(const struct cmd_struct *self, const char *name, const char *onoff)
 {
 	_cleanup_error_ struct nua_error *err = NULL;
-	_cleanup_free_ char *esc = client_escape(name), *path = NULL;
+	_cleanup_free_ char *path = client_instance_path(name, "/tls");
 	json_t *body, *out = NULL;
 	int r;
 
 	if (!streq(onoff, "on") && !streq(onoff, "off"))
 		return cli_usage_error(self, "hsts takes on or off, not '%s'", onoff);
 	body = json_pack("{s:b}", "hsts", streq(onoff, "on"));
-	path = xasprintf("/v1/instances/%s/tls", esc);
 	r = client_call("PATCH", path, body, &out, &err);
 	json_decref(body);
 	if (r < 0)
@@ -283,7 +281,7 @@ int cmd_domain(int argc, char **argv)
 	const struct cmd_struct *self = cli_find_command("domain");
 	_cleanup_args_ struct cli_args pos = { 0 };
 	_cleanup_error_ struct nua_error *err = NULL;
-	_cleanup_free_ char *esc = NULL, *path = NULL;
+	_cleanup_free_ char *path = NULL;
 	const char *method = "GET", *name;
 	json_t *body = NULL, *out = NULL;
 	bool json = false, redirect = false;
@@ -314,8 +312,7 @@ int cmd_domain(int argc, char **argv)
 	}
 	if (redirect && !streq(method, "POST"))
 		return cli_usage_error(self, "--redirect is for 'add'");
-	esc = client_escape(name);
-	path = xasprintf("/v1/instances/%s/domains", esc);
+	path = client_instance_path(name, "/domains");
 	r = client_call(method, path, body, &out, &err);
 	json_decref(body);
 	if (r < 0)
