@@ -1654,6 +1654,27 @@ static void read_volume_part(struct checker *c, const struct toml_keyval *kv,
 		ctx->backup = kv;
 }
 
+/* The array of an array-of-tables section (NULL, with a problem, when it is
+ * something else); each element that is not a table is a problem too, and
+ * the callers skip it. */
+static const struct toml_array *table_array(struct checker *c, const struct toml_keyval *kv,
+					    const char *where)
+{
+	const struct toml_array *a;
+
+	if (kv->val.type != TOML_ARRAY) {
+		problem(c, kv->val.pos, "'%s' must be an array of tables (%s), not %s", kv->key, where,
+			toml_type_desc(kv->val.type));
+		return NULL;
+	}
+	a = kv->val.u.arr;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->items[i].type != TOML_TABLE)
+			problem(c, a->items[i].pos, "each %s must be a table, not %s", where,
+				toml_type_desc(a->items[i].type));
+	return a;
+}
+
 static void read_volumes(struct checker *c, const struct toml_keyval *kv,
 			 struct config_volume_list *list, const char *prefix)
 {
@@ -1662,12 +1683,8 @@ static void read_volumes(struct checker *c, const struct toml_keyval *kv,
 	char where[64];
 
 	snprintf(where, sizeof(where), "[[%s]]", prefix);
-	if (kv->val.type != TOML_ARRAY) {
-		problem(c, kv->val.pos, "'%s' must be an array of tables (%s), not %s", kv->key, where,
-			toml_type_desc(kv->val.type));
+	if (!(a = table_array(c, kv, where)))
 		return;
-	}
-	a = kv->val.u.arr;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct toml_value *e = &a->items[i];
 		struct volume_ctx ctx = { NULL, prefix, NULL, NULL };
@@ -1677,11 +1694,8 @@ static void read_volumes(struct checker *c, const struct toml_keyval *kv,
 		struct section s;
 		bool other_driver;
 
-		if (e->type != TOML_TABLE) {
-			problem(c, e->pos, "each %s must be a table, not %s", where,
-				toml_type_desc(e->type));
-			continue;
-		}
+		if (e->type != TOML_TABLE)
+			continue; /* table_array said so */
 		ALLOC_GROW(list->v, list->n + 1, list->alloc);
 		v = &list->v[list->n++];
 		memset(v, 0, sizeof(*v));
@@ -1841,23 +1855,16 @@ static void read_resources(struct checker *c, const struct toml_keyval *kv)
 	char where[32];
 
 	snprintf(where, sizeof(where), "[[%s]]", kv->key);
-	if (kv->val.type != TOML_ARRAY) {
-		problem(c, kv->val.pos, "'%s' must be an array of tables (%s), not %s", kv->key, where,
-			toml_type_desc(kv->val.type));
+	if (!(a = table_array(c, kv, where)))
 		return;
-	}
-	a = kv->val.u.arr;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct toml_value *e = &a->items[i];
 		struct resource_ctx ctx = { NULL, kv->key, NULL };
 		struct config_resource *r;
 		struct section s;
 
-		if (e->type != TOML_TABLE) {
-			problem(c, e->pos, "each %s must be a table, not %s", where,
-				toml_type_desc(e->type));
-			continue;
-		}
+		if (e->type != TOML_TABLE)
+			continue; /* table_array said so */
 		ALLOC_GROW(list->v, list->n + 1, list->alloc);
 		r = &list->v[list->n++];
 		memset(r, 0, sizeof(*r));
@@ -1945,27 +1952,6 @@ static void check_healthcheck(struct checker *c, const struct toml_keyval *kv, s
 
 /* ---- [[process]], [[cron]], [[template]] ---- */
 
-/* The tables of an array of tables section, or NULL after a problem. */
-static const struct toml_array *table_array(struct checker *c, const struct toml_keyval *kv,
-					    const char *where)
-{
-	const struct toml_array *a;
-
-	if (kv->val.type != TOML_ARRAY) {
-		problem(c, kv->val.pos, "'%s' must be an array of tables (%s), not %s", kv->key, where,
-			toml_type_desc(kv->val.type));
-		return NULL;
-	}
-	a = kv->val.u.arr;
-	for (size_t i = 0; i < a->n; i++)
-		if (a->items[i].type != TOML_TABLE) {
-			problem(c, a->items[i].pos, "each %s must be a table, not %s", where,
-				toml_type_desc(a->items[i].type));
-			return NULL;
-		}
-	return a;
-}
-
 static void check_job_name(struct checker *c, const char *name, const struct section *s,
 			   const char *where)
 {
@@ -1984,6 +1970,8 @@ static void read_processes(struct checker *c, const struct toml_keyval *kv)
 		struct config_process *p;
 		struct section s;
 
+		if (a->items[i].type != TOML_TABLE)
+			continue;
 		ALLOC_GROW(cfg->processes, cfg->n_processes + 1, cfg->alloc_processes);
 		p = &cfg->processes[cfg->n_processes++];
 		memset(p, 0, sizeof(*p));
@@ -2006,6 +1994,8 @@ static void read_crons(struct checker *c, const struct toml_keyval *kv)
 		struct section s;
 		char msg[256];
 
+		if (a->items[i].type != TOML_TABLE)
+			continue;
 		ALLOC_GROW(cfg->crons, cfg->n_crons + 1, cfg->alloc_crons);
 		j = &cfg->crons[cfg->n_crons++];
 		memset(j, 0, sizeof(*j));
@@ -2045,6 +2035,8 @@ static void read_templates(struct checker *c, const struct toml_keyval *kv)
 		struct template_ctx ctx;
 		struct section s;
 
+		if (a->items[i].type != TOML_TABLE)
+			continue;
 		ALLOC_GROW(cfg->templates, cfg->n_templates + 1, cfg->alloc_templates);
 		t = &cfg->templates[cfg->n_templates++];
 		memset(t, 0, sizeof(*t));
