@@ -296,6 +296,20 @@ out:
 	return ret;
 }
 
+/* True when the root has layer key or takes it from the machine's layer
+ * cache; a cache that fails is logged and the step runs. */
+static bool cached_layer(struct build *b, const char *label, const char *key)
+{
+	struct nua_error *err = NULL;
+	int r = layer_cache_take(key, &err);
+
+	if (r < 0)
+		log_line(b, "==> %s: not taken from the layer cache: %s", label,
+			 err ? err->msg : "?");
+	nua_error_free(err);
+	return r > 0;
+}
+
 /* One step that makes a layer: found in the cache by its key, or made by
  * make() in a scratch directory whose "upper" becomes the layer. */
 typedef int (*step_fn)(struct build *b, const char *scratch, const void *arg,
@@ -311,7 +325,7 @@ static int layer_step(struct build *b, const char *label, const char *detail,
 	int ret = -1;
 
 	b->step++;
-	if (!b->opt->no_cache && layer_exists(key)) {
+	if (!b->opt->no_cache && cached_layer(b, label, key)) {
 		log_line(b, "==> %s: cached (%s)", label, key);
 		progress(b, label, detail, "cached", seconds_since(t0));
 		push_key(b, key);
@@ -329,6 +343,14 @@ static int layer_step(struct build *b, const char *label, const char *detail,
 	 * keeps it, the key saying both are the same step. */
 	if (layer_commit(key, upper, NULL, err) < 0)
 		goto out;
+	{
+		struct nua_error *cerr = NULL;
+
+		if (layer_cache_put(key, &cerr) < 0)
+			log_line(b, "==> %s: not put in the layer cache: %s", label,
+				 cerr ? cerr->msg : "?");
+		nua_error_free(cerr);
+	}
 	ret = 0;
 	push_key(b, key);
 	b->built++;
@@ -345,42 +367,15 @@ out:
 static int make_base(struct build *b, const char *scratch, const void *arg,
 		     struct nua_error **err)
 {
-	const char *rootfs = arg;
 	_cleanup_free_ char *upper = xasprintf("%s/upper", scratch);
-	struct strbuf out = STRBUF_INIT, errs = STRBUF_INIT;
-	struct nua_cmd cmd = NUA_CMD_INIT;
-	int status;
 
 	(void)b;
 	/* Hard links when the cache is on the same filesystem: the layer is a
 	 * read-only lower directory, so sharing inodes with the cache is
 	 * safe and costs no space. */
-	const char *link_argv[] = { "/bin/cp", "-al", rootfs, upper, NULL };
-	const char *copy_argv[] = { "/bin/cp", "-a", rootfs, upper, NULL };
-
-	cmd.argv = link_argv;
-	if (nua_cmd_capture(&cmd, NULL, &out, &errs, &status, err) < 0)
-		goto fail;
-	if (status != 0) {
-		remove_tree(upper);
-		strbuf_reset(&errs);
-		cmd.argv = copy_argv;
-		if (nua_cmd_capture(&cmd, NULL, &out, &errs, &status, err) < 0)
-			goto fail;
-		if (status != 0) {
-			strbuf_rtrim(&errs);
-			nua_error_set(err, NUA_EFAIL, "cannot copy the base '%s': %s", rootfs,
-				      errs.buf);
-			goto fail;
-		}
-	}
-	strbuf_release(&out);
-	strbuf_release(&errs);
+	if (copy_tree(arg, upper, true, err) < 0)
+		return nua_error_prefix(err, "cannot copy the base");
 	return 0;
-fail:
-	strbuf_release(&out);
-	strbuf_release(&errs);
-	return -1;
 }
 
 static void add_packages(struct strbuf *sb, const struct config_strv *pkgs)

@@ -354,10 +354,10 @@ static json_t *load_blob_json(const char *digest, struct nua_error **err)
 	return load_json_file(path, what, NUA_EFAIL, err);
 }
 
-/* The digest and size layer.json records for key. */
-static int layer_info(const char *key, char **digest, int64_t *size, struct nua_error **err)
+/* The digest and size in the layer.json of the directory dir. */
+static int read_layer_json(const char *dir, char **digest, int64_t *size, struct nua_error **err)
 {
-	_cleanup_free_ char *path = layer_file(key, "layer.json");
+	_cleanup_free_ char *path = xasprintf("%s/layer.json", dir);
 	_cleanup_free_ char *what = xasprintf("'%s'", path);
 	_cleanup_json_ json_t *j = load_json_file(path, what, NUA_EFAIL, err);
 	const char *d;
@@ -367,10 +367,22 @@ static int layer_info(const char *key, char **digest, int64_t *size, struct nua_
 	d = jstr(j, "digest");
 	if (!digest_hex(d) || !json_is_integer(json_object_get(j, "size")))
 		return nua_error_set(err, NUA_EFAIL, "'%s' lacks a digest or a size", path);
+	*digest = xstrdup(d);
+	*size = json_integer_value(json_object_get(j, "size"));
+	return 0;
+}
+
+static int layer_info(const char *key, char **digest, int64_t *size, struct nua_error **err)
+{
+	_cleanup_free_ char *dir = layer_path(key), *d = NULL;
+	int64_t sz;
+
+	if (read_layer_json(dir, &d, &sz, err) < 0)
+		return -1;
 	if (digest)
-		*digest = xstrdup(d);
+		*digest = TAKE_PTR(d);
 	if (size)
-		*size = json_integer_value(json_object_get(j, "size"));
+		*size = sz;
 	return 0;
 }
 
@@ -873,6 +885,141 @@ int layer_commit(const char *key, const char *diff_dir, char **digest, struct nu
 	if (digest)
 		*digest = TAKE_PTR(d);
 	return 0;
+}
+
+/* ---- the layer cache of the machine ---- */
+
+#define CACHE_KEEP_DAYS 30
+
+static char *cache_path(const char *key, const char *rel)
+{
+	if (!key)
+		return xasprintf("%s/layers", nua_cache_dir());
+	return xasprintf("%s/layers/%s%s%s", nua_cache_dir(), key, rel ? "/" : "", rel ? rel : "");
+}
+
+int layer_cache_take(const char *key, struct nua_error **err)
+{
+	_cleanup_free_ char *cdir = NULL, *cdiff = NULL, *cblob = NULL, *dir = NULL;
+	_cleanup_free_ char *diff = NULL, *tmp = NULL, *digest = NULL;
+	_cleanup_close_ int lock = -1;
+	int64_t size;
+	int r;
+
+	if (!key || !valid_hex64(key))
+		return 0;
+	if (layer_exists(key))
+		return 1;
+	cdir = cache_path(key, NULL);
+	{
+		_cleanup_free_ char *cjson = cache_path(key, "layer.json");
+
+		if (access(cjson, F_OK) < 0)
+			return 0;
+	}
+	if (read_layer_json(cdir, &digest, &size, err) < 0 || ensure_store(err) < 0)
+		return -1;
+	cdiff = cache_path(key, "diff");
+	cblob = cache_path(key, "blob");
+	dir = layer_path(key);
+	diff = xasprintf("%s/diff", dir);
+	r = mkdir_p(dir, 0755);
+	if (r == 0)
+		r = remove_tree(diff);
+	if (r < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot prepare '%s': %s", dir, strerror(-r));
+	if (copy_tree(cdiff, diff, true, err) < 0)
+		return -1;
+	tmp = xasprintf("%s/images/tmp/cached-%s.%d", nua_root(), key, (int)getpid());
+	unlink(tmp);
+	if (copy_tree(cblob, tmp, true, err) < 0)
+		return -1;
+	lock = store_lock(err);
+	if (lock < 0 || move_blob(tmp, digest, err) < 0 || write_layer_json(dir, digest, size, err) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	unlink(tmp);
+	/* The directory's time says when a build last took it. */
+	utimensat(AT_FDCWD, cdir, NULL, 0);
+	return 1;
+}
+
+/* Remove what no build took for CACHE_KEEP_DAYS, and what an interrupted
+ * layer_cache_put left (".KEY.PID" older than a day). */
+static void cache_prune(const char *base)
+{
+	DIR *d = opendir(base);
+	time_t now = time(NULL);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+		struct stat sb;
+		bool tmp = de->d_name[0] == '.';
+
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (!tmp && !valid_hex64(de->d_name))
+			continue;
+		p = xasprintf("%s/%s", base, de->d_name);
+		if (lstat(p, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			continue;
+		if (now - sb.st_mtime > (tmp ? 86400 : CACHE_KEEP_DAYS * 86400))
+			remove_tree(p);
+	}
+	closedir(d);
+}
+
+int layer_cache_put(const char *key, struct nua_error **err)
+{
+	_cleanup_free_ char *base = cache_path(NULL, NULL), *cdir = NULL, *cjson = NULL;
+	_cleanup_free_ char *tmp = NULL, *src = NULL, *dst = NULL, *digest = NULL, *blob = NULL;
+	int64_t size;
+	int r;
+
+	if (!key || !valid_hex64(key))
+		return nua_error_set(err, NUA_EINPUT, "invalid layer key '%s'", key ? key : "");
+	cdir = cache_path(key, NULL);
+	cjson = cache_path(key, "layer.json");
+	if (access(cjson, F_OK) == 0)
+		return 0;
+	if (layer_info(key, &digest, &size, err) < 0)
+		return -1;
+	r = mkdir_p(base, 0700);
+	if (r < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", base, strerror(-r));
+	tmp = xasprintf("%s/.%s.%d", base, key, (int)getpid());
+	remove_tree(tmp);
+	if (mkdir(tmp, 0755) < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
+	src = layer_file(key, "diff");
+	dst = xasprintf("%s/diff", tmp);
+	blob = xasprintf("%s/blob", tmp);
+	{
+		_cleanup_free_ char *b = blob_path(digest);
+
+		if (copy_tree(src, dst, true, err) < 0 || copy_tree(b, blob, true, err) < 0 ||
+		    write_layer_json(tmp, digest, size, err) < 0)
+			goto fail;
+	}
+	if (rename(tmp, cdir) < 0) {
+		int e = errno;
+
+		remove_tree(tmp);
+		/* Another root put it there meanwhile. */
+		if (e == EEXIST || e == ENOTEMPTY)
+			return 0;
+		return nua_error_set(err, NUA_EFAIL, "cannot move '%s' to '%s': %s", tmp, cdir,
+				     strerror(e));
+	}
+	cache_prune(base);
+	return 0;
+fail:
+	remove_tree(tmp);
+	return -1;
 }
 
 /* ---- images ---- */

@@ -44,6 +44,19 @@ bool layer_exists(const char *key);
  * *digest (may be NULL; caller frees) is "sha256:...". */
 int layer_commit(const char *key, const char *diff_dir, char **digest, struct nua_error **err);
 
+/* The layer cache of this machine, $NUA_CACHE/layers/KEY/{diff,blob,
+ * layer.json}, shared by every root: a build on a fresh root (a second
+ * server, a test's) takes a step's layer from it rather than running the
+ * step again. Files are hard links to a root's own when both are on one
+ * filesystem, so the cache costs no space while a root holds the layer.
+ *
+ * layer_cache_take: make layer KEY of this root from the cache. Returns 1
+ * when it was there (or the root had it), 0 when the cache lacks it, -1 on
+ * error. layer_cache_put: put this root's layer KEY in the cache (kept
+ * when there already), and forget layers no build took for 30 days. */
+int layer_cache_take(const char *key, struct nua_error **err);
+int layer_cache_put(const char *key, struct nua_error **err);
+
 /* What an image is made of, for image_store. Arrays are NULL-terminated. */
 struct image_def {
 	const char *ref;	       /* "ID:VERSION-RELEASE" */

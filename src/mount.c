@@ -235,3 +235,73 @@ static int remove_at(int parent, const char *name)
 }
 
 int remove_tree(const char *path) { return remove_at(AT_FDCWD, path); }
+
+/* Run cp with argv (NULL-terminated); its stderr is kept in errs. */
+static int run_cp(const char *const *argv, struct strbuf *errs)
+{
+	int pipefd[2], status;
+	pid_t pid;
+	char buf[512];
+	ssize_t n;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(pipefd[1], 2) < 0)
+			_exit(127);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (errs->len < 4096)
+			strbuf_add(errs, buf, (size_t)n);
+	}
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+int copy_tree(const char *src, const char *dst, bool link, struct nua_error **err)
+{
+	const char *linked[] = { "/bin/cp", "-al", "--", src, dst, NULL };
+	const char *copied[] = { "/bin/cp", "-a", "--", src, dst, NULL };
+	_cleanup_strbuf_ struct strbuf errs = STRBUF_INIT;
+	int r = 1;
+
+	if (link) {
+		r = run_cp(linked, &errs);
+		if (r != 0)
+			remove_tree(dst);
+	}
+	if (r != 0) {
+		strbuf_reset(&errs);
+		r = run_cp(copied, &errs);
+	}
+	if (r == 0)
+		return 0;
+	remove_tree(dst);
+	strbuf_rtrim(&errs);
+	if (r < 0)
+		return nua_error_set(err, NUA_EFAIL, "cannot copy '%s' to '%s': %s", src, dst,
+				     strerror(-r));
+	return nua_error_set(err, NUA_EFAIL, "cannot copy '%s' to '%s': %s", src, dst,
+			     errs.len ? errs.buf : "cp failed");
+}

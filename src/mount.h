@@ -41,4 +41,9 @@ bool is_mount_point(const char *path);
  * A missing path is success. Returns 0 or -errno. */
 int remove_tree(const char *path);
 
+/* cp -a src dst; with link, hard links (cp -al) when both are on one
+ * filesystem, falling back to a copy. dst must not exist; on failure
+ * nothing of it is left. */
+int copy_tree(const char *src, const char *dst, bool link, struct nua_error **err);
+
 #endif

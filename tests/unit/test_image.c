@@ -353,6 +353,76 @@ TEST(image_layer_commit_tars_overlay_form_deterministically)
 	state_close(st);
 }
 
+/* A layer built on one root is taken by another from the machine's layer
+ * cache: same digest, same files (hard links on one filesystem), the blob
+ * there; a key the cache lacks is 0, a damaged entry an error. */
+TEST(image_layer_cache_shares_layers_between_roots)
+{
+	struct state *a = use_root("cache-a"), *b = NULL;
+	char *cache = xasprintf("%s/cache", test_tmpdir());
+	char *dir1 = NULL, *d1 = NULL, *d2 = NULL, *blob = NULL, *src = NULL, *dst = NULL;
+	char *json = NULL;
+	struct nua_error *err = NULL;
+	struct stat s1, s2;
+
+	if (no_whiteouts()) {
+		state_close(a);
+		free(cache);
+		SKIP("%s", no_whiteouts());
+	}
+	setenv("NUA_CACHE", cache, 1);
+	dir1 = make_layer1("cache-work");
+	CHECK_INT(layer_commit(KEY1, dir1, &d1, &err), 0);
+	CHECK_INT(layer_cache_take(KEY2, &err), 0);
+	CHECK_INT(layer_cache_put(KEY1, &err), 0);
+	CHECK_INT(layer_cache_put(KEY1, &err), 0); /* there already */
+	src = root_path("layers/%s/diff/bin/tool", KEY1);
+	state_close(a);
+
+	b = use_root("cache-b");
+	CHECK(!layer_exists(KEY1));
+	CHECK_INT(layer_cache_take(KEY1, &err), 1);
+	CHECK(layer_exists(KEY1));
+	dst = root_path("layers/%s/diff/bin/tool", KEY1);
+	CHECK_INT(stat(src, &s1), 0);
+	CHECK_INT(stat(dst, &s2), 0);
+	CHECK(s1.st_ino == s2.st_ino);
+	/* The blob came too, and the root has the layer now. */
+	json = root_path("layers/%s/layer.json", KEY1);
+	CHECK_INT(read_file(json, &d2, NULL), 0);
+	CHECK(strstr(d2, d1));
+	blob = blob_of(d1);
+	CHECK_INT(access(blob, F_OK), 0);
+	CHECK_INT(layer_cache_take(KEY1, &err), 1);
+
+	/* A cache entry whose layer.json is damaged is an error, not a layer. */
+	{
+		char *bad = xasprintf("%s/layers/%s/layer.json", cache, KEY1);
+
+		struct state *c;
+
+		CHECK_INT(write_file_atomic(bad, "{}", 2, 0644), 0);
+		c = use_root("cache-c");
+		CHECK_INT(layer_cache_take(KEY1, &err), -1);
+		CHECK(strstr(err->msg, "lacks a digest"));
+		CHECK(!layer_exists(KEY1));
+		nua_error_free(err);
+		err = NULL;
+		free(bad);
+		state_close(c);
+	}
+	unsetenv("NUA_CACHE");
+	free(cache);
+	free(dir1);
+	free(d1);
+	free(blob);
+	free(src);
+	free(dst);
+	free(d2);
+	free(json);
+	state_close(b);
+}
+
 TEST(image_store_export_remove_import_round_trip)
 {
 	struct state *st = use_root("rt-a"), *st2 = NULL;
