@@ -372,12 +372,15 @@ static const char *const temp_dirs[] = {"body", "proxy", "fastcgi", "uwsgi", "sc
 static void add_proxy_headers(struct strbuf *sb, const char *indent)
 {
 	static const char *const headers[] = {
-	    "Host $host",
+	    /* With the port when the client gave one: an app on a server
+	     * whose front door is not 80 or 443 makes its links with it. */
+	    "Host $nua_host",
 	    "X-Real-IP $remote_addr",
 	    /* nginx is the front door: what a client claims is not passed on. */
 	    "X-Forwarded-For $remote_addr",
 	    "X-Forwarded-Proto $scheme",
-	    "X-Forwarded-Host $host",
+	    "X-Forwarded-Host $nua_host",
+	    "X-Forwarded-Port $server_port",
 	    /* Websockets. */
 	    "Upgrade $http_upgrade",
 	    "Connection $connection_upgrade",
@@ -425,6 +428,12 @@ static char *main_conf_text(const struct proxy *p)
 			   "\tmap $http_upgrade $connection_upgrade {\n"
 			   "\t\tdefault upgrade;\n"
 			   "\t\t'' close;\n"
+			   "\t}\n"
+			   "\t# The Host header as the client sent it (a server name matched\n"
+			   "\t# it), else the name of the server.\n"
+			   "\tmap $http_host $nua_host {\n"
+			   "\t\tdefault $http_host;\n"
+			   "\t\t'' $host;\n"
 			   "\t}\n"
 			   "\n"
 			   "\t# Inherited by every location that proxies.\n");

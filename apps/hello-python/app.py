@@ -51,6 +51,12 @@ class Handler(BaseHTTPRequestHandler):
             keys = sorted(k for k in os.environ if k.isupper() and k != "SECRET_KEY")
             self.send(200, "application/json",
                       json.dumps({k: os.environ[k] for k in keys}) + "\n")
+        elif self.path == "/headers":
+            # What the proxy in front says about the request.
+            names = ["Host", "X-Forwarded-Host", "X-Forwarded-Port",
+                     "X-Forwarded-Proto", "X-Forwarded-For"]
+            self.send(200, "application/json",
+                      json.dumps({n: self.headers.get(n) for n in names}) + "\n")
         elif self.path.startswith("/alloc?mb="):
             # Hold N MiB of memory: shows what the instance's memory limit does.
             try:

@@ -47,6 +47,14 @@ load server
 	[[ $output == *"Visit number 1."* ]]
 	run http_get py.test /
 	[[ $output == *"Visit number 2."* ]]
+	# The app sees the host as the client named it, port included, so
+	# that its links work on a front door other than 80; the client's own
+	# X-Forwarded-For is not passed on.
+	curl -s -H "Host: py.test:$NUA_HTTP_PORT" -H "X-Forwarded-For: 6.6.6.6" \
+		"http://127.0.0.1:$NUA_HTTP_PORT/headers" | jq -e --arg h "py.test:$NUA_HTTP_PORT" \
+		--arg p "$NUA_HTTP_PORT" '.Host == $h and ."X-Forwarded-Host" == $h and
+		."X-Forwarded-Port" == $p and ."X-Forwarded-Proto" == "http" and
+		."X-Forwarded-For" == "127.0.0.1"'
 	[ -f "$NUA_ROOT/instances/py/volumes/data/visits" ]
 	run "$NUA" logs py
 	[ "$status" -eq 0 ]

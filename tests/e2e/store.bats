@@ -9,9 +9,9 @@
 
 load helpers
 load server
+load store
 
 export NUA_STORE=$BATS_FILE_TMPDIR/store
-
 
 setup_file() {
 	mkdir -p "$NUA_STORE"
@@ -32,15 +32,6 @@ setup_file() {
 	nua_require_runtime || return 0
 	nua_setup_server
 }
-
-# curl with a cookie jar per test, for the host $1.localhost.
-web() {
-	local host=$1
-	shift
-	curl -s -m 20 -b "$BATS_TEST_TMPDIR/jar" -c "$BATS_TEST_TMPDIR/jar" -H "Host: $host.localhost" "$@"
-}
-
-secret() { "$NUA" env --json --show-secrets "$1" | jq -r ".$2"; }
 
 # DokuWiki: log in as its admin, save PAGE with TEXT.
 dokuwiki_login() {
