@@ -3,9 +3,11 @@
 #include "store.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "instance.h"
@@ -172,13 +174,77 @@ int store_get(const char *app, json_t **out, struct nua_error **err)
 	return 0;
 }
 
+/* The image ref of the store's package of id ("ID:VERSION-RELEASE") and
+ * its path, or NULL. GET /v1/instances asks it for every instance: what a
+ * package file gave is remembered while the file stays the same (its
+ * inode, size and modification time). */
+struct ref_memo {
+	char *pkg, *ref, *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+#define REF_MEMOS 64
+static struct ref_memo memos[REF_MEMOS];
+static size_t memo_next;
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool same_file(const struct ref_memo *m, const char *pkg, const struct stat *sb)
+{
+	return m->pkg && streq(m->pkg, pkg) && m->dev == sb->st_dev && m->ino == sb->st_ino &&
+	       m->size == sb->st_size && m->mtime.tv_sec == sb->st_mtim.tv_sec &&
+	       m->mtime.tv_nsec == sb->st_mtim.tv_nsec;
+}
+
+static bool store_ref(const char *id, char **ref, char **path)
+{
+	_cleanup_free_ char *dir = store_dir(), *pkg = NULL, *p = NULL;
+	struct nua_config *cfg = NULL;
+	struct nua_error *e = NULL;
+	struct ref_memo *m;
+	struct stat sb;
+	char *r;
+
+	pkg = xasprintf("%s/%s/nua-config.toml", dir, id);
+	if (stat(pkg, &sb) < 0)
+		return false;
+	pthread_mutex_lock(&memo_lock);
+	for (size_t i = 0; i < REF_MEMOS; i++) {
+		if (same_file(&memos[i], pkg, &sb)) {
+			*ref = memos[i].ref ? xstrdup(memos[i].ref) : NULL;
+			*path = memos[i].path ? xstrdup(memos[i].path) : NULL;
+			pthread_mutex_unlock(&memo_lock);
+			return *ref != NULL;
+		}
+	}
+	pthread_mutex_unlock(&memo_lock);
+	if (load_app(dir, id, &cfg, &p, &e) < 0) {
+		nua_error_free(e);
+		r = NULL;
+	} else {
+		r = streq(cfg->metadata.id, id) ? config_image_ref(cfg) : NULL;
+		config_free(cfg);
+	}
+	pthread_mutex_lock(&memo_lock);
+	m = &memos[memo_next++ % REF_MEMOS];
+	free(m->pkg);
+	free(m->ref);
+	free(m->path);
+	*m = (struct ref_memo){ xstrdup(pkg), r ? xstrdup(r) : NULL, p ? xstrdup(p) : NULL,
+				sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim };
+	pthread_mutex_unlock(&memo_lock);
+	*ref = r;
+	*path = r ? TAKE_PTR(p) : NULL;
+	return r != NULL;
+}
+
 bool store_newer(const char *ref, char **newer, char **path)
 {
 	const char *colon = ref ? strchr(ref, ':') : NULL;
-	_cleanup_free_ char *id = NULL, *dir = NULL, *pkg = NULL, *store_ref = NULL;
-	struct nua_config *cfg = NULL;
-	struct nua_error *e = NULL;
-	bool found = false;
+	_cleanup_free_ char *id = NULL, *store_r = NULL, *pkg = NULL;
+	bool found;
 
 	if (newer)
 		*newer = NULL;
@@ -187,24 +253,11 @@ bool store_newer(const char *ref, char **newer, char **path)
 	if (!colon)
 		return false;
 	id = xstrndup(ref, (size_t)(colon - ref));
-	if (!valid_name(id, 63))
+	if (!valid_name(id, 63) || !store_ref(id, &store_r, &pkg))
 		return false;
-	dir = store_dir();
-	pkg = xasprintf("%s/%s/nua-config.toml", dir, id);
-	if (access(pkg, F_OK) < 0)
-		return false;
-	free(pkg);
-	pkg = NULL;
-	if (load_app(dir, id, &cfg, &pkg, &e) < 0) {
-		nua_error_free(e);
-		return false;
-	}
-	store_ref = config_image_ref(cfg);
-	found = streq(cfg->metadata.id, id) &&
-		strverscmp(strchr(store_ref, ':') + 1, colon + 1) > 0;
-	config_free(cfg);
+	found = strverscmp(strchr(store_r, ':') + 1, colon + 1) > 0;
 	if (found && newer)
-		*newer = TAKE_PTR(store_ref);
+		*newer = TAKE_PTR(store_r);
 	if (found && path)
 		*path = TAKE_PTR(pkg);
 	return found;
