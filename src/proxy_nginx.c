@@ -372,14 +372,16 @@ static const char *const temp_dirs[] = {"body", "proxy", "fastcgi", "uwsgi", "sc
 static void add_proxy_headers(struct strbuf *sb, const char *indent)
 {
 	static const char *const headers[] = {
-	    /* With the port when the client gave one: an app on a server
-	     * whose front door is not 80 or 443 makes its links with it. */
-	    "Host $nua_host",
+	    /* The name a server matched (never another the client claims
+	     * in an absolute request line), with the port when the client
+	     * gave one: an app on a front door other than 80 or 443 makes
+	     * its links with it. */
+	    "Host $host$nua_port",
 	    "X-Real-IP $remote_addr",
 	    /* nginx is the front door: what a client claims is not passed on. */
 	    "X-Forwarded-For $remote_addr",
 	    "X-Forwarded-Proto $scheme",
-	    "X-Forwarded-Host $nua_host",
+	    "X-Forwarded-Host $host$nua_port",
 	    "X-Forwarded-Port $server_port",
 	    /* Websockets. */
 	    "Upgrade $http_upgrade",
@@ -429,11 +431,11 @@ static char *main_conf_text(const struct proxy *p)
 			   "\t\tdefault upgrade;\n"
 			   "\t\t'' close;\n"
 			   "\t}\n"
-			   "\t# The Host header as the client sent it (a server name matched\n"
-			   "\t# it), else the name of the server.\n"
-			   "\tmap $http_host $nua_host {\n"
-			   "\t\tdefault $http_host;\n"
-			   "\t\t'' $host;\n"
+			   "\t# The port the client named in its Host header: the app gets\n"
+			   "\t# the host a server name matched, with that port.\n"
+			   "\tmap $http_host $nua_port {\n"
+			   "\t\t\"~:(?<nua_p>[0-9]{1,5})$\" :$nua_p;\n"
+			   "\t\tdefault \"\";\n"
 			   "\t}\n"
 			   "\n"
 			   "\t# Inherited by every location that proxies.\n");

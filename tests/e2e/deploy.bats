@@ -55,6 +55,10 @@ load server
 		--arg p "$NUA_HTTP_PORT" '.Host == $h and ."X-Forwarded-Host" == $h and
 		."X-Forwarded-Port" == $p and ."X-Forwarded-Proto" == "http" and
 		."X-Forwarded-For" == "127.0.0.1"'
+	# A Host header other than the name in an absolute request line never
+	# reaches the app: it gets the name the server matched.
+	curl -s --request-target "http://py.test/headers" -H "Host: evil.example:666" \
+		"http://127.0.0.1:$NUA_HTTP_PORT" | jq -e '.Host == "py.test:666"'
 	[ -f "$NUA_ROOT/instances/py/volumes/data/visits" ]
 	run "$NUA" logs py
 	[ "$status" -eq 0 ]
