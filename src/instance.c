@@ -2233,7 +2233,12 @@ undo:
 	if (added) {
 		forget_first_start(ctx, name);
 		proxy_remove_route(&ctx->proxy, name, NULL);
+		/* Its databases go too (what a first start put there would
+		 * meet the next try), unless a removed instance of the same
+		 * name left them: its kept data, as its volumes below. */
+		deprovision_all(ctx, &in, &ii, !had_dir, NULL);
 		state_instance_remove(ctx->st, name, NULL);
+		remove_dedicated_servers(ctx, &in, &ii, !had_dir);
 		clean_unknown(ctx, name, NULL);
 	}
 	/* Nothing of the new instance stays, but data a removed instance of

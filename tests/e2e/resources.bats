@@ -159,6 +159,22 @@ pg() { # pg USER PASSWORD DB SQL
 get() { curl -s -m 10 -H "Host: $1.localhost" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
 post() { curl -s -m 10 -H "Host: $1.localhost" -d "$3" "http://127.0.0.1:$NUA_HTTP_PORT$2"; }
 
+@test "resources: a first deploy that fails takes its new database with it, not a removed instance's" {
+	pgpw=$(secret nua-postgres POSTGRES_PASSWORD)
+	# The app cannot start: the deploy fails and nothing of it stays,
+	# its database and user included.
+	run "$NUA" deploy notes-pg:1.0-1 --name broken --env PORT=abc
+	[ "$status" -ne 0 ]
+	[[ $output == *"cannot deploy 'broken'"* ]]
+	[ "$(pg postgres "$pgpw" postgres "select count(*) from pg_database where datname = 'broken_db'")" = 0 ]
+	[ "$(pg postgres "$pgpw" postgres "select count(*) from pg_roles where rolname = 'broken_db'")" = 0 ]
+	# n1 was removed without --purge: its data waits for it. A failed
+	# deploy under that name leaves it.
+	run "$NUA" deploy notes-pg:1.0-1 --name n1 --env PORT=abc
+	[ "$status" -ne 0 ]
+	[ "$(pg postgres "$pgpw" postgres "select count(*) from pg_database where datname = 'n1_db'")" = 1 ]
+}
+
 @test "resources: a MariaDB app keeps its guestbook through a restart and a redeploy" {
 	run "$NUA" deploy "$NUA_TOP/apps/guestbook-mariadb" --name gb
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
