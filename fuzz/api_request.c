@@ -1,6 +1,6 @@
 /* libFuzzer harness for the API's requests: the first byte chooses what
  * the rest is (a URL path, or the body of a deploy, build, export, import,
- * backup, TLS or env request). */
+ * backup, TLS, env, user, group or token request). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	which = data[0] % 15;
+	which = data[0] % 16;
 	switch (which) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
@@ -98,6 +98,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* The length picks which of the TLS bodies. */
 		api_parse_tls(body, len, (enum api_tls_kind)(len % API_TLS_KINDS), &t, &err);
 		api_tls_release(&t);
+		break;
+	}
+	case 14: {
+		struct api_user u;
+
+		api_parse_user(body, len, (enum api_user_kind)(len % API_USER_KINDS), &u, &err);
+		api_user_release(&u);
 		break;
 	}
 	default: {

@@ -518,3 +518,60 @@ int api_parse_tls(const char *body, size_t len, enum api_tls_kind kind, struct a
 		return nua_error_set(err, NUA_EINPUT, "bad %s request: %s", what[kind], jerr.text);
 	return 0;
 }
+
+void api_user_release(struct api_user *u)
+{
+	json_decref(u->root);
+	memset(u, 0, sizeof(*u));
+}
+
+int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct api_user *out,
+		   struct nua_error **err)
+{
+	static const char *const what[] = { "user", "user change", "group", "group member",
+					    "token" };
+	json_error_t jerr;
+	json_int_t expires = 0;
+	int r = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->root = load_object(body, len, what[kind], err)))
+		return -1;
+	switch (kind) {
+	case API_USER_ADD:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s?s}", "name",
+				   &out->name, "password", &out->password, "role", &out->role,
+				   "email", &out->email);
+		break;
+	case API_USER_PATCH:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?s, s?s, s?s}", "password",
+				   &out->password, "role", &out->role, "email", &out->email);
+		if (r == 0 && !out->password && !out->role && !out->email)
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad user change request: nothing to change "
+					     "(password, role or email)");
+		break;
+	case API_GROUP_ADD:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s}", "name", &out->name);
+		break;
+	case API_GROUP_MEMBER:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s}", "user", &out->user);
+		break;
+	case API_TOKEN_CREATE:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?I}", "name",
+				   &out->name, "role", &out->role, "instance", &out->instance,
+				   "expires_in", &expires);
+		if (r == 0 && json_object_get(out->root, "expires_in") &&
+		    (expires <= 0 || expires > 10LL * 366 * 86400))
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad token request: expires_in must be seconds, "
+					     "more than 0 and at most ten years");
+		out->expires_in = expires;
+		break;
+	case API_USER_KINDS:
+		BUG("api_parse_user: kind %d", (int)kind);
+	}
+	if (r < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad %s request: %s", what[kind], jerr.text);
+	return 0;
+}

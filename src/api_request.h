@@ -163,4 +163,30 @@ int api_parse_tls(const char *body, size_t len, enum api_tls_kind kind, struct a
 		  struct nua_error **err);
 void api_tls_release(struct api_tls *t);
 
+/* Bodies of the users', groups' and tokens' requests:
+ *   POST /v1/users: {"name": S, "password": S, "role"?: S, "email"?: S}
+ *   PATCH /v1/users/NAME: {"password"?: S, "role"?: S, "email"?: S}, one at
+ *     least
+ *   POST /v1/groups: {"name": S}
+ *   POST, DELETE /v1/groups/NAME/members: {"user": S}
+ *   POST /v1/tokens: {"name": S, "role"?: S, "instance"?: S,
+ *     "expires_in"?: seconds > 0}
+ * Any other key or type is NUA_EINPUT. */
+enum api_user_kind {
+	API_USER_ADD,
+	API_USER_PATCH,
+	API_GROUP_ADD,
+	API_GROUP_MEMBER,
+	API_TOKEN_CREATE,
+	API_USER_KINDS /* how many */
+};
+struct api_user {
+	void *root;
+	const char *name, *password, *role, *email, *user, *instance;
+	long long expires_in; /* 0: absent */
+};
+int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct api_user *out,
+		   struct nua_error **err);
+void api_user_release(struct api_user *u);
+
 #endif

@@ -1840,8 +1840,10 @@ int instance_known_names(struct nua_ctx *ctx, char ***out, struct nua_error **er
 		strv_add_unique(&names, &len, &alloc, list[i].name);
 	instance_rec_list_free(list, n);
 	if (proxy_list_routes(&ctx->proxy, &routes, &nr, NULL) == 0) {
+		/* The admin domain's route is the daemon's, not an instance's. */
 		for (size_t i = 0; i < nr; i++)
-			strv_add_unique(&names, &len, &alloc, routes[i].name);
+			if (!streq(routes[i].name, PROXY_ADMIN_ROUTE))
+				strv_add_unique(&names, &len, &alloc, routes[i].name);
 		proxy_route_list_free(routes, nr);
 	}
 	if (ctx->rt.driver->list(&ctx->rt, &ids, NULL) == 0) {

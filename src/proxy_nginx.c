@@ -2,6 +2,7 @@
 #include "proxy_nginx.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -168,7 +169,8 @@ char *proxy_normalise_path(const char *path)
 	return xstrndup(path, len);
 }
 
-/* "IPv4:port", "[IPv6]:port" or "host.name:port". */
+/* "IPv4:port", "[IPv6]:port", "host.name:port", or "unix:/path" (the
+ * daemon's remote API: letters, digits, and . _ - / in the path). */
 static bool valid_upstream(const char *up)
 {
 	const char *colon = strrchr(up, ':');
@@ -176,6 +178,13 @@ static bool valid_upstream(const char *up)
 	size_t hlen;
 	char *end;
 	long port;
+
+	if (starts_with(up, "unix:/")) {
+		for (const char *c = up + 5; *c; c++)
+			if (!isalnum((unsigned char)*c) && !strchr("._-/", *c))
+				return false;
+		return !strstr(up, "/../") && strlen(up) < 108;
+	}
 
 	if (!colon || colon == up)
 		return false;
@@ -220,7 +229,7 @@ static int check_route(const struct proxy_route *r, struct nua_error **err)
 	if (r->upstream && !valid_upstream(r->upstream))
 		return nua_error_set(err, NUA_EINPUT,
 				     "upstream '%s' of '%s' is not HOST:PORT (an IPv4 address, "
-				     "[IPv6] or host name, and a port in 1-65535)",
+				     "[IPv6] or host name, and a port in 1-65535) or unix:/PATH",
 				     r->upstream, r->name);
 	for (size_t i = 0; i < r->n_aliases; i++) {
 		const struct proxy_alias *a = &r->aliases[i];
@@ -329,9 +338,6 @@ static void add_listen(struct strbuf *sb, const struct proxy *p, int port, const
 	}
 }
 
-/* The user nginx's workers run as: www-data where it exists (Debian's
- * packages own their files with it), nobody otherwise. NULL when not root,
- * where nginx cannot switch users anyway. */
 /* nginx fetches OCSP responses to staple through the host's first name
  * server. */
 static void add_resolver(struct strbuf *sb)
@@ -359,7 +365,12 @@ static void add_resolver(struct strbuf *sb)
 	}
 }
 
-static const char *worker_user(void)
+char *proxy_api_socket(const struct proxy *p) { return xasprintf("%s/api.sock", p->dir); }
+
+/* The user nginx's workers run as: www-data where it exists (Debian's
+ * packages own their files with it), nobody otherwise. NULL when not root,
+ * where nginx cannot switch users anyway. */
+const char *proxy_worker_user(void)
 {
 	if (geteuid() != 0)
 		return NULL;
@@ -396,7 +407,7 @@ static void add_proxy_headers(struct strbuf *sb, const char *indent)
 static char *main_conf_text(const struct proxy *p)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	const char *user = worker_user();
+	const char *user = proxy_worker_user();
 
 	strbuf_addstr(&sb, "# Written by Nua (proxy_open): changes are overwritten.\n");
 	if (user)
@@ -1242,7 +1253,7 @@ int proxy_open(struct proxy *p, struct nua_error **err)
 	}
 	/* nginx creates the temp dirs itself when missing, owned by the
 	 * worker user; make them here so that an existing one is fixed too. */
-	user = worker_user();
+	user = proxy_worker_user();
 	for (size_t i = 0; i < ARRAY_SIZE(temp_dirs); i++) {
 		_cleanup_free_ char *d = xasprintf("%s/tmp/%s", p->dir, temp_dirs[i]);
 		struct passwd *pw;

@@ -151,6 +151,18 @@ void proxy_route_list_free(struct proxy_route *list, size_t n);
  * master started on this root's nginx.conf) or reload it otherwise. */
 int proxy_ensure_running(struct proxy *p, struct nua_error **err);
 
+/* The user nginx's workers run as (www-data, else nobody), or NULL when
+ * not root. */
+const char *proxy_worker_user(void);
+
+/* The route of the admin domain, to the daemon's remote API ("nua-..." is
+ * never an instance's name). */
+#define PROXY_ADMIN_ROUTE "nua-admin"
+
+/* The unix socket nginx passes the remote API to (in its directory, which
+ * its workers reach): caller frees. */
+char *proxy_api_socket(const struct proxy *p);
+
 /* Stop nginx: QUIT (graceful), then TERM and KILL, master and workers,
  * after 5 seconds. Not running is success. */
 int proxy_stop(struct proxy *p, struct nua_error **err);

@@ -157,11 +157,55 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (domain, path)"
 	");"
 	"CREATE INDEX domain_aliases_instance ON domain_aliases(instance);",
+	/* 6: the people and programs that use Nua (users.c), and what they
+	 * changed through the API. Passwords are argon2id strings; a token
+	 * is kept as the SHA-256 of its secret part only. */
+	"CREATE TABLE users ("
+	"  name TEXT PRIMARY KEY,"
+	"  email TEXT,"
+	"  role TEXT NOT NULL CHECK (role IN ('admin', 'user')),"
+	"  password TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  password_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE user_groups ("
+	"  name TEXT PRIMARY KEY,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE group_members ("
+	"  grp TEXT NOT NULL REFERENCES user_groups(name) ON DELETE CASCADE,"
+	"  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  PRIMARY KEY (grp, user)"
+	");"
+	"CREATE INDEX group_members_user ON group_members(user);"
+	"CREATE TABLE tokens ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  hash TEXT NOT NULL,"
+	"  role TEXT NOT NULL CHECK (role IN ('admin', 'deploy', 'read')),"
+	"  instance TEXT," /* the only instance it may touch, or NULL */
+	"  owner TEXT REFERENCES users(name) ON DELETE CASCADE,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER,"
+	"  last_used_at INTEGER"
+	");"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time INTEGER NOT NULL,"
+	"  who TEXT NOT NULL,"
+	"  origin TEXT NOT NULL," /* "socket" or the client's address */
+	"  method TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  status INTEGER NOT NULL"
+	");"
+	"CREATE INDEX audit_time ON audit(time);",
 };
 
 int state_latest_version(void) { return (int)ARRAY_SIZE(migrations); }
 
-static int db_error(struct state *st, struct nua_error **err, const char *what)
+sqlite3 *state_db(struct state *st) { return st->db; }
+
+int state_db_error(struct state *st, struct nua_error **err, const char *what)
 {
 	return nua_error_set(err, NUA_EFAIL, "state database '%s': %s: %s", st->path, what,
 			     sqlite3_errmsg(st->db));
@@ -183,7 +227,7 @@ int state_exec(struct state *st, const char *sql, struct nua_error **err)
 static int prepare(struct state *st, const char *sql, sqlite3_stmt **stmt, struct nua_error **err)
 {
 	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
-		return db_error(st, err, "cannot prepare a statement");
+		return state_db_error(st, err, "cannot prepare a statement");
 	return 0;
 }
 
@@ -255,7 +299,7 @@ static int migrate(struct state *st, int target, struct nua_error **err)
 		if (v < 0 || v > state_latest_version() || v >= target) {
 			state_exec(st, "ROLLBACK", NULL);
 			if (v < 0)
-				return db_error(st, err, "cannot read the schema version");
+				return state_db_error(st, err, "cannot read the schema version");
 			if (v > state_latest_version())
 				return refuse_newer(st, v, err);
 			return 0;
@@ -373,7 +417,7 @@ int state_tx(struct state *st, int (*fn)(struct state *st, void *arg, struct nua
 static int step_done(struct state *st, sqlite3_stmt *s, struct nua_error **err, const char *what)
 {
 	if (sqlite3_step(s) != SQLITE_DONE)
-		return db_error(st, err, what);
+		return state_db_error(st, err, what);
 	return 0;
 }
 
@@ -447,7 +491,7 @@ int state_image_get(struct state *st, const char *ref, struct image_rec *out,
 	if (r == SQLITE_DONE)
 		return nua_error_set(err, NUA_EINPUT, "no image '%s'", ref);
 	if (r != SQLITE_ROW)
-		return db_error(st, err, "cannot read images");
+		return state_db_error(st, err, "cannot read images");
 	image_from_row(s, out);
 	return 0;
 }
@@ -471,7 +515,7 @@ int state_image_list(struct state *st, struct image_rec **out, size_t *n, struct
 	}
 	if (r != SQLITE_DONE) {
 		image_rec_list_free(list, len);
-		return db_error(st, err, "cannot read images");
+		return state_db_error(st, err, "cannot read images");
 	}
 	*out = list;
 	*n = len;
@@ -578,7 +622,7 @@ static int insert_env(struct state *st, const char *name, const struct env_rec *
 				return nua_error_set(err, NUA_EINPUT,
 						     "variable '%s' is given twice for instance '%s'",
 						     env[i].key, name);
-			return db_error(st, err, "cannot record the environment");
+			return state_db_error(st, err, "cannot record the environment");
 		}
 	}
 	return 0;
@@ -587,10 +631,8 @@ static int insert_env(struct state *st, const char *name, const struct env_rec *
 /* The SQL of a stored path in the form "/" or "/a/b" (no trailing slash). */
 #define NORM_PATH(col) "CASE WHEN rtrim(" col ", '/') = '' THEN '/' ELSE rtrim(" col ", '/') END"
 
-/* Refused (NUA_EINPUT, naming the instance) when an instance serves
- * domain+path already, as its own or through an alias. */
-static int domain_free(struct state *st, const char *domain, const char *path,
-		       struct nua_error **err)
+int state_domain_free(struct state *st, const char *domain, const char *path,
+		      struct nua_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	_cleanup_free_ char *user = NULL;
@@ -599,17 +641,22 @@ static int domain_free(struct state *st, const char *domain, const char *path,
 	if (prepare(st,
 		    "SELECT name FROM instances WHERE domain = ?1 AND " NORM_PATH("path") " = "
 		    NORM_PATH("?2") " UNION ALL SELECT instance FROM domain_aliases"
-		    " WHERE domain = ?1 AND path = " NORM_PATH("?2") " LIMIT 1",
+		    " WHERE domain = ?1 AND path = " NORM_PATH("?2") " UNION ALL SELECT ''"
+		    " FROM settings WHERE key = 'server.admin_domain' AND value = ?1 LIMIT 1",
 		    &s, err) < 0)
 		return -1;
 	bind_text(s, 1, domain);
 	bind_text(s, 2, path);
 	r = sqlite3_step(s);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return db_error(st, err, "cannot read domains");
+		return state_db_error(st, err, "cannot read domains");
 	if (r == SQLITE_DONE)
 		return 0;
 	user = column_text(s, 0);
+	if (!user[0])
+		return nua_error_set(err, NUA_EINPUT,
+				     "domain '%s' is the server's admin domain ('nua server')",
+				     domain);
 	return nua_error_set(err, NUA_EINPUT, "domain '%s%s' is used by instance '%s'", domain,
 			     streq(path, "/") ? "" : path, user);
 }
@@ -624,7 +671,7 @@ static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 	if (state_image_get(st, in->image_ref, &img, err) < 0)
 		return -1;
 	image_rec_release(&img);
-	if (in->domain && domain_free(st, in->domain, in->path ? in->path : "/", err) < 0)
+	if (in->domain && state_domain_free(st, in->domain, in->path ? in->path : "/", err) < 0)
 		return -1;
 	if (prepare(st,
 		    "INSERT INTO instances (name, image_ref, domain, path, desired, actual,"
@@ -649,7 +696,7 @@ static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 		if (ext == SQLITE_CONSTRAINT_CHECK)
 			return nua_error_set(err, NUA_EINPUT, "invalid instance '%s': %s", in->name,
 					     sqlite3_errmsg(st->db));
-		return db_error(st, err, "cannot record the instance");
+		return state_db_error(st, err, "cannot record the instance");
 	}
 	if (insert_env(st, in->name, in->env, in->n_env, err) < 0)
 		return -1;
@@ -672,7 +719,7 @@ static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 				return nua_error_set(err, NUA_EINPUT,
 						     "volume '%s' (at '%s') is given twice for instance '%s'",
 						     vol->name, vol->target, in->name);
-			return db_error(st, err, "cannot record a volume");
+			return state_db_error(st, err, "cannot record a volume");
 		}
 	}
 	return 0;
@@ -714,7 +761,7 @@ static int instance_details(struct state *st, struct instance_rec *in, struct nu
 		rec->secret = sqlite3_column_int(e, 2);
 	}
 	if (r != SQLITE_DONE)
-		return db_error(st, err, "cannot read the environment");
+		return state_db_error(st, err, "cannot read the environment");
 	alloc = 0;
 	if (prepare(st, "SELECT name, target, type, source FROM volumes WHERE instance = ? ORDER BY name",
 		    &v, err) < 0)
@@ -731,7 +778,7 @@ static int instance_details(struct state *st, struct instance_rec *in, struct nu
 		rec->source = column_text(v, 3);
 	}
 	if (r != SQLITE_DONE)
-		return db_error(st, err, "cannot read volumes");
+		return state_db_error(st, err, "cannot read volumes");
 	alloc = 0;
 	if (prepare(st,
 		    "SELECT domain, path, redirect FROM domain_aliases WHERE instance = ?"
@@ -749,7 +796,7 @@ static int instance_details(struct state *st, struct instance_rec *in, struct nu
 		rec->redirect = sqlite3_column_int(a, 2);
 	}
 	if (r != SQLITE_DONE)
-		return db_error(st, err, "cannot read the domains");
+		return state_db_error(st, err, "cannot read the domains");
 	return 0;
 }
 
@@ -786,7 +833,7 @@ int state_instance_get(struct state *st, const char *name, struct instance_rec *
 	if (r == SQLITE_DONE)
 		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", name);
 	if (r != SQLITE_ROW)
-		return db_error(st, err, "cannot read instances");
+		return state_db_error(st, err, "cannot read instances");
 	instance_from_row(s, out);
 	if (instance_details(st, out, err) < 0) {
 		instance_rec_release(out);
@@ -817,7 +864,7 @@ int state_instance_list(struct state *st, struct instance_rec **out, size_t *n,
 	}
 	if (r != SQLITE_DONE) {
 		instance_rec_list_free(list, len);
-		return db_error(st, err, "cannot read instances");
+		return state_db_error(st, err, "cannot read instances");
 	}
 	*out = list;
 	*n = len;
@@ -844,7 +891,7 @@ static int alias_add_tx(struct state *st, void *arg, struct nua_error **err)
 				     a->name);
 	}
 	instance_rec_release(&in);
-	if (domain_free(st, a->domain, a->path, err) < 0)
+	if (state_domain_free(st, a->domain, a->path, err) < 0)
 		return -1;
 	if (prepare(st,
 		    "INSERT INTO domain_aliases (instance, domain, path, redirect, created_at)"
@@ -900,7 +947,7 @@ static int set_column(struct state *st, const char *name, const char *sql, const
 		if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_CHECK)
 			return nua_error_set(err, NUA_EINPUT, "invalid state '%s' for instance '%s'",
 					     value, name);
-		return db_error(st, err, "cannot update the instance");
+		return state_db_error(st, err, "cannot update the instance");
 	}
 	if (sqlite3_changes(st->db) == 0)
 		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", name);
@@ -1059,7 +1106,7 @@ int state_revision_latest(struct state *st, const char *name, int64_t *generatio
 		return -1;
 	bind_text(s, 1, name);
 	if (sqlite3_step(s) != SQLITE_ROW)
-		return db_error(st, err, "cannot read revisions");
+		return state_db_error(st, err, "cannot read revisions");
 	*generation = sqlite3_column_int64(s, 0);
 	return 0;
 }
@@ -1182,7 +1229,7 @@ int state_resource_add(struct state *st, struct resource_rec *r, struct nua_erro
 			return nua_error_set(err, NUA_EINPUT, "unknown resource type '%s'", r->type);
 		if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
 			return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", r->instance);
-		return db_error(st, err, "cannot record the resource");
+		return state_db_error(st, err, "cannot record the resource");
 	}
 	return 0;
 }
@@ -1215,7 +1262,7 @@ int state_resource_list(struct state *st, struct resource_rec **out, size_t *n,
 	}
 	if (r != SQLITE_DONE) {
 		resource_rec_list_free(list, len);
-		return db_error(st, err, "cannot read resources");
+		return state_db_error(st, err, "cannot read resources");
 	}
 	*out = list;
 	*n = len;
@@ -1281,7 +1328,7 @@ int state_event_last_id(struct state *st, int64_t *id, struct nua_error **err)
 	if (prepare(st, "SELECT coalesce(max(id), 0) FROM events", &s, err) < 0)
 		return -1;
 	if (sqlite3_step(s) != SQLITE_ROW)
-		return db_error(st, err, "cannot read events");
+		return state_db_error(st, err, "cannot read events");
 	*id = sqlite3_column_int64(s, 0);
 	return 0;
 }
@@ -1317,7 +1364,7 @@ int state_event_list(struct state *st, int64_t since_id, size_t limit, struct ev
 	}
 	if (r != SQLITE_DONE) {
 		event_rec_list_free(list, len);
-		return db_error(st, err, "cannot read events");
+		return state_db_error(st, err, "cannot read events");
 	}
 	*out = list;
 	*n = len;
@@ -1382,7 +1429,7 @@ static int metrics_add_tx(struct state *st, void *arg, struct nua_error **err)
 		bind_opt_int(s, 6, m->restarts);
 		bind_opt_int(s, 7, m->health_ms);
 		if (sqlite3_step(s) != SQLITE_DONE)
-			return db_error(st, err, "cannot record metrics");
+			return state_db_error(st, err, "cannot record metrics");
 	}
 	return 0;
 }
@@ -1434,7 +1481,7 @@ int state_metrics_list(struct state *st, const char *instance, int64_t since,
 	}
 	if (r != SQLITE_DONE) {
 		metric_rec_list_free(list, len);
-		return db_error(st, err, "cannot read metrics");
+		return state_db_error(st, err, "cannot read metrics");
 	}
 	*out = list;
 	*n = len;
@@ -1466,7 +1513,7 @@ int state_setting_get(struct state *st, const char *key, char **value, struct nu
 	if (r == SQLITE_ROW)
 		*value = column_text(s, 0);
 	else if (r != SQLITE_DONE)
-		return db_error(st, err, "cannot read a setting");
+		return state_db_error(st, err, "cannot read a setting");
 	return 0;
 }
 
@@ -1507,7 +1554,7 @@ int state_setting_keys(struct state *st, const char *prefix, char ***keys, struc
 	}
 	if (r != SQLITE_DONE) {
 		strv_free(v);
-		return db_error(st, err, "cannot read settings");
+		return state_db_error(st, err, "cannot read settings");
 	}
 	*keys = v;
 	return 0;
@@ -1581,7 +1628,7 @@ int state_backup_list(struct state *st, const char *instance, struct backup_rec 
 	}
 	if (r != SQLITE_DONE) {
 		backup_rec_list_free(list, len);
-		return db_error(st, err, "cannot read backups");
+		return state_db_error(st, err, "cannot read backups");
 	}
 	*out = list;
 	*n = len;
@@ -1598,7 +1645,7 @@ int state_backup_last(struct state *st, const char *instance, int64_t *time,
 		return -1;
 	bind_text(s, 1, instance);
 	if (sqlite3_step(s) != SQLITE_ROW)
-		return db_error(st, err, "cannot read backups");
+		return state_db_error(st, err, "cannot read backups");
 	*time = sqlite3_column_int64(s, 0);
 	return 0;
 }

@@ -38,6 +38,13 @@ int state_tx(struct state *st, int (*fn)(struct state *st, void *arg, struct nua
 /* Run one SQL statement without results (tests, maintenance). */
 int state_exec(struct state *st, const char *sql, struct nua_error **err);
 
+/* For the modules that keep tables of their own here (users.c): the
+ * database handle, and an error naming the database, what failed and
+ * SQLite's message. */
+struct sqlite3;
+struct sqlite3 *state_db(struct state *st);
+int state_db_error(struct state *st, struct nua_error **err, const char *what);
+
 /* ---- images ---- */
 
 struct image_rec {
@@ -141,6 +148,11 @@ int state_revisions_drop(struct state *st, const char *name, struct nua_error **
 /* Add domain+path (path normalised: "/" or "/a/b") as an alias of name.
  * NUA_EINPUT: no such instance, an instance without a domain, or
  * domain+path served by an instance already (its own or an alias). */
+/* Refused (NUA_EINPUT, naming the instance) when an instance serves
+ * domain+path already, as its own or through an alias, or when domain is
+ * the server's admin domain. */
+int state_domain_free(struct state *st, const char *domain, const char *path,
+		      struct nua_error **err);
 int state_alias_add(struct state *st, const char *name, const char *domain, const char *path,
 		    bool redirect, struct nua_error **err);
 /* NUA_EINPUT when name has no such alias. */

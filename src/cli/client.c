@@ -1,4 +1,5 @@
-/* The CLI's HTTP client of the daemon's API, over its unix socket. */
+/* The CLI's HTTP client of the daemon's API, over its unix socket, or over
+ * HTTPS to a remote server's admin domain with a token. */
 #define _GNU_SOURCE
 #include "client.h"
 
@@ -7,22 +8,87 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "paths.h"
 #include "strbuf.h"
 #include "util.h"
 #include "banned.h"
 
+/* A remote server (NUA_HOST and NUA_TOKEN, or what 'nua login' kept), or
+ * none: the local daemon's socket. */
+static struct {
+	char *url;    /* "https://admin.example.org[:PORT]", no trailing '/' */
+	char *token;
+	char *cacert; /* a CA file to trust, or NULL for the system's */
+	char *auth;   /* "Authorization: Bearer TOKEN" */
+} remote;
+
+char *client_login_path(void)
+{
+	const char *cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+
+	if (cfg && cfg[0] == '/')
+		return xasprintf("%s/nua/remote.json", cfg);
+	return xasprintf("%s/.config/nua/remote.json", home && home[0] ? home : "/root");
+}
+
+static void load_remote(void)
+{
+	const char *host = getenv("NUA_HOST");
+	_cleanup_free_ char *path = NULL;
+	json_t *j;
+
+	if (host && host[0]) {
+		const char *tok = getenv("NUA_TOKEN"), *ca = getenv("NUA_CACERT");
+
+		remote.url = xstrdup(host);
+		remote.token = xstrdup(tok ? tok : "");
+		remote.cacert = ca && ca[0] ? xstrdup(ca) : NULL;
+	} else if (!getenv("NUA_ROOT") && !getenv("NUA_RUN")) {
+		/* A server's own root or run directory named: its socket. */
+		path = client_login_path();
+		j = json_load_file(path, 0, NULL);
+		if (json_is_object(j) && json_is_string(json_object_get(j, "url"))) {
+			const char *ca = json_string_value(json_object_get(j, "cacert"));
+
+			remote.url = xstrdup(json_string_value(json_object_get(j, "url")));
+			remote.token = xstrdup(cli_json_str(j, "token", ""));
+			remote.cacert = ca ? xstrdup(ca) : NULL;
+		}
+		json_decref(j);
+	}
+	if (remote.url) {
+		size_t n = strlen(remote.url);
+
+		while (n > 0 && remote.url[n - 1] == '/')
+			remote.url[--n] = '\0';
+		remote.auth = xasprintf("Authorization: Bearer %s", remote.token);
+	}
+}
+
+bool client_is_remote(void) { return remote.url != NULL; }
+
 void client_init(void)
 {
+	load_remote();
 	/* No TLS on a unix socket: nothing of libcurl's global set-up is
 	 * needed, and nothing is left for valgrind to find. */
-	if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK)
+	if (curl_global_init(remote.url ? CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) != CURLE_OK)
 		BUG("curl_global_init failed");
 }
 
 void client_cleanup(void)
 {
 	curl_global_cleanup();
+	if (remote.token)
+		explicit_bzero(remote.token, strlen(remote.token));
+	if (remote.auth)
+		explicit_bzero(remote.auth, strlen(remote.auth));
+	free(remote.url);
+	free(remote.token);
+	free(remote.cacert);
+	free(remote.auth);
+	memset(&remote, 0, sizeof(remote));
 }
 
 char *client_socket_path(void)
@@ -272,8 +338,9 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 static long perform(struct xfer *x, const char *method, const char *path, json_t *body,
 		    const char *accept, struct nua_error **err)
 {
-	_cleanup_free_ char *sock = client_socket_path();
-	_cleanup_free_ char *url = xasprintf("http://nua%s", path);
+	_cleanup_free_ char *sock = remote.url ? xstrdup(remote.url) : client_socket_path();
+	_cleanup_free_ char *url = remote.url ? xasprintf("%s%s", remote.url, path)
+					      : xasprintf("http://nua%s", path);
 	_cleanup_free_ char *accept_hdr = xasprintf("Accept: %s", accept);
 	_cleanup_free_ char *data = NULL;
 	struct curl_slist *hdrs = NULL;
@@ -293,9 +360,17 @@ static long perform(struct xfer *x, const char *method, const char *path, json_t
 			BUG("cannot encode a request body as JSON");
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	}
-	curl_easy_setopt(x->curl, CURLOPT_UNIX_SOCKET_PATH, sock);
+	if (remote.url) {
+		hdrs = curl_slist_append(hdrs, remote.auth);
+		/* The token goes over HTTPS only. */
+		curl_easy_setopt(x->curl, CURLOPT_PROTOCOLS_STR, "https");
+		if (remote.cacert)
+			curl_easy_setopt(x->curl, CURLOPT_CAINFO, remote.cacert);
+	} else {
+		curl_easy_setopt(x->curl, CURLOPT_UNIX_SOCKET_PATH, sock);
+		curl_easy_setopt(x->curl, CURLOPT_PROTOCOLS_STR, "http");
+	}
 	curl_easy_setopt(x->curl, CURLOPT_URL, url);
-	curl_easy_setopt(x->curl, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(x->curl, CURLOPT_USERAGENT, "nua/" NUA_VERSION);
 	curl_easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
@@ -326,6 +401,9 @@ static long perform(struct xfer *x, const char *method, const char *path, json_t
 		return code;
 	if (!errbuf[0])
 		snprintf(errbuf, sizeof(x->errbuf), "%s", curl_easy_strerror(rc));
+	if (remote.url)
+		return nua_error_set(err, NUA_EFAIL, "cannot reach the nua server at '%s': %s",
+				     remote.url, errbuf);
 	if (rc == CURLE_COULDNT_CONNECT) {
 		curl_easy_getinfo(x->curl, CURLINFO_OS_ERRNO, &os_errno);
 		if (os_errno == ENOENT || os_errno == ECONNREFUSED)

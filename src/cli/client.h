@@ -26,6 +26,15 @@ void client_cleanup(void);
 /* $NUA_RUN/nua.sock (caller frees). */
 char *client_socket_path(void);
 
+/* Remote use: NUA_HOST (the server's API URL, "https://admin.example.org")
+ * with NUA_TOKEN (and NUA_CACERT, a CA file to trust), else the file 'nua
+ * login' wrote (client_login_path(), unless NUA_ROOT or NUA_RUN name a
+ * local server): every request goes there with the token, instead of to
+ * the local socket. */
+bool client_is_remote(void);
+/* $XDG_CONFIG_HOME/nua/remote.json, or ~/.config/nua/remote.json. */
+char *client_login_path(void);
+
 /* s percent-encoded for one segment of a path or a query value: every byte
  * but ASCII letters, digits and "-._~:" (caller frees). */
 char *client_escape(const char *s);

@@ -159,6 +159,40 @@ static const struct cmd_option domain_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option user_options[] = {
+	{ "--role ROLE", "add: admin or user (user by default)" },
+	{ "--email EMAIL", "add: the user's email" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option token_options[] = {
+	{ "--name NAME", "create: what the token is for (ci, laptop...)" },
+	{ "--role ROLE", "create: admin, deploy (the default) or read" },
+	{ "--instance NAME", "create: the only instance it may touch" },
+	{ "--expires DURATION", "create: its life (30d, 12h, 90m); never by default" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option audit_options[] = {
+	{ "--since ID", "the entries after this one" },
+	{ "-n, --limit N", "at most N entries (100 by default)" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option server_options[] = {
+	{ "--none", "domain: serve the API on this machine's socket only" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
+static const struct cmd_option login_options[] = {
+	{ "--cacert FILE", "a CA certificate to trust for the server's HTTPS" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option daemon_options[] = {
 	{ "--detach", "run in the background once it serves" },
 	{ "stop --all", "stop: the instances, resource servers, nginx and the bridge too" },
@@ -363,6 +397,53 @@ const struct cmd_struct nua_commands[] = {
 	  "the main domain. A domain served by another instance is refused. 'rm' removes\n"
 	  "an alias; the main domain stays.",
 	  domain_options, "instance" },
+	{ "user", cmd_user, CMD_NEED_DAEMON,
+	  "nua user [ls] | add NAME [--role ROLE] [--email EMAIL] | passwd NAME | role NAME ROLE | rm NAME",
+	  "list, add and remove the users; their passwords and roles",
+	  "The people who use Nua. 'add' and 'passwd' read the password from the terminal\n"
+	  "(twice, not shown) or, when standard input is not a terminal, its first line;\n"
+	  "never from the command line. At least 10 characters; kept as an argon2id hash.\n"
+	  "A user's role is admin (everything) or user.",
+	  user_options, NULL },
+	{ "group", cmd_group, CMD_NEED_DAEMON,
+	  "nua group [ls] | add GROUP | rm GROUP | join GROUP USER | leave GROUP USER",
+	  "list, add and remove the groups of users",
+	  "Groups of users, to give access to apps to several people at once.",
+	  json_options, NULL },
+	{ "token", cmd_token, CMD_NEED_DAEMON,
+	  "nua token [ls] | create --name NAME [--role ROLE] [--instance NAME] [--expires D] | rm ID|NAME",
+	  "create, list and revoke the API's tokens (for CI and remote use)",
+	  "A token lets a program (CI, a laptop) use the API from afar, through the admin\n"
+	  "domain over HTTPS. Its role says what it may do: admin everything the API\n"
+	  "offers from afar, deploy build and deploy and run instances (not remove them,\n"
+	  "nor users, tokens or settings), read only look. --instance limits it to one\n"
+	  "instance. 'create' prints the token once; only its hash is kept.",
+	  token_options, NULL },
+	{ "audit", cmd_audit, CMD_NEED_DAEMON, "nua audit [--since ID] [-n N] [--json]",
+	  "show what was changed through the API, by whom and from where",
+	  "Every request that changes something (and every one refused for want of a valid\n"
+	  "token or of the right) is recorded: when, who (root on the server's socket, or\n"
+	  "the token), from where, what, and the answer's status.",
+	  audit_options, NULL },
+	{ "server", cmd_server, CMD_NEED_DAEMON, "nua server [--json] | domain DOMAIN | domain --none",
+	  "show or set the server's admin domain (the remote API)",
+	  "The admin domain serves the API over HTTPS (through nginx, with a certificate\n"
+	  "like an instance's), for 'nua login' and CI from other machines, with a token\n"
+	  "('nua token create'). Without one, the API is on this machine's socket only.",
+	  server_options, NULL },
+	{ "login", cmd_login, 0, "nua login URL [--cacert FILE]",
+	  "use a Nua server from this machine, with a token",
+	  "Read a token (from the terminal, not shown, or the first line of standard input),\n"
+	  "check it against the server's API at URL (its admin domain: 'nua server' there\n"
+	  "says it), and keep both in ~/.config/nua/remote.json (0600): every command then\n"
+	  "goes to that server. --cacert names a CA certificate to trust (for a server on a\n"
+	  "development domain, 'nua tls ca' there prints it). In CI, NUA_HOST and\n"
+	  "NUA_TOKEN (and NUA_CACERT) do the same without a file.",
+	  login_options, NULL },
+	{ "logout", cmd_logout, 0, "nua logout",
+	  "forget the server 'nua login' kept",
+	  "Remove ~/.config/nua/remote.json: commands go to this machine's daemon again.",
+	  NULL, NULL },
 	{ "daemon", cmd_daemon, 0, "nua daemon [--detach] | nua daemon stop [--all]",
 	  "run or stop the orchestrator",
 	  "Run the daemon that owns this server's state: it serves the API on\n"

@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "api.h"
 #include "api_request.h"
 #include "backup.h"
 #include "build.h"
@@ -39,28 +40,32 @@
 #define KEEPALIVE_MS 15000
 #define API_THREAD_STACK (1024 * 1024)
 
-struct request {
-	struct strbuf body;
-	bool too_big;
-};
-
 /* ---- responses ---- */
 
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
-				 const char *text, size_t len)
+static __thread unsigned last_status;
+
+unsigned api_last_status(void) { return last_status; }
+
+enum MHD_Result api_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+	last_status = status;
+	return MHD_queue_response(c, status, r);
+}
+
+enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
+			  const char *text, size_t len)
 {
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
 
 	MHD_add_response_header(r, "Content-Type", type);
-	ret = MHD_queue_response(c, status, r);
+	ret = api_queue(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
-/* Send j (taken) as the body. */
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
+enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	enum MHD_Result ret;
@@ -89,9 +94,7 @@ static json_t *error_json(unsigned status, const char *msg)
 	return json_pack("{s:{s:i, s:s}}", "error", "status", (int)status, "message", msg);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
-	PRINTF(3, 4);
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
 {
 	struct strbuf sb = STRBUF_INIT;
 	enum MHD_Result r;
@@ -105,8 +108,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	return r;
 }
 
-/* Send err (freed) as an error response. */
-static enum MHD_Result send_nua_error(struct MHD_Connection *c, struct nua_error *err)
+enum MHD_Result send_nua_error(struct MHD_Connection *c, struct nua_error *err)
 {
 	unsigned status = err ? error_status(err) : 500;
 	enum MHD_Result r = send_json(c, status, error_json(status, err ? err->msg : "failed"));
@@ -115,19 +117,19 @@ static enum MHD_Result send_nua_error(struct MHD_Connection *c, struct nua_error
 	return r;
 }
 
-static const char *arg(struct MHD_Connection *c, const char *key)
+const char *arg(struct MHD_Connection *c, const char *key)
 {
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-static bool arg_true(struct MHD_Connection *c, const char *key)
+bool arg_true(struct MHD_Connection *c, const char *key)
 {
 	const char *v = arg(c, key);
 
 	return v && (streq(v, "1") || streq(v, "true") || streq(v, "yes"));
 }
 
-static long long arg_int(struct MHD_Connection *c, const char *key, long long def)
+long long arg_int(struct MHD_Connection *c, const char *key, long long def)
 {
 	const char *v = arg(c, key);
 	char *end;
@@ -802,7 +804,7 @@ static enum MHD_Result run_op(struct daemon *d, struct MHD_Connection *c, enum o
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, pipe_reader,
 							 (void *)(intptr_t)fds[0], pipe_free);
 		MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
-		ret = MHD_queue_response(c, 200, resp);
+		ret = api_queue(c, 200, resp);
 		MHD_destroy_response(resp);
 		return ret;
 	}
@@ -967,7 +969,7 @@ static enum MHD_Result send_stream(struct MHD_Connection *c, struct stream *s)
 					      stream_free);
 	MHD_add_response_header(r, "Content-Type", "text/event-stream");
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
-	ret = MHD_queue_response(c, 200, r);
+	ret = api_queue(c, 200, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -987,7 +989,9 @@ static struct stream *stream_new(struct daemon *d, enum stream_kind kind, const 
 
 /* ---- handlers ---- */
 
-static enum MHD_Result h_instances(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx)
+/* Every instance, or the only one a token may see. */
+static enum MHD_Result h_instances(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+				   const struct principal *who)
 {
 	struct instance_rec *list = NULL;
 	struct nua_error *err = NULL;
@@ -998,7 +1002,7 @@ static enum MHD_Result h_instances(struct daemon *d, struct MHD_Connection *c, s
 		return send_nua_error(c, err);
 	a = json_array();
 	for (size_t i = 0; i < n; i++)
-		if (!list[i].removing)
+		if (!list[i].removing && (!who->instance[0] || streq(who->instance, list[i].name)))
 			json_array_append_new(a, instance_object(d, ctx, &list[i]));
 	instance_rec_list_free(list, n);
 	return send_json(c, 200, a);
@@ -1799,11 +1803,9 @@ static enum MHD_Result h_store(struct MHD_Connection *c, const char *app)
 /* ---- routing ---- */
 
 static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const char *url,
-			     const char *method, const struct request *req)
+			     const char *method, const struct request *req,
+			     char seg[][API_SEGMENT_MAX], size_t n)
 {
-	char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
-	int sn = api_split_path(url, seg);
-	size_t n = sn < 0 ? 99 : (size_t)sn;
 	struct nua_ctx ctx;
 	struct nua_error *err = NULL;
 	enum MHD_Result ret;
@@ -1820,6 +1822,13 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 	}
 	if (n < 2 || n > 6 || !streq(seg[0], "v1"))
 		return send_error(c, 404, "no endpoint '%s' (see docs/api.md)", url);
+	{
+		bool handled = false;
+
+		ret = api_access_route(d, c, method, seg, n, req, &handled);
+		if (handled)
+			return ret;
+	}
 	if ((n == 2 || n == 3) && streq(seg[1], "store") && get)
 		return h_store(c, n == 3 ? seg[2] : NULL);
 	if (n == 2 && streq(seg[1], "version") && get)
@@ -1853,7 +1862,7 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 					  (json_int_t)((monotonic_ms() - d->started_ms) / 1000),
 					  "converged", d->reconciled));
 	} else if (n == 2 && streq(seg[1], "instances") && get) {
-		ret = h_instances(d, c, &ctx);
+		ret = h_instances(d, c, &ctx, &req->who);
 	} else if (n == 3 && streq(seg[1], "instances") && get) {
 		json_t *o = instance_object_named(d, &ctx, name, &err);
 
@@ -1931,11 +1940,55 @@ static enum MHD_Result route(struct daemon *d, struct MHD_Connection *c, const c
 	return ret;
 }
 
+/* The API is served on two sockets: the unix socket of root, and the one
+ * nginx passes the remote API to (the admin domain), where every request
+ * needs a token. */
+struct listener {
+	struct daemon *d;
+	bool remote;
+};
+static struct listener listeners[2];
+
+/* Identified, allowed, then routed. */
+static enum MHD_Result serve(const struct listener *l, struct MHD_Connection *c,
+			     const char *url, const char *method, const struct request *req)
+{
+	char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
+	int sn = api_split_path(url, seg);
+	size_t n = sn < 0 ? 99 : (size_t)sn;
+	const char *why;
+
+	if (req->too_big)
+		return send_error(c, 413, "the request's body is over %d bytes", BODY_MAX);
+	if (!req->who.known) {
+		struct MHD_Response *r;
+		_cleanup_free_ char *body = NULL;
+		enum MHD_Result ret;
+
+		{
+			json_t *j = json_pack("{s:{s:i, s:s}}", "error", "status", 401, "message",
+					      req->who.why);
+
+			body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			json_decref(j);
+		}
+		r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"nua\"");
+		ret = api_queue(c, 401, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (n >= 2 && n <= 6 && (why = api_forbidden(c, req, method, seg, n)))
+		return send_error(c, 403, "%s", why);
+	return route(l->d, c, url, method, req, seg, n);
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload,
 			       size_t *upload_size, void **con_cls)
 {
-	struct daemon *d = cls;
+	const struct listener *l = cls;
 	struct request *req = *con_cls;
 	long long t0;
 	enum MHD_Result r;
@@ -1944,24 +1997,28 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (!req) {
 		req = xcalloc(1, sizeof(*req));
 		strbuf_init(&req->body, 0);
+		api_identify(l->d, c, l->remote, req);
 		*con_cls = req;
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (req->body.len + *upload_size > BODY_MAX)
-			req->too_big = true;
+		/* Nothing of an unknown client's body is kept. */
+		if (!req->who.known || req->body.len + *upload_size > BODY_MAX)
+			req->too_big = req->who.known;
 		else
 			strbuf_add(&req->body, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	d->requests++;
-	if (req->too_big)
-		return send_error(c, 413, "the request's body is over %d bytes", BODY_MAX);
+	l->d->requests++;
 	t0 = monotonic_ms();
-	r = route(d, c, url, method, req);
-	if (!streq(method, "GET"))
-		daemon_log("%s %s (%lld ms)", method, url, monotonic_ms() - t0);
+	r = serve(l, c, url, method, req);
+	if (!streq(method, "GET") || api_last_status() == 401 || api_last_status() == 403) {
+		daemon_log("%s %s%s%s (%u, %lld ms)", method, url, req->who.remote ? " from " : "",
+			   req->who.remote ? req->who.origin : "", api_last_status(),
+			   monotonic_ms() - t0);
+		api_audit(l->d, req, method, url, api_last_status());
+	}
 	return r;
 }
 
@@ -1983,11 +2040,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	malloc_trim(0);
 }
 
-struct MHD_Daemon *api_start(struct daemon *d, int fd, struct nua_error **err)
+struct MHD_Daemon *api_start(struct daemon *d, int fd, bool remote, struct nua_error **err)
 {
-	struct MHD_Daemon *mhd = MHD_start_daemon(
+	struct listener *l = &listeners[remote];
+	struct MHD_Daemon *mhd;
+
+	*l = (struct listener){ d, remote };
+	mhd = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
-		NULL, NULL, handler, d, MHD_OPTION_LISTEN_SOCKET, fd,
+		NULL, NULL, handler, l, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)0, MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_THREAD_STACK,
 		MHD_OPTION_END);

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include <microhttpd.h>
 
+#include "api.h"
 #include "backup.h"
 #include "build.h"
 #include "paths.h"
@@ -358,7 +360,7 @@ static void tls_job(struct daemon *d, const char *name)
 
 /* ---- the socket ---- */
 
-static int listen_socket(const char *path, struct nua_error **err)
+static int listen_socket(const char *path, gid_t gid, struct nua_error **err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
@@ -374,7 +376,7 @@ static int listen_socket(const char *path, struct nua_error **err)
 	 * left there is stale. */
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
-	    listen(fd, 128) < 0) {
+	    (gid != (gid_t)-1 && chown(path, 0, gid) < 0) || listen(fd, 128) < 0) {
 		int e = errno;
 
 		close(fd);
@@ -732,8 +734,8 @@ int cmd_daemon(int argc, char **argv)
 	static struct daemon dd;
 	struct daemon *d = &dd;
 	struct nua_error *err = NULL;
-	_cleanup_free_ char *sock = NULL, *log_path = NULL;
-	struct MHD_Daemon *mhd = NULL;
+	_cleanup_free_ char *sock = NULL, *log_path = NULL, *web_sock = NULL;
+	struct MHD_Daemon *mhd = NULL, *web_mhd = NULL;
 	bool detach_opt = false;
 	int c, pidfd, lfd, sfd, tfd, ready_fd = -1, r;
 	sigset_t mask;
@@ -820,11 +822,32 @@ int cmd_daemon(int argc, char **argv)
 		nua_error_free(err);
 		err = NULL;
 	}
+	{
+		struct nua_ctx ctx;
+
+		if (daemon_ctx(d, &ctx, &err) < 0 || api_admin_apply(&ctx, &err) < 0) {
+			daemon_log("admin domain: %s", err->msg);
+			nua_error_free(err);
+			err = NULL;
+		}
+		daemon_ctx_close(&ctx);
+	}
 	state_event_add(d->st, NULL, "daemon", "daemon started", NULL, NULL, NULL);
-	if ((lfd = listen_socket(sock, &err)) < 0)
+	if ((lfd = listen_socket(sock, (gid_t)-1, &err)) < 0)
 		goto fail;
-	if (!(mhd = api_start(d, lfd, &err)))
+	if (!(mhd = api_start(d, lfd, false, &err)))
 		goto fail;
+	/* The remote API: nginx's workers connect to it for the admin
+	 * domain; every request there needs a token. */
+	{
+		const char *user = proxy_worker_user();
+		struct passwd *pw = user ? getpwnam(user) : NULL;
+
+		web_sock = proxy_api_socket(&d->proxy);
+		if ((lfd = listen_socket(web_sock, pw ? pw->pw_gid : (gid_t)-1, &err)) < 0 ||
+		    !(web_mhd = api_start(d, lfd, true, &err)))
+			goto fail;
+	}
 	daemon_log("nua daemon %s serving %s (root %s, runtime %s)", NUA_VERSION, sock, nua_root(),
 	     d->rt.oci_name);
 	if (ready_fd >= 0) {
@@ -837,9 +860,11 @@ int cmd_daemon(int argc, char **argv)
 	daemon_job(d, NULL, reconcile_job, false);
 	run_loop(d, sfd, tfd);
 
+	api_stop(web_mhd);
 	api_stop(mhd);
 	wait_jobs(d, 3000);
 	unlink(sock);
+	unlink(web_sock);
 	daemon_log("stopped");
 	sup_free(d);
 	/* Job threads that did not finish may still use the shared parts:

@@ -82,7 +82,7 @@ void daemon_reconcile_all(struct daemon *d, const char *why);
 
 struct MHD_Daemon;
 /* Serve the API on the listening socket fd (taken). */
-struct MHD_Daemon *api_start(struct daemon *d, int fd, struct nua_error **err);
+struct MHD_Daemon *api_start(struct daemon *d, int fd, bool remote, struct nua_error **err);
 void api_stop(struct MHD_Daemon *mhd);
 
 /* ---- supervise.c ---- */

@@ -32,6 +32,7 @@
 #include "health.h"
 #include "metrics.h"
 #include "state.h"
+#include "users.h"
 #include "util.h"
 #include "banned.h"
 
@@ -499,6 +500,8 @@ void sup_tick(struct daemon *d, long long now)
 		last_prune_ms = now;
 		state_metrics_prune(d->st, (int64_t)time(NULL) - METRICS_KEEP_SEC, NULL);
 		state_event_prune(d->st, (int64_t)time(NULL) - 30 * 86400, NULL, NULL);
+		/* Who changed what is kept longer: a year. */
+		audit_prune(d->st, (int64_t)time(NULL) - 366 * 86400, NULL);
 	}
 }
 

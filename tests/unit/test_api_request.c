@@ -193,3 +193,60 @@ TEST(api_parse_tls_bodies)
 	nua_error_free(err);
 	api_tls_release(&t);
 }
+
+TEST(api_parse_user_bodies) {
+  struct nua_error *err = NULL;
+  struct api_user u;
+
+  CHECK_INT(
+      api_parse_user(
+          "{\"name\":\"al\",\"password\":\"p\",\"role\":\"admin\"}",
+          strlen("{\"name\":\"al\",\"password\":\"p\",\"role\":\"admin\"}"),
+          API_USER_ADD, &u, &err),
+      0);
+  CHECK_STR(u.name, "al");
+  CHECK_STR(u.role, "admin");
+  CHECK(u.email == NULL);
+  api_user_release(&u);
+  /* The password is required to add, and nothing else is taken. */
+  CHECK_INT(api_parse_user("{\"name\":\"al\"}", strlen("{\"name\":\"al\"}"),
+                           API_USER_ADD, &u, &err),
+            -1);
+  CHECK(err->status == NUA_EINPUT && strstr(err->msg, "bad user request"));
+  nua_error_free(err);
+  err = NULL;
+  api_user_release(&u);
+  CHECK_INT(api_parse_user(
+                "{\"name\":\"al\",\"password\":\"p\",\"admin\":true}",
+                strlen("{\"name\":\"al\",\"password\":\"p\",\"admin\":true}"),
+                API_USER_ADD, &u, &err),
+            -1);
+  nua_error_free(err);
+  err = NULL;
+  api_user_release(&u);
+  /* A change with nothing to change. */
+  CHECK_INT(api_parse_user("{}", strlen("{}"), API_USER_PATCH, &u, &err), -1);
+  CHECK(strstr(err->msg, "nothing to change"));
+  nua_error_free(err);
+  err = NULL;
+  api_user_release(&u);
+  /* Tokens: a life in seconds, within ten years. */
+  CHECK_INT(api_parse_user("{\"name\":\"ci\",\"expires_in\":3600}",
+                           strlen("{\"name\":\"ci\",\"expires_in\":3600}"),
+                           API_TOKEN_CREATE, &u, &err),
+            0);
+  CHECK(u.expires_in == 3600 && u.role == NULL);
+  api_user_release(&u);
+  CHECK_INT(api_parse_user("{\"name\":\"ci\",\"expires_in\":0}",
+                           strlen("{\"name\":\"ci\",\"expires_in\":0}"),
+                           API_TOKEN_CREATE, &u, &err),
+            -1);
+  CHECK(strstr(err->msg, "expires_in"));
+  nua_error_free(err);
+  err = NULL;
+  api_user_release(&u);
+  CHECK_INT(api_parse_user("[1]", strlen("[1]"), API_GROUP_MEMBER, &u, &err),
+            -1);
+  nua_error_free(err);
+  api_user_release(&u);
+}

@@ -1,0 +1,477 @@
+/* Who asks the API and what they may do; the users', groups' and tokens'
+ * endpoints and the audit log (docs/users.md, docs/api.md). */
+#define _GNU_SOURCE
+#include "api.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy_nginx.h"
+#include "store.h"
+#include "tls.h"
+#include "users.h"
+#include "util.h"
+#include "banned.h"
+
+/* Copy s into a fixed field, cut to fit. */
+#define SET_FIELD(field, s)                                                                        \
+	do {                                                                                       \
+		const char *s_ = (s);                                                              \
+		size_t n_ = strlen(s_);                                                            \
+		if (n_ >= sizeof(field))                                                           \
+			n_ = sizeof(field) - 1;                                                    \
+		memcpy(field, s_, n_);                                                             \
+		field[n_] = '\0';                                                                  \
+	} while (0)
+
+/* The client's address as nginx gave it (X-Real-IP), checked to be an
+ * address: it reaches the audit log and the daemon's log. */
+static void client_origin(struct MHD_Connection *c, struct principal *p)
+{
+	const char *ip = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
+	bool ok = ip && *ip && strlen(ip) < sizeof(p->origin);
+
+	for (const char *q = ip; ok && *q; q++)
+		ok = strchr("0123456789abcdefABCDEF.:", *q) != NULL;
+	SET_FIELD(p->origin, ok ? ip : "unknown");
+}
+
+void api_identify(struct daemon *d, struct MHD_Connection *c, bool remote, struct request *req)
+{
+	struct principal *p = &req->who;
+	const char *auth, *proto;
+	struct nua_ctx ctx;
+	struct nua_error *err = NULL;
+	struct token_rec t;
+
+	memset(p, 0, sizeof(*p));
+	p->remote = remote;
+	if (!remote) {
+		/* The socket is root's (0660 root:root). */
+		p->known = true;
+		SET_FIELD(p->who, "root");
+		SET_FIELD(p->origin, "socket");
+		SET_FIELD(p->role, "admin");
+		return;
+	}
+	client_origin(c, p);
+	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	/* nginx says which: a token never counts over plain HTTP. */
+	proto = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
+	if (!proto || !streq(proto, "https")) {
+		SET_FIELD(p->why, auth ? "the remote API takes tokens over HTTPS only; this one "
+					 "went in clear: revoke it ('nua token rm')"
+				       : "the remote API is served over HTTPS only");
+		return;
+	}
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+		SET_FIELD(p->why, "this API needs a token: 'Authorization: Bearer TOKEN' "
+				  "('nua token create' makes one)");
+		return;
+	}
+	if (daemon_ctx(d, &ctx, &err) < 0) {
+		SET_FIELD(p->why, "the daemon cannot check tokens now");
+		nua_error_free(err);
+		return;
+	}
+	if (token_check(ctx.st, auth + 7, &t, &err) < 0) {
+		SET_FIELD(p->why, err->status == NUA_EINPUT ? err->msg : "cannot check the token");
+		nua_error_free(err);
+	} else {
+		_cleanup_free_ char *who = xasprintf("token %s (%s)", t.name, t.id);
+
+		p->known = true;
+		SET_FIELD(p->who, who);
+		SET_FIELD(p->role, t.role);
+		SET_FIELD(p->instance, t.instance ? t.instance : "");
+		SET_FIELD(p->token_id, t.id);
+		token_rec_release(&t);
+	}
+	daemon_ctx_close(&ctx);
+}
+
+/* ---- what a request may do ---- */
+
+static bool is(const char *a, const char *b)
+{
+	return streq(a, b);
+}
+
+/* True when path is the store's package of an app: `nua install` from
+ * afar deploys it by its path on the server. */
+static bool in_store(const char *path)
+{
+	_cleanup_free_ char *dir = store_dir(), *real_dir = NULL, *real = NULL;
+	size_t n;
+
+	if (!dir || !(real_dir = realpath(dir, NULL)) || !(real = realpath(path, NULL)))
+		return false;
+	n = strlen(real_dir);
+	return strncmp(real, real_dir, n) == 0 && real[n] == '/';
+}
+
+/* Why the body of POST /v1/instances is not for p, or NULL. */
+static const char *deploy_forbidden(const struct request *req)
+{
+	const struct principal *p = &req->who;
+	struct api_deploy dep;
+	const char *why = NULL;
+
+	/* A malformed body is the route's to refuse. */
+	if (api_parse_deploy(req->body.buf, req->body.len, &dep, NULL) < 0) {
+		api_deploy_release(&dep);
+		return NULL;
+	}
+	if (dep.source && dep.source[0] == '/' && !in_store(dep.source))
+		why = "a package on the server's disk cannot be deployed through the remote API: "
+		      "deploy an image, or an app of the store";
+	else if (p->instance[0] && (!dep.name || !is(dep.name, p->instance)))
+		why = "this token may deploy its own instance only (give its name)";
+	api_deploy_release(&dep);
+	return why;
+}
+
+const char *api_forbidden(struct MHD_Connection *c, const struct request *req, const char *method,
+			  char seg[][API_SEGMENT_MAX], size_t n)
+{
+	const struct principal *p = &req->who;
+	bool get = is(method, "GET"), post = is(method, "POST");
+	const char *top = seg[1], *name = n >= 3 ? seg[2] : NULL;
+	bool inst = is(top, "instances"), inst_path = inst && n >= 3;
+	bool admin = is(p->role, "admin"), deploy = admin || is(p->role, "deploy");
+	const char *sub = n >= 4 ? seg[3] : NULL;
+
+	if (!p->remote)
+		return NULL;
+	/* What reads or writes the server's own files by path, or hands out
+	 * the backups' key: root's, on the server. */
+	if ((is(top, "images") && post) || is(top, "import") || is(top, "restore") ||
+	    (inst_path && sub && (is(sub, "export") || is(sub, "resources"))) ||
+	    (is(top, "backup") && n >= 3 &&
+	     (is(seg[2], "key") || (is(seg[2], "targets") && !get))) ||
+	    (is(top, "tls") && !get && !(n == 3 && is(seg[2], "renew") && admin)))
+		return "this is done on the server itself (nua on its unix socket): it reads or "
+		       "writes the server's files, or its backup key";
+	if (admin)
+		return inst && n == 2 && post ? deploy_forbidden(req) : NULL;
+	/* Tokens of the deploy and read roles. */
+	if (is(top, "users") || is(top, "groups") || is(top, "tokens") || is(top, "audit") ||
+	    is(top, "backup") || is(top, "tls") || is(top, "resources") || is(top, "server"))
+		return "this needs a token of the admin role";
+	if (p->instance[0]) {
+		if (inst_path && !is(name, p->instance))
+			return "this token is limited to another instance";
+		if (!inst && !is(top, "health") && !is(top, "version") && !is(top, "me") &&
+		    !is(top, "store") &&
+		    !(is(top, "events") && get && arg(c, "instance") &&
+		      is(arg(c, "instance"), p->instance)))
+			return "this token is limited to one instance";
+	}
+	if (get) {
+		if (inst_path && sub && is(sub, "env") && !deploy &&
+		    (arg_true(c, "show_secrets") || arg_true(c, "show-secrets")))
+			return "secrets need a token of the deploy or admin role";
+		return NULL;
+	}
+	if (!deploy)
+		return "this token may only read (its role is read)";
+	if (inst && n == 2 && post)
+		return deploy_forbidden(req);
+	if (inst_path && n == 3)
+		return "removing an instance needs a token of the admin role";
+	if (inst_path && sub &&
+	    (is(sub, "start") || is(sub, "stop") || is(sub, "restart") || is(sub, "upgrade") ||
+	     is(sub, "rollback") || is(sub, "backup") || is(sub, "restore") || is(sub, "env") ||
+	     is(sub, "domains") || is(sub, "tls")))
+		return NULL;
+	return "this needs a token of the admin role";
+}
+
+void api_audit(struct daemon *d, const struct request *req, const char *method, const char *url,
+	       unsigned status)
+{
+	struct nua_ctx ctx;
+	struct nua_error *err = NULL;
+
+	if (daemon_ctx(d, &ctx, &err) < 0 ||
+	    audit_add(ctx.st, req->who.known ? req->who.who : "unknown", req->who.origin, method,
+		      url, (int)status, &err) < 0)
+		daemon_log("audit: %s", err ? err->msg : "?");
+	nua_error_free(err);
+	daemon_ctx_close(&ctx);
+}
+
+/* ---- the endpoints ---- */
+
+static enum MHD_Result send_result(struct MHD_Connection *c, int r, struct nua_error *err,
+				   unsigned status, json_t *j)
+{
+	if (r < 0) {
+		json_decref(j);
+		return send_nua_error(c, err);
+	}
+	return send_json(c, status, j ? j : json_object());
+}
+
+static enum MHD_Result h_me(struct MHD_Connection *c, const struct principal *p)
+{
+	return send_json(c, 200,
+			 json_pack("{s:s, s:s, s:s, s:o, s:b}", "who", p->who, "origin", p->origin,
+				   "role", p->role, "instance",
+				   p->instance[0] ? json_string(p->instance) : json_null(),
+				   "remote", p->remote));
+}
+
+/* POST /v1/users, PATCH and DELETE /v1/users/NAME */
+static enum MHD_Result h_users(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
+			       const char *name, const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct api_user u;
+	void *list = NULL;
+	int r = 0;
+
+	if (is(method, "GET")) {
+		r = user_list(ctx->st, &list, &err);
+		return send_result(c, r, err, 200, list);
+	}
+	if (is(method, "DELETE")) {
+		r = user_remove(ctx->st, name, &err);
+		return send_result(c, r, err, 200, NULL);
+	}
+	r = api_parse_user(req->body.buf, req->body.len,
+			   is(method, "POST") ? API_USER_ADD : API_USER_PATCH, &u, &err);
+	if (r == 0 && is(method, "POST")) {
+		r = user_add(ctx->st, u.name, u.email, u.role ? u.role : "user", u.password, &err);
+		name = u.name;
+	} else if (r == 0) {
+		/* Each change checked before any is made. */
+		if (u.role && !user_valid_role(u.role))
+			r = nua_error_set(&err, NUA_EINPUT, "invalid role '%s': admin or user",
+					  u.role);
+		if (r == 0 && u.role)
+			r = user_set_role(ctx->st, name, u.role, &err);
+		if (r == 0 && u.password)
+			r = user_set_password(ctx->st, name, u.password, &err);
+		if (r == 0 && u.email)
+			r = user_set_email(ctx->st, name, u.email, &err);
+	}
+	{
+		json_t *j = r == 0 ? json_pack("{s:s}", "name", name) : NULL;
+
+		api_user_release(&u);
+		return send_result(c, r, err, is(method, "POST") ? 201 : 200, j);
+	}
+}
+
+/* /v1/groups, /v1/groups/NAME, /v1/groups/NAME/members */
+static enum MHD_Result h_groups(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
+				const char *name, bool members, const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct api_user u;
+	void *list = NULL;
+	int r;
+
+	if (is(method, "GET")) {
+		r = group_list(ctx->st, &list, &err);
+		return send_result(c, r, err, 200, list);
+	}
+	if (is(method, "DELETE") && !members) {
+		r = group_remove(ctx->st, name, &err);
+		return send_result(c, r, err, 200, NULL);
+	}
+	r = api_parse_user(req->body.buf, req->body.len, members ? API_GROUP_MEMBER : API_GROUP_ADD,
+			   &u, &err);
+	if (r == 0)
+		r = members ? group_set_member(ctx->st, name, u.user, is(method, "POST"), &err)
+			    : group_add(ctx->st, u.name, &err);
+	api_user_release(&u);
+	return send_result(c, r, err, is(method, "POST") && !members ? 201 : 200, NULL);
+}
+
+/* /v1/tokens, /v1/tokens/KEY */
+static enum MHD_Result h_tokens(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
+				const char *key, const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct api_user u;
+	void *list = NULL;
+	char *token = NULL, *id = NULL;
+	json_t *j = NULL;
+	int r;
+
+	if (is(method, "GET")) {
+		r = token_list(ctx->st, &list, &err);
+		return send_result(c, r, err, 200, list);
+	}
+	if (is(method, "DELETE")) {
+		r = token_remove(ctx->st, key, &err);
+		return send_result(c, r, err, 200, NULL);
+	}
+	r = api_parse_user(req->body.buf, req->body.len, API_TOKEN_CREATE, &u, &err);
+	if (r == 0)
+		r = token_create(ctx->st, u.name, u.role ? u.role : "deploy", u.instance, NULL,
+				 u.expires_in ? (int64_t)time(NULL) + u.expires_in : 0, &token, &id,
+				 &err);
+	if (r == 0)
+		j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "name", u.name, "token", token,
+			      "role", u.role ? u.role : "deploy", "instance",
+			      u.instance ? json_string(u.instance) : json_null());
+	if (token)
+		explicit_bzero(token, strlen(token));
+	free(token);
+	free(id);
+	api_user_release(&u);
+	return send_result(c, r, err, 201, j);
+}
+
+static enum MHD_Result h_audit(struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	struct nua_error *err = NULL;
+	void *list = NULL;
+	int r = audit_list(ctx->st, arg_int(c, "since", -1), arg_int(c, "limit", 100), &list, &err);
+
+	return send_result(c, r, err, 200, list);
+}
+
+/* ---- the admin domain ---- */
+
+#define ADMIN_DOMAIN_KEY "server.admin_domain"
+
+int api_admin_apply(struct nua_ctx *ctx, struct nua_error **err)
+{
+	_cleanup_free_ char *domain = NULL, *sock = NULL, *up = NULL;
+	struct proxy *p = &ctx->proxy;
+	struct proxy_route r;
+
+	if (state_setting_get(ctx->st, ADMIN_DOMAIN_KEY, &domain, err) < 0)
+		return -1;
+	if (!domain) {
+		struct proxy_route *routes = NULL;
+		size_t n = 0;
+		bool have = false;
+
+		if (proxy_list_routes(p, &routes, &n, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			have = have || streq(routes[i].name, PROXY_ADMIN_ROUTE);
+		proxy_route_list_free(routes, n);
+		return have ? proxy_remove_route(p, PROXY_ADMIN_ROUTE, err) : 0;
+	}
+	/* A development domain's certificate is made at once, as an
+	 * instance's; a public one's comes from the TLS pass. */
+	if (p->https_port && tls_uses_local(ctx, domain) && tls_local_ensure(ctx, domain, err) < 0)
+		return -1;
+	sock = proxy_api_socket(p);
+	up = xasprintf("unix:%s", sock);
+	r = (struct proxy_route){ PROXY_ADMIN_ROUTE, domain, "/", up, true, true, NULL, 0 };
+	return proxy_set_route(p, &r, err);
+}
+
+/* The remote API's URL, or null: HTTPS when the server serves it (the
+ * domain's certificate comes within seconds, at once from the local CA). */
+static json_t *admin_url(struct nua_ctx *ctx, const char *domain)
+{
+	bool https = ctx->proxy.https_port != 0;
+	int port = https ? ctx->proxy.https_port : ctx->proxy.port;
+
+	if (!domain)
+		return json_null();
+	if (port == (https ? 443 : 80))
+		return json_sprintf("%s://%s", https ? "https" : "http", domain);
+	return json_sprintf("%s://%s:%d", https ? "https" : "http", domain, port);
+}
+
+/* GET, PATCH /v1/server: {"admin_domain": S | null} */
+static enum MHD_Result h_server(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
+				const struct request *req)
+{
+	struct nua_error *err = NULL;
+	_cleanup_free_ char *domain = NULL, *old = NULL;
+	json_t *body, *v;
+	json_error_t jerr;
+	int r = 0;
+
+	if (is(method, "PATCH")) {
+		body = json_loadb(req->body.buf, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+		v = json_is_object(body) && json_object_size(body) == 1
+			    ? json_object_get(body, "admin_domain")
+			    : NULL;
+		if (!v || !(json_is_null(v) || json_is_string(v))) {
+			json_decref(body);
+			return send_error(c, 400,
+					  "bad server request: {\"admin_domain\": DOMAIN or null}");
+		}
+		if (json_is_string(v) && !proxy_valid_domain(json_string_value(v))) {
+			r = nua_error_set(&err, NUA_EINPUT, "invalid domain '%s'",
+					  json_string_value(v));
+		} else if (json_is_string(v)) {
+			r = state_domain_free(ctx->st, json_string_value(v), "/", &err);
+		}
+		if (r == 0)
+			r = state_setting_get(ctx->st, ADMIN_DOMAIN_KEY, &old, &err);
+		if (r == 0)
+			r = state_setting_set(ctx->st, ADMIN_DOMAIN_KEY,
+					      json_is_string(v) ? json_string_value(v) : NULL,
+					      &err);
+		json_decref(body);
+		if (r == 0 && api_admin_apply(ctx, &err) < 0) {
+			/* nginx refused it: the setting goes back. */
+			state_setting_set(ctx->st, ADMIN_DOMAIN_KEY, old, NULL);
+			api_admin_apply(ctx, NULL);
+			r = -1;
+		}
+		if (r < 0)
+			return send_nua_error(c, err);
+	}
+	if (state_setting_get(ctx->st, ADMIN_DOMAIN_KEY, &domain, &err) < 0)
+		return send_nua_error(c, err);
+	return send_json(c, 200,
+			 json_pack("{s:o, s:o}", "admin_domain",
+				   domain ? json_string(domain) : json_null(), "api_url",
+				   admin_url(ctx, domain)));
+}
+
+enum MHD_Result api_access_route(struct daemon *d, struct MHD_Connection *c, const char *method,
+				 char seg[][API_SEGMENT_MAX], size_t n, const struct request *req,
+				 bool *handled)
+{
+	const char *top = seg[1], *name = n >= 3 ? seg[2] : NULL;
+	bool get = is(method, "GET"), post = is(method, "POST"), del = is(method, "DELETE");
+	bool patch = is(method, "PATCH");
+	struct nua_ctx ctx;
+	struct nua_error *err = NULL;
+	enum MHD_Result ret;
+
+	*handled = true;
+	if (n == 2 && is(top, "me") && get)
+		return h_me(c, &req->who);
+	if (!(is(top, "users") || is(top, "groups") || is(top, "tokens") || is(top, "audit") ||
+	      is(top, "server"))) {
+		*handled = false;
+		return MHD_NO;
+	}
+	if (daemon_ctx(d, &ctx, &err) < 0)
+		return send_nua_error(c, err);
+	if (is(top, "users") && ((n == 2 && (get || post)) || (n == 3 && (patch || del))))
+		ret = h_users(c, &ctx, method, name, req);
+	else if (is(top, "groups") && ((n == 2 && (get || post)) || (n == 3 && del)))
+		ret = h_groups(c, &ctx, method, name, false, req);
+	else if (is(top, "groups") && n == 4 && is(seg[3], "members") && (post || del))
+		ret = h_groups(c, &ctx, method, name, true, req);
+	else if (is(top, "tokens") && ((n == 2 && (get || post)) || (n == 3 && del)))
+		ret = h_tokens(c, &ctx, method, name, req);
+	else if (is(top, "audit") && n == 2 && get)
+		ret = h_audit(c, &ctx);
+	else if (is(top, "server") && n == 2 && (get || patch))
+		ret = h_server(c, &ctx, method, req);
+	else
+		ret = send_error(c, n <= 4 ? 405 : 404,
+				 "%s is not allowed on this path (see docs/api.md)", method);
+	daemon_ctx_close(&ctx);
+	return ret;
+}

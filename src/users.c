@@ -1,0 +1,656 @@
+/* Users, groups and API tokens: see users.h. */
+#define _GNU_SOURCE
+#include "users.h"
+
+#include <argon2.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <time.h>
+
+#include "secret.h"
+#include "util.h"
+#include "banned.h"
+
+#define SALT_LEN 16
+#define HASH_LEN 32
+
+bool user_valid_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 32 || name[0] < 'a' || name[0] > 'z')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool user_valid_role(const char *role)
+{
+	return role && (streq(role, "admin") || streq(role, "user"));
+}
+
+bool token_valid_role(const char *role)
+{
+	return role && (streq(role, "admin") || streq(role, "deploy") || streq(role, "read"));
+}
+
+static int check_password(const char *password, struct nua_error **err)
+{
+	size_t n = password ? strlen(password) : 0;
+
+	if (n < USER_PASSWORD_MIN)
+		return nua_error_set(err, NUA_EINPUT, "a password needs %d characters or more",
+				     USER_PASSWORD_MIN);
+	if (n > USER_PASSWORD_MAX)
+		return nua_error_set(err, NUA_EINPUT, "a password has at most %d characters",
+				     USER_PASSWORD_MAX);
+	return 0;
+}
+
+int user_hash_password(const char *password, char **out, struct nua_error **err)
+{
+	unsigned char salt[SALT_LEN];
+	size_t len;
+	char *enc;
+	int r;
+
+	*out = NULL;
+	if (check_password(password, err) < 0)
+		return -1;
+	randombytes_buf(salt, sizeof(salt));
+	len = argon2_encodedlen(USER_ARGON2_T, USER_ARGON2_M_KIB, USER_ARGON2_P, SALT_LEN, HASH_LEN,
+				Argon2_id);
+	enc = xmalloc(len);
+	r = argon2id_hash_encoded(USER_ARGON2_T, USER_ARGON2_M_KIB, USER_ARGON2_P, password,
+				  strlen(password), salt, sizeof(salt), HASH_LEN, enc, len);
+	sodium_memzero(salt, sizeof(salt));
+	if (r != ARGON2_OK) {
+		free(enc);
+		return nua_error_set(err, NUA_EFAIL, "cannot hash the password: %s",
+				     argon2_error_message(r));
+	}
+	*out = enc;
+	return 0;
+}
+
+bool user_password_matches(const char *encoded, const char *password)
+{
+	if (!encoded || !password || !starts_with(encoded, "$argon2id$"))
+		return false;
+	return argon2id_verify(encoded, password, strlen(password)) == ARGON2_OK;
+}
+
+/* ---- the database ---- */
+
+static int prep(struct state *st, const char *sql, sqlite3_stmt **s, struct nua_error **err)
+{
+	if (sqlite3_prepare_v2(state_db(st), sql, -1, s, NULL) != SQLITE_OK)
+		return state_db_error(st, err, "cannot prepare a statement");
+	return 0;
+}
+
+static void finalizep(sqlite3_stmt **s)
+{
+	if (*s)
+		sqlite3_finalize(*s);
+}
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+static void bind(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+	switch (sqlite3_column_type(s, i)) {
+	case SQLITE_NULL:
+		return json_null();
+	case SQLITE_INTEGER:
+		return json_integer(sqlite3_column_int64(s, i));
+	default:
+		return json_string((const char *)sqlite3_column_text(s, i));
+	}
+}
+
+/* Run a statement that changes rows: *changed (may be NULL) receives how
+ * many. A constraint (a name taken) is NUA_EINPUT with taken's words. */
+static int run(struct state *st, sqlite3_stmt *s, int *changed, const char *taken,
+	       struct nua_error **err)
+{
+	int r = sqlite3_step(s);
+
+	if (r == SQLITE_CONSTRAINT && taken)
+		return nua_error_set(err, NUA_EINPUT, "%s", taken);
+	if (r != SQLITE_DONE)
+		return state_db_error(st, err, "cannot write");
+	if (changed)
+		*changed = sqlite3_changes(state_db(st));
+	return 0;
+}
+
+static int64_t now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int check_name(const char *what, const char *name, struct nua_error **err)
+{
+	if (!user_valid_name(name))
+		return nua_error_set(err, NUA_EINPUT,
+				     "invalid %s name '%s': a lowercase letter, then lowercase "
+				     "letters, digits, '.', '_' or '-', at most 32",
+				     what, name ? name : "");
+	return 0;
+}
+
+static int check_role(const char *role, struct nua_error **err)
+{
+	if (!user_valid_role(role))
+		return nua_error_set(err, NUA_EINPUT, "invalid role '%s': admin or user",
+				     role ? role : "");
+	return 0;
+}
+
+/* Its email: empty is none; otherwise something@something, no blanks. */
+static int check_email(const char *email, struct nua_error **err)
+{
+	const char *at = email ? strchr(email, '@') : NULL;
+
+	if (!email || !email[0])
+		return 0;
+	if (!at || at == email || !at[1] || strchr(at + 1, '@') || strlen(email) > 254 ||
+	    strpbrk(email, " \t\r\n<>\"'"))
+		return nua_error_set(err, NUA_EINPUT, "invalid email '%s'", email);
+	return 0;
+}
+
+static int no_such(const char *what, const char *name, struct nua_error **err)
+{
+	return nua_error_set(err, NUA_EINPUT, "no %s '%s'", what, name);
+}
+
+int user_add(struct state *st, const char *name, const char *email, const char *role,
+	     const char *password, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *hash = NULL, *taken = NULL;
+	int64_t t = now();
+
+	if (check_name("user", name, err) < 0 || check_role(role, err) < 0 ||
+	    check_email(email, err) < 0 || user_hash_password(password, &hash, err) < 0)
+		return -1;
+	if (prep(st,
+		 "INSERT INTO users (name, email, role, password, created_at, password_at) "
+		 "VALUES (?, ?, ?, ?, ?, ?)",
+		 &s, err) < 0)
+		return -1;
+	bind(s, 1, name);
+	bind(s, 2, email && email[0] ? email : NULL);
+	bind(s, 3, role);
+	bind(s, 4, hash);
+	sqlite3_bind_int64(s, 5, t);
+	sqlite3_bind_int64(s, 6, t);
+	taken = xasprintf("a user named '%s' exists already", name);
+	return run(st, s, NULL, taken, err);
+}
+
+/* Run "... WHERE name = ?" with the values bound by the caller; no row
+ * changed is "no what 'name'". */
+static int change_named(struct state *st, sqlite3_stmt *s, const char *what, const char *name,
+			struct nua_error **err)
+{
+	int changed = 0;
+
+	if (run(st, s, &changed, NULL, err) < 0)
+		return -1;
+	return changed ? 0 : no_such(what, name, err);
+}
+
+int user_remove(struct state *st, const char *name, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prep(st, "DELETE FROM users WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind(s, 1, name);
+	return change_named(st, s, "user", name, err);
+}
+
+int user_set_password(struct state *st, const char *name, const char *password,
+		      struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *hash = NULL;
+
+	if (user_hash_password(password, &hash, err) < 0 ||
+	    prep(st, "UPDATE users SET password = ?, password_at = ? WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind(s, 1, hash);
+	sqlite3_bind_int64(s, 2, now());
+	bind(s, 3, name);
+	return change_named(st, s, "user", name, err);
+}
+
+int user_set_role(struct state *st, const char *name, const char *role, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (check_role(role, err) < 0 ||
+	    prep(st, "UPDATE users SET role = ? WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind(s, 1, role);
+	bind(s, 2, name);
+	return change_named(st, s, "user", name, err);
+}
+
+int user_set_email(struct state *st, const char *name, const char *email, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (check_email(email, err) < 0 ||
+	    prep(st, "UPDATE users SET email = ? WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind(s, 1, email && email[0] ? email : NULL);
+	bind(s, 2, name);
+	return change_named(st, s, "user", name, err);
+}
+
+/* Rows of a SELECT as objects with the given keys, one per column; a key
+ * named "+LIST" is filled by the SQL's last column, a string of names
+ * separated by newlines (group_concat), as an array. */
+static int select_objects(struct state *st, const char *sql, const char *const *keys, json_t **out,
+			  struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	json_t *arr;
+	int r;
+
+	*out = NULL;
+	if (prep(st, sql, &s, err) < 0)
+		return -1;
+	arr = json_array();
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *o = json_object();
+
+		for (int i = 0; keys[i]; i++) {
+			if (keys[i][0] == '+') {
+				const char *v = (const char *)sqlite3_column_text(s, i);
+				json_t *list = json_array();
+
+				while (v && *v) {
+					const char *nl = strchrnul(v, '\n');
+
+					json_array_append_new(list,
+							      json_stringn(v, (size_t)(nl - v)));
+					v = *nl ? nl + 1 : nl;
+				}
+				json_object_set_new(o, keys[i] + 1, list);
+			} else {
+				json_object_set_new(o, keys[i], col_json(s, i));
+			}
+		}
+		json_array_append_new(arr, o);
+	}
+	if (r != SQLITE_DONE) {
+		json_decref(arr);
+		return state_db_error(st, err, "cannot read");
+	}
+	*out = arr;
+	return 0;
+}
+
+int user_list(struct state *st, void **out, struct nua_error **err)
+{
+	static const char *const keys[] = { "name",	   "email",   "role", "created_at",
+					    "password_at", "+groups", NULL };
+
+	return select_objects(st,
+			      "SELECT u.name, u.email, u.role, u.created_at, u.password_at, "
+			      "(SELECT group_concat(grp, char(10)) FROM "
+			      " (SELECT grp FROM group_members WHERE user = u.name ORDER BY grp)) "
+			      "FROM users u ORDER BY u.name",
+			      keys, (json_t **)out, err);
+}
+
+int user_authenticate(struct state *st, const char *name, const char *password, char **role,
+		      struct nua_error **err)
+{
+	/* A hash of a password nobody has, checked when the user is unknown:
+	 * the answer takes as long either way. */
+	static char decoy[256];
+	static bool have_decoy;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *hash = NULL, *r = NULL;
+	int rc;
+
+	if (role)
+		*role = NULL;
+	if (prep(st, "SELECT password, role FROM users WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind(s, 1, name ? name : "");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		hash = xstrdup((const char *)sqlite3_column_text(s, 0));
+		r = xstrdup((const char *)sqlite3_column_text(s, 1));
+	} else if (rc != SQLITE_DONE) {
+		return state_db_error(st, err, "cannot read a user");
+	}
+	if (!hash) {
+		if (!__atomic_load_n(&have_decoy, __ATOMIC_ACQUIRE)) {
+			_cleanup_free_ char *d = NULL, *pw = secret_random_string(24);
+
+			if (user_hash_password(pw, &d, NULL) == 0 && strlen(d) < sizeof(decoy)) {
+				memcpy(decoy, d, strlen(d) + 1);
+				__atomic_store_n(&have_decoy, true, __ATOMIC_RELEASE);
+			}
+		}
+		if (__atomic_load_n(&have_decoy, __ATOMIC_ACQUIRE))
+			user_password_matches(decoy, password ? password : "");
+		return nua_error_set(err, NUA_EINPUT, "wrong user name or password");
+	}
+	if (!user_password_matches(hash, password ? password : ""))
+		return nua_error_set(err, NUA_EINPUT, "wrong user name or password");
+	if (role)
+		*role = TAKE_PTR(r);
+	return 0;
+}
+
+/* ---- groups ---- */
+
+int group_add(struct state *st, const char *name, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *taken = NULL;
+
+	if (check_name("group", name, err) < 0 ||
+	    prep(st, "INSERT INTO user_groups (name, created_at) VALUES (?, ?)", &s, err) < 0)
+		return -1;
+	bind(s, 1, name);
+	sqlite3_bind_int64(s, 2, now());
+	taken = xasprintf("a group named '%s' exists already", name);
+	return run(st, s, NULL, taken, err);
+}
+
+int group_remove(struct state *st, const char *name, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prep(st, "DELETE FROM user_groups WHERE name = ?", &s, err) < 0)
+		return -1;
+	bind(s, 1, name);
+	return change_named(st, s, "group", name, err);
+}
+
+int group_list(struct state *st, void **out, struct nua_error **err)
+{
+	static const char *const keys[] = { "name", "created_at", "+members", NULL };
+
+	return select_objects(st,
+			      "SELECT g.name, g.created_at, "
+			      "(SELECT group_concat(user, char(10)) FROM "
+			      " (SELECT user FROM group_members WHERE grp = g.name ORDER BY user)) "
+			      "FROM user_groups g ORDER BY g.name",
+			      keys, (json_t **)out, err);
+}
+
+static bool exists(struct state *st, const char *table, const char *name)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *sql = xasprintf("SELECT 1 FROM %s WHERE name = ?", table);
+
+	if (prep(st, sql, &s, NULL) < 0)
+		return false;
+	bind(s, 1, name);
+	return sqlite3_step(s) == SQLITE_ROW;
+}
+
+int group_set_member(struct state *st, const char *group, const char *user, bool add,
+		     struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int changed = 0;
+
+	if (!exists(st, "user_groups", group))
+		return no_such("group", group, err);
+	if (!exists(st, "users", user))
+		return no_such("user", user, err);
+	if (prep(st,
+		 add ? "INSERT OR IGNORE INTO group_members (grp, user) VALUES (?, ?)"
+		     : "DELETE FROM group_members WHERE grp = ? AND user = ?",
+		 &s, err) < 0)
+		return -1;
+	bind(s, 1, group);
+	bind(s, 2, user);
+	if (run(st, s, &changed, NULL, err) < 0)
+		return -1;
+	if (!add && !changed)
+		return nua_error_set(err, NUA_EINPUT, "user '%s' is not in group '%s'", user,
+				     group);
+	return 0;
+}
+
+/* ---- tokens ---- */
+
+#define TOKEN_ID_LEN	 12
+#define TOKEN_SECRET_LEN 40
+
+static void token_hash(const char *token, char hex[65])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
+	sodium_bin2hex(hex, 65, h, sizeof(h));
+}
+
+int token_create(struct state *st, const char *name, const char *role, const char *instance,
+		 const char *owner, int64_t expires_at, char **token, char **id,
+		 struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *secret = NULL, *tok = NULL;
+	unsigned char raw[TOKEN_ID_LEN / 2];
+	char idhex[TOKEN_ID_LEN + 1], hash[65];
+
+	*token = NULL;
+	*id = NULL;
+	if (!name || !name[0] || strlen(name) > 64 || !valid_name(name, 64))
+		return nua_error_set(err, NUA_EINPUT,
+				     "invalid token name '%s': lowercase letters, digits and "
+				     "'-', at most 64",
+				     name ? name : "");
+	if (!token_valid_role(role))
+		return nua_error_set(err, NUA_EINPUT,
+				     "invalid token role '%s': admin, deploy or read",
+				     role ? role : "");
+	if (instance && !valid_name(instance, 40))
+		return nua_error_set(err, NUA_EINPUT, "invalid instance name '%s'", instance);
+	if (owner && !exists(st, "users", owner))
+		return no_such("user", owner, err);
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(idhex, sizeof(idhex), raw, sizeof(raw));
+	secret = secret_random_string(TOKEN_SECRET_LEN);
+	tok = xasprintf("nua_%s_%s", idhex, secret);
+	token_hash(tok, hash);
+	if (prep(st,
+		 "INSERT INTO tokens (id, name, hash, role, instance, owner, created_at, "
+		 "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		 &s, err) < 0)
+		return -1;
+	bind(s, 1, idhex);
+	bind(s, 2, name);
+	bind(s, 3, hash);
+	bind(s, 4, role);
+	bind(s, 5, instance);
+	bind(s, 6, owner);
+	sqlite3_bind_int64(s, 7, now());
+	if (expires_at > 0)
+		sqlite3_bind_int64(s, 8, expires_at);
+	else
+		sqlite3_bind_null(s, 8);
+	if (run(st, s, NULL, "a token with this id exists already; try again", err) < 0)
+		return -1;
+	*token = TAKE_PTR(tok);
+	*id = xstrdup(idhex);
+	return 0;
+}
+
+int token_list(struct state *st, void **out, struct nua_error **err)
+{
+	static const char *const keys[] = { "id",	  "name",	  "role",
+					    "instance",	  "owner",	  "created_at",
+					    "expires_at", "last_used_at", NULL };
+
+	return select_objects(st,
+			      "SELECT id, name, role, instance, owner, created_at, expires_at, "
+			      "last_used_at FROM tokens ORDER BY created_at, id",
+			      keys, (json_t **)out, err);
+}
+
+int token_remove(struct state *st, const char *key, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int changed = 0, n = 0;
+
+	if (prep(st, "SELECT count(*) FROM tokens WHERE name = ? AND id != ?", &s, err) < 0)
+		return -1;
+	bind(s, 1, key);
+	bind(s, 2, key);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (n > 1)
+		return nua_error_set(err, NUA_EINPUT,
+				     "%d tokens are named '%s': give the id of the one to remove "
+				     "('nua token ls')",
+				     n, key);
+	if (prep(st, "DELETE FROM tokens WHERE id = ?1 OR name = ?1", &s, err) < 0)
+		return -1;
+	bind(s, 1, key);
+	if (run(st, s, &changed, NULL, err) < 0)
+		return -1;
+	return changed ? 0 : no_such("token", key, err);
+}
+
+void token_rec_release(struct token_rec *t)
+{
+	free(t->id);
+	free(t->name);
+	free(t->role);
+	free(t->instance);
+	free(t->owner);
+	*t = (struct token_rec){ 0 };
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+int token_check(struct state *st, const char *token, struct token_rec *out, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	char id[TOKEN_ID_LEN + 1], hash[65];
+	const char *stored;
+	int64_t t = now();
+	bool ok;
+
+	*out = (struct token_rec){ 0 };
+	if (!token || strlen(token) != 4 + TOKEN_ID_LEN + 1 + TOKEN_SECRET_LEN ||
+	    !starts_with(token, "nua_") || token[4 + TOKEN_ID_LEN] != '_')
+		return nua_error_set(err, NUA_EINPUT, "invalid or expired token");
+	memcpy(id, token + 4, TOKEN_ID_LEN);
+	id[TOKEN_ID_LEN] = '\0';
+	token_hash(token, hash);
+	if (prep(st,
+		 "SELECT hash, name, role, instance, owner, expires_at FROM tokens WHERE id = ?",
+		 &s, err) < 0)
+		return -1;
+	bind(s, 1, id);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return nua_error_set(err, NUA_EINPUT, "invalid or expired token");
+	stored = (const char *)sqlite3_column_text(s, 0);
+	ok = stored && strlen(stored) == 64 && sodium_memcmp(stored, hash, 64) == 0;
+	if (ok && sqlite3_column_type(s, 5) != SQLITE_NULL && sqlite3_column_int64(s, 5) <= t)
+		ok = false;
+	if (!ok)
+		return nua_error_set(err, NUA_EINPUT, "invalid or expired token");
+	out->id = xstrdup(id);
+	out->name = col_dup(s, 1);
+	out->role = col_dup(s, 2);
+	out->instance = col_dup(s, 3);
+	out->owner = col_dup(s, 4);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (prep(st, "UPDATE tokens SET last_used_at = ? WHERE id = ?", &s, NULL) == 0) {
+		sqlite3_bind_int64(s, 1, t);
+		bind(s, 2, id);
+		sqlite3_step(s);
+	}
+	return 0;
+}
+
+/* ---- the audit log ---- */
+
+int audit_add(struct state *st, const char *who, const char *origin, const char *method,
+	      const char *path, int status, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prep(st,
+		 "INSERT INTO audit (time, who, origin, method, path, status) "
+		 "VALUES (?, ?, ?, ?, ?, ?)",
+		 &s, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, now());
+	bind(s, 2, who);
+	bind(s, 3, origin);
+	bind(s, 4, method);
+	bind(s, 5, path);
+	sqlite3_bind_int(s, 6, status);
+	return run(st, s, NULL, NULL, err);
+}
+
+int audit_list(struct state *st, long long since, long long limit, void **out,
+	       struct nua_error **err)
+{
+	static const char *const keys[] = { "id",     "time", "who",	"origin",
+					    "method", "path", "status", NULL };
+	_cleanup_free_ char *sql = NULL;
+
+	if (limit <= 0 || limit > 100000)
+		limit = 100;
+	if (since >= 0)
+		sql = xasprintf("SELECT id, time, who, origin, method, path, status FROM audit "
+				"WHERE id > %lld ORDER BY id LIMIT %lld",
+				since, limit);
+	else
+		sql = xasprintf("SELECT * FROM (SELECT id, time, who, origin, method, path, status "
+				"FROM audit ORDER BY id DESC LIMIT %lld) ORDER BY id",
+				limit);
+	return select_objects(st, sql, keys, (json_t **)out, err);
+}
+
+int audit_prune(struct state *st, int64_t before, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (prep(st, "DELETE FROM audit WHERE time < ?", &s, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, before);
+	return run(st, s, NULL, NULL, err);
+}

@@ -1,0 +1,97 @@
+/* The people and programs that use Nua: users with argon2id passwords, a
+ * role (admin or user) and groups; API tokens with a role (admin, deploy,
+ * read) and maybe one instance they are limited to. Kept in the state
+ * database (schema 6); docs/users.md. */
+#ifndef NUA_USERS_H
+#define NUA_USERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "state.h"
+
+/* argon2id's cost: 3 passes over 64 MiB, one lane (RFC 9106's second
+ * recommendation, with one lane: the daemon checks one login per thread). */
+#define USER_ARGON2_T	  3
+#define USER_ARGON2_M_KIB 65536
+#define USER_ARGON2_P	  1
+#define USER_PASSWORD_MIN 10
+#define USER_PASSWORD_MAX 1024
+
+/* A user or group name: a lowercase letter, then lowercase letters, digits,
+ * '.', '_' and '-', at most 32. */
+bool user_valid_name(const char *name);
+bool user_valid_role(const char *role);
+
+/* Hash password with argon2id (a random salt): *out is the encoded string
+ * "$argon2id$v=19$m=...,t=...,p=...$SALT$HASH". A password shorter than
+ * USER_PASSWORD_MIN or longer than USER_PASSWORD_MAX is NUA_EINPUT. */
+int user_hash_password(const char *password, char **out, struct nua_error **err);
+/* True when password matches the encoded hash. */
+bool user_password_matches(const char *encoded, const char *password);
+
+int user_add(struct state *st, const char *name, const char *email, const char *role,
+	     const char *password, struct nua_error **err);
+int user_remove(struct state *st, const char *name, struct nua_error **err);
+int user_set_password(struct state *st, const char *name, const char *password,
+		      struct nua_error **err);
+int user_set_role(struct state *st, const char *name, const char *role, struct nua_error **err);
+/* An empty email removes it. */
+int user_set_email(struct state *st, const char *name, const char *email, struct nua_error **err);
+/* [{name, email, role, groups: [...], created_at, password_at}] by name;
+ * *out is a jansson json_t * (void * keeps jansson out of this header). */
+int user_list(struct state *st, void **out, struct nua_error **err);
+/* 0 when name's password is password (*role, when not NULL, receives its
+ * role; the caller frees it); otherwise NUA_EINPUT "wrong user name or
+ * password", the same words for an unknown user. The hash is computed even
+ * for an unknown user, so that the time does not tell. */
+int user_authenticate(struct state *st, const char *name, const char *password, char **role,
+		      struct nua_error **err);
+
+int group_add(struct state *st, const char *name, struct nua_error **err);
+int group_remove(struct state *st, const char *name, struct nua_error **err);
+/* [{name, members: [...], created_at}] */
+int group_list(struct state *st, void **out, struct nua_error **err);
+int group_set_member(struct state *st, const char *group, const char *user, bool add,
+		     struct nua_error **err);
+
+/* ---- tokens ---- */
+
+bool token_valid_role(const char *role);
+
+/* A new token "nua_ID_SECRET": its id is 12 hex digits, shown in lists; only
+ * the SHA-256 of the whole token is kept. *token receives it (the only time
+ * it is known), *id its id. instance (may be NULL) limits it to that
+ * instance; expires_at 0 is never. */
+int token_create(struct state *st, const char *name, const char *role, const char *instance,
+		 const char *owner, int64_t expires_at, char **token, char **id,
+		 struct nua_error **err);
+/* [{id, name, role, instance, owner, created_at, expires_at, last_used_at}] */
+int token_list(struct state *st, void **out, struct nua_error **err);
+/* Remove the token whose id or name is key (a name shared by several
+ * tokens is NUA_EINPUT, asking for the id). */
+int token_remove(struct state *st, const char *key, struct nua_error **err);
+
+struct token_rec {
+	char *id, *name, *role, *instance, *owner;
+};
+void token_rec_release(struct token_rec *t);
+/* Check a token a client sent: 0 and *out filled when it is known and not
+ * expired (its last use is recorded); NUA_EINPUT "invalid or expired
+ * token" otherwise. */
+int token_check(struct state *st, const char *token, struct token_rec *out, struct nua_error **err);
+
+/* ---- the audit log ---- */
+
+/* Record that who (from origin) asked method path and got status. */
+int audit_add(struct state *st, const char *who, const char *origin, const char *method,
+	      const char *path, int status, struct nua_error **err);
+/* The entries after id since (the last limit when since is negative), oldest
+ * first: [{id, time, who, origin, method, path, status}]. */
+int audit_list(struct state *st, long long since, long long limit, void **out,
+	       struct nua_error **err);
+/* Delete the entries older than before (unix seconds). */
+int audit_prune(struct state *st, int64_t before, struct nua_error **err);
+
+#endif
