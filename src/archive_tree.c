@@ -126,19 +126,11 @@ out:
 
 static la_ssize_t file_write(struct archive *a, void *cls, const void *buf, size_t len)
 {
-	int fd = *(int *)cls;
-	size_t off = 0;
+	int r = write_all(*(int *)cls, buf, len);
 
-	while (off < len) {
-		ssize_t n = write(fd, (const char *)buf + off, len - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			archive_set_error(a, errno, "%s", strerror(errno));
-			return -1;
-		}
-		off += (size_t)n;
+	if (r < 0) {
+		archive_set_error(a, -r, "%s", strerror(-r));
+		return -1;
 	}
 	return (la_ssize_t)len;
 }

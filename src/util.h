@@ -91,6 +91,10 @@ int read_file(const char *path, char **out, size_t *len);
  * directory. mode is applied to the new file. Returns 0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Write all of buf to fd, again after EINTR and short writes. Returns 0 or
+ * -errno. */
+int write_all(int fd, const void *buf, size_t len);
+
 /* write_file_atomic of the string text, unless path holds it already (its
  * mode is then left as it is). Returns 0 or -errno. */
 int write_file_if_changed(const char *path, const char *text, mode_t mode);

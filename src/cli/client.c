@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "archive_tree.h"
 #include "cli.h"
 #include "paths.h"
 #include "strbuf.h"
@@ -147,6 +148,10 @@ struct xfer {
 	client_event_fn fn;
 	void *arg;
 	int stop; /* fn's value when it stopped the stream */
+
+	/* A body read from this file rather than JSON (an upload). */
+	FILE *upload;
+	long long upload_size;
 };
 
 static void xfer_init(struct xfer *x, enum xfer_mode mode)
@@ -359,6 +364,8 @@ static long perform(struct xfer *x, const char *method, const char *path, json_t
 		if (!data)
 			BUG("cannot encode a request body as JSON");
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	} else if (x->upload) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
 	}
 	if (remote.url) {
 		hdrs = curl_slist_append(hdrs, remote.auth);
@@ -378,7 +385,11 @@ static long perform(struct xfer *x, const char *method, const char *path, json_t
 	curl_easy_setopt(x->curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
-	if (data || !streq(method, "GET")) {
+	if (x->upload) {
+		curl_easy_setopt(x->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(x->curl, CURLOPT_READDATA, x->upload);
+		curl_easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->upload_size);
+	} else if (data || !streq(method, "GET")) {
 		/* POST, PATCH and DELETE send their body (or an empty one, with
 		 * its Content-Length) the same way; only the method differs. */
 		if (data || !streq(method, "DELETE")) {
@@ -540,5 +551,54 @@ int client_get_text(const char *path, char **out, size_t *len, struct nua_error 
 	if (r == 0)
 		*out = strbuf_detach(&x.body, len);
 	xfer_release(&x);
+	return r;
+}
+
+int client_upload(const char *dir, char **server_path, struct nua_error **err)
+{
+	_cleanup_free_ char *tmpdir = NULL, *file = NULL;
+	const char *rels[] = { ".", NULL };
+	const char *base = getenv("TMPDIR");
+	struct xfer x;
+	json_t *out = NULL;
+	long code;
+	int r = -1;
+
+	*server_path = NULL;
+	tmpdir = xasprintf("%s/nua-upload-XXXXXX", base && base[0] == '/' ? base : "/tmp");
+	if (!mkdtemp(tmpdir))
+		return nua_error_set(err, NUA_EFAIL, "cannot make a temporary directory: %s",
+				     strerror(errno));
+	file = xasprintf("%s/package.nua", tmpdir);
+	if (archive_tree_write(file, dir, rels, err) < 0)
+		goto out;
+	xfer_init(&x, XFER_PLAIN);
+	x.upload = fopen(file, "rbe");
+	if (!x.upload) {
+		nua_error_set(err, NUA_EFAIL, "cannot read '%s': %s", file, strerror(errno));
+		xfer_release(&x);
+		goto out;
+	}
+	fseek(x.upload, 0, SEEK_END);
+	x.upload_size = ftell(x.upload);
+	rewind(x.upload);
+	code = perform(&x, "POST", "/v1/packages", NULL, "application/json", err);
+	if (code >= 0)
+		r = plain_answer(&x, code, &out, err);
+	fclose(x.upload);
+	xfer_release(&x);
+	if (r == 0 && !json_is_string(json_object_get(out, "path")))
+		r = nua_error_set(err, NUA_EFAIL, "the server did not say where the upload went");
+	if (r == 0)
+		*server_path = xstrdup(json_string_value(json_object_get(out, "path")));
+	json_decref(out);
+out:
+	unlink(file);
+	rmdir(tmpdir);
+	{
+		_cleanup_free_ char *tmp = xasprintf("%s.tmp", file);
+
+		unlink(tmp);
+	}
 	return r;
 }

@@ -35,6 +35,12 @@ bool client_is_remote(void);
 /* $XDG_CONFIG_HOME/nua/remote.json, or ~/.config/nua/remote.json. */
 char *client_login_path(void);
 
+/* Send the package directory dir to a remote server (POST /v1/packages:
+ * the archive 'nua export' writes, tar and zstd with a checksum of every
+ * file): *server_path receives where the server put it, which a build or
+ * a deploy then names. */
+int client_upload(const char *dir, char **server_path, struct nua_error **err);
+
 /* s percent-encoded for one segment of a path or a query value: every byte
  * but ASCII letters, digits and "-._~:" (caller frees). */
 char *client_escape(const char *s);

@@ -57,6 +57,14 @@ int cmd_build(int argc, char **argv)
 	}
 	dir = cli_absolute_path(pos.n ? pos.v[0] : ".");
 	free(pos.v);
+	if (client_is_remote()) {
+		char *sent = NULL;
+
+		if (client_upload(dir, &sent, &err) < 0)
+			return nua_error_report(err);
+		free(dir);
+		dir = sent;
+	}
 	body = json_pack("{s:s, s:b}", "path", dir, "no_cache", no_cache);
 	r = client_call_progress("POST", "/v1/images", body, &img, &err);
 	json_decref(body);
@@ -70,23 +78,36 @@ int cmd_build(int argc, char **argv)
 /* ---- deploy ---- */
 
 /* What to send as a deploy's source: a package directory as an absolute
- * path (the daemon does not share our current directory), an image
- * reference as it is. */
-static char *deploy_source(const char *s)
+ * path (the daemon does not share our current directory), or where a
+ * remote server put it once uploaded; an image reference as it is. NULL
+ * with *err when the upload fails. */
+static char *deploy_source(const char *s, struct nua_error **err)
 {
-	if (strchr(s, '/') || streq(s, ".") || streq(s, "..") || is_dir(s))
-		return cli_absolute_path(s);
-	return xstrdup(s);
+	char *dir, *sent = NULL;
+
+	if (!(strchr(s, '/') || streq(s, ".") || streq(s, "..") || is_dir(s)))
+		return xstrdup(s);
+	dir = cli_absolute_path(s);
+	if (!client_is_remote())
+		return dir;
+	if (client_upload(dir, &sent, err) < 0)
+		sent = NULL;
+	free(dir);
+	return sent;
 }
 
 /* POST one deploy and print the instance's URL. */
 static int deploy_one(const char *source, const char *name, const char *domain,
 		      char *const *env, char *const *res, bool no_cache, struct nua_error **err)
 {
-	_cleanup_free_ char *src = deploy_source(source);
+	_cleanup_free_ char *src = deploy_source(source, err);
 	_cleanup_free_ char *url = NULL;
-	json_t *body, *vars = json_array(), *in = NULL;
+	json_t *body, *vars, *in = NULL;
 	int r;
+
+	if (!src)
+		return -1;
+	vars = json_array();
 
 	for (size_t i = 0; env && env[i]; i++)
 		json_array_append_new(vars, json_string(env[i]));

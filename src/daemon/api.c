@@ -1958,6 +1958,9 @@ static enum MHD_Result serve(const struct listener *l, struct MHD_Connection *c,
 	size_t n = sn < 0 ? 99 : (size_t)sn;
 	const char *why;
 
+	if (req->too_big && req->upload_fd >= 0)
+		return send_error(c, 413, "the upload is over %lld bytes (NUA_UPLOAD_MAX on the server)",
+				  api_upload_max());
 	if (req->too_big)
 		return send_error(c, 413, "the request's body is over %d bytes", BODY_MAX);
 	if (!req->who.known) {
@@ -1997,16 +2000,34 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (!req) {
 		req = xcalloc(1, sizeof(*req));
 		strbuf_init(&req->body, 0);
+		req->upload_fd = -1;
 		api_identify(l->d, c, l->remote, req);
+		/* A package's upload goes to a file as it comes. */
+		if (req->who.known && streq(method, "POST") && streq(url, "/v1/packages")) {
+			_cleanup_free_ char *dir = api_uploads_dir();
+
+			if (mkdir_p(dir, 0700) == 0) {
+				req->upload_path = xasprintf("%s/.upload-XXXXXX", dir);
+				req->upload_fd = mkostemp(req->upload_path, O_CLOEXEC);
+			}
+		}
 		*con_cls = req;
 		return MHD_YES;
 	}
 	if (*upload_size) {
 		/* Nothing of an unknown client's body is kept. */
-		if (!req->who.known || req->body.len + *upload_size > BODY_MAX)
-			req->too_big = req->who.known;
-		else
+		if (!req->who.known || req->too_big) {
+			/* dropped */
+		} else if (req->upload_fd >= 0) {
+			req->upload_len += (long long)*upload_size;
+			if (req->upload_len > api_upload_max() ||
+			    write_all(req->upload_fd, upload, *upload_size) < 0)
+				req->too_big = true;
+		} else if (req->body.len + *upload_size > BODY_MAX) {
+			req->too_big = true;
+		} else {
 			strbuf_add(&req->body, upload, *upload_size);
+		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -2032,6 +2053,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (req) {
 		strbuf_release(&req->body);
+		if (req->upload_fd >= 0)
+			close(req->upload_fd);
+		if (req->upload_path)
+			unlink(req->upload_path);
+		free(req->upload_path);
 		free(req);
 	}
 	*con_cls = NULL;

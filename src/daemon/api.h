@@ -30,7 +30,16 @@ struct request {
 	struct strbuf body;
 	bool too_big;
 	struct principal who;
+	/* POST /v1/packages: the body goes to this file, not to memory. */
+	int upload_fd; /* -1 when the body is kept in memory */
+	char *upload_path;
+	long long upload_len;
 };
+
+/* The uploads' directory, $NUA_ROOT/uploads (caller frees), and the most an
+ * upload may hold: NUA_UPLOAD_MAX bytes, 512 MiB by default. */
+char *api_uploads_dir(void);
+long long api_upload_max(void);
 
 enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
 			  const char *text, size_t len);
@@ -59,6 +68,11 @@ const char *api_forbidden(struct MHD_Connection *c, const struct request *req, c
  * log. */
 void api_audit(struct daemon *d, const struct request *req, const char *method, const char *url,
 	       unsigned status);
+/* True when path is an upload's package (under api_uploads_dir()). */
+bool api_in_uploads(const char *path);
+/* Remove the uploads older than an hour. */
+void api_uploads_prune(void);
+
 /* /v1/me, /v1/users..., /v1/groups..., /v1/tokens..., /v1/audit: MHD_NO
  * when the path is none of them (*handled false). */
 enum MHD_Result api_access_route(struct daemon *d, struct MHD_Connection *c, const char *method,

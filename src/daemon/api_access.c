@@ -3,12 +3,18 @@
 #define _GNU_SOURCE
 #include "api.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
+#include <sodium.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "archive_tree.h"
+#include "mount.h"
+#include "paths.h"
 #include "proxy_nginx.h"
 #include "store.h"
 #include "tls.h"
@@ -100,17 +106,113 @@ static bool is(const char *a, const char *b)
 	return streq(a, b);
 }
 
-/* True when path is the store's package of an app: `nua install` from
- * afar deploys it by its path on the server. */
-static bool in_store(const char *path)
+
+/* ---- uploads ---- */
+
+char *api_uploads_dir(void) { return nua_root_path("uploads"); }
+
+long long api_upload_max(void)
 {
-	_cleanup_free_ char *dir = store_dir(), *real_dir = NULL, *real = NULL;
+	const char *v = getenv("NUA_UPLOAD_MAX");
+	char *end;
+	long long n;
+
+	if (!v || !*v)
+		return 512LL << 20;
+	n = strtoll(v, &end, 10);
+	return *end || n <= 0 ? 512LL << 20 : n;
+}
+
+/* True when path is under dir (both resolved). */
+static bool under(const char *dir, const char *path)
+{
+	_cleanup_free_ char *real_dir = NULL, *real = NULL;
 	size_t n;
 
 	if (!dir || !(real_dir = realpath(dir, NULL)) || !(real = realpath(path, NULL)))
 		return false;
 	n = strlen(real_dir);
 	return strncmp(real, real_dir, n) == 0 && real[n] == '/';
+}
+
+bool api_in_uploads(const char *path)
+{
+	_cleanup_free_ char *dir = api_uploads_dir();
+
+	return under(dir, path);
+}
+
+/* POST /v1/packages: the body, a package as 'nua deploy' writes it (the
+ * archive of export, tar and zstd with a checksum of every file), checked
+ * and extracted into uploads/ID. */
+static enum MHD_Result h_package(struct MHD_Connection *c, const struct request *req)
+{
+	_cleanup_free_ char *dir = api_uploads_dir(), *id = NULL, *pkg = NULL, *cfg = NULL;
+	struct nua_error *err = NULL;
+	unsigned char raw[8];
+
+	if (req->upload_fd < 0 || !req->upload_path)
+		return send_error(c, 500, "cannot keep the upload in '%s'", dir);
+	if (req->upload_len == 0)
+		return send_error(c, 400, "the upload is empty: send the package's archive");
+	randombytes_buf(raw, sizeof(raw));
+	id = xmalloc(2 * sizeof(raw) + 1);
+	sodium_bin2hex(id, 2 * sizeof(raw) + 1, raw, sizeof(raw));
+	pkg = xasprintf("%s/%s", dir, id);
+	if (archive_tree_read(req->upload_path, pkg, &err) < 0) {
+		nua_error_prefix(&err, "the upload is not a package archive");
+		return send_nua_error(c, err);
+	}
+	cfg = xasprintf("%s/nua-config.toml", pkg);
+	if (access(cfg, F_OK) < 0) {
+		remove_tree(pkg);
+		return send_error(c, 400, "the upload holds no nua-config.toml at its top");
+	}
+	return send_json(c, 201, json_pack("{s:s, s:s}", "package", id, "path", pkg));
+}
+
+/* Remove what uploads left that is older than an hour (their images are
+ * built by then). */
+void api_uploads_prune(void)
+{
+	_cleanup_free_ char *dir = api_uploads_dir();
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+		struct stat sb;
+
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		p = xasprintf("%s/%s", dir, de->d_name);
+		if (lstat(p, &sb) == 0 && now - sb.st_mtime > 3600)
+			remove_tree(p);
+	}
+	closedir(d);
+}
+
+/* True when path is the store's package of an app: `nua install` from
+ * afar deploys it by its path on the server. */
+static bool in_store(const char *path)
+{
+	_cleanup_free_ char *dir = store_dir();
+
+	return under(dir, path);
+}
+
+/* POST /v1/images of an uploaded package. */
+static bool build_of_upload(const struct request *req)
+{
+	struct api_path_body b;
+	bool ok = api_parse_path_body(API_BUILD, req->body.buf, req->body.len, &b, NULL) == 0 &&
+		  b.path && api_in_uploads(b.path);
+
+	api_path_body_release(&b);
+	return ok;
 }
 
 /* Why the body of POST /v1/instances is not for p, or NULL. */
@@ -125,9 +227,11 @@ static const char *deploy_forbidden(const struct request *req)
 		api_deploy_release(&dep);
 		return NULL;
 	}
-	if (dep.source && dep.source[0] == '/' && !in_store(dep.source))
+	if (dep.source && dep.source[0] == '/' && !in_store(dep.source) &&
+	    !api_in_uploads(dep.source))
 		why = "a package on the server's disk cannot be deployed through the remote API: "
-		      "deploy an image, or an app of the store";
+		      "deploy an image, an app of the store, or a directory of yours (nua uploads "
+		      "it)";
 	else if (p->instance[0] && (!dep.name || !is(dep.name, p->instance)))
 		why = "this token may deploy its own instance only (give its name)";
 	api_deploy_release(&dep);
@@ -148,7 +252,8 @@ const char *api_forbidden(struct MHD_Connection *c, const struct request *req, c
 		return NULL;
 	/* What reads or writes the server's own files by path, or hands out
 	 * the backups' key: root's, on the server. */
-	if ((is(top, "images") && post) || is(top, "import") || is(top, "restore") ||
+	if ((is(top, "images") && post && !(n == 2 && build_of_upload(req))) || is(top, "import") ||
+	    is(top, "restore") ||
 	    (inst_path && sub && (is(sub, "export") || is(sub, "resources"))) ||
 	    (is(top, "backup") && n >= 3 &&
 	     (is(seg[2], "key") || (is(seg[2], "targets") && !get))) ||
@@ -165,7 +270,8 @@ const char *api_forbidden(struct MHD_Connection *c, const struct request *req, c
 		if (inst_path && !is(name, p->instance))
 			return "this token is limited to another instance";
 		if (!inst && !is(top, "health") && !is(top, "version") && !is(top, "me") &&
-		    !is(top, "store") &&
+		    !is(top, "store") && !(is(top, "packages") && post) &&
+		    !(is(top, "images") && post && n == 2) &&
 		    !(is(top, "events") && get && arg(c, "instance") &&
 		      is(arg(c, "instance"), p->instance)))
 			return "this token is limited to one instance";
@@ -180,6 +286,8 @@ const char *api_forbidden(struct MHD_Connection *c, const struct request *req, c
 		return "this token may only read (its role is read)";
 	if (inst && n == 2 && post)
 		return deploy_forbidden(req);
+	if ((is(top, "packages") || is(top, "images")) && n == 2 && post)
+		return NULL;
 	if (inst_path && n == 3)
 		return "removing an instance needs a token of the admin role";
 	if (inst_path && sub &&
@@ -450,6 +558,8 @@ enum MHD_Result api_access_route(struct daemon *d, struct MHD_Connection *c, con
 	*handled = true;
 	if (n == 2 && is(top, "me") && get)
 		return h_me(c, &req->who);
+	if (n == 2 && is(top, "packages") && post)
+		return h_package(c, req);
 	if (!(is(top, "users") || is(top, "groups") || is(top, "tokens") || is(top, "audit") ||
 	      is(top, "server"))) {
 		*handled = false;

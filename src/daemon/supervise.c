@@ -22,6 +22,7 @@
  * for HEALTHY_RESET_MS forgives past failures. */
 #define _GNU_SOURCE
 #include "daemon.h"
+#include "api.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -502,6 +503,7 @@ void sup_tick(struct daemon *d, long long now)
 		state_event_prune(d->st, (int64_t)time(NULL) - 30 * 86400, NULL, NULL);
 		/* Who changed what is kept longer: a year. */
 		audit_prune(d->st, (int64_t)time(NULL) - 366 * 86400, NULL);
+		api_uploads_prune();
 	}
 }
 

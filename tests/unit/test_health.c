@@ -48,7 +48,7 @@ static void read_request(int c, struct strbuf *req)
 	}
 }
 
-static void write_all(int c, const char *s)
+static void send_all(int c, const char *s)
 {
 	size_t len = strlen(s);
 
@@ -76,10 +76,10 @@ static void *serve(void *arg)
 			read_request(c, &srv->request);
 		switch (srv->mode) {
 		case SERVE_OK:
-			write_all(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+			send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
 			break;
 		case SERVE_500:
-			write_all(c, "HTTP/1.0 500 Internal Server Error\r\n\r\n");
+			send_all(c, "HTTP/1.0 500 Internal Server Error\r\n\r\n");
 			break;
 		case SERVE_SILENT:
 			/* Until the probe gives up and closes. */
@@ -94,7 +94,7 @@ static void *serve(void *arg)
 			}
 			break;
 		case SERVE_GARBAGE:
-			write_all(c, "SSH-2.0-OpenSSH_9.2\r\n");
+			send_all(c, "SSH-2.0-OpenSSH_9.2\r\n");
 			break;
 		case SERVE_CLOSE:
 			break;
