@@ -51,7 +51,7 @@ kill_during() {
 
 # The container of the instance is not left frozen.
 not_frozen() {
-	! runc --root "$NUA_RUN/oci/runc" list 2>/dev/null | grep -q paused
+	! runc --root "$NUA_RUN/oci/runc" list 2>/dev/null | grep -q paused || false
 }
 
 @test "crash: a daemon killed during backups, ten times" {

@@ -77,8 +77,8 @@ dokuwiki_raw() {
 	[ ${#password} -eq 20 ]
 	[[ $output == *"admin password: $password"* ]]
 	# The generated password is sealed, and in no log or event.
-	! grep -rqF "$password" "$NUA_ROOT/daemon.log" "$NUA_ROOT/nua.db"
-	! "$NUA" events --since 0 --json | grep -qF "$password"
+	! grep -rqF "$password" "$NUA_ROOT/daemon.log" "$NUA_ROOT/nua.db" || false
+	! "$NUA" events --since 0 --json | grep -qF "$password" || false
 	# Its own page, through nginx.
 	[[ $(web dokuwiki "http://127.0.0.1:$NUA_HTTP_PORT/doku.php") == *"<title>start [DokuWiki]</title>"* ]]
 	# Anonymous visitors read but cannot edit; the admin can.
