@@ -71,11 +71,12 @@ int cmd_store(int argc, char **argv)
 	}
 	if (client_call("GET", path, NULL, &out, &err) < 0)
 		return nua_error_report(err);
-	if (json)
+	if (json) {
 		cli_print_json(out);
-	else
+	} else {
 		print_list(out);
-	json_decref(out);
+		json_decref(out);
+	}
 	return 0;
 }
 

@@ -317,10 +317,11 @@ int cmd_domain(int argc, char **argv)
 	json_decref(body);
 	if (r < 0)
 		return nua_error_report(err);
-	if (json)
+	if (json) {
 		cli_print_json(out);
-	else
+	} else {
 		print_domains(out);
-	json_decref(out);
+		json_decref(out);
+	}
 	return 0;
 }
