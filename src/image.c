@@ -826,6 +826,24 @@ static int write_layer_json(const char *dir, const char *digest, int64_t size,
 	return 0;
 }
 
+/* The layer directory dir made, without a diff: a layer without
+ * layer.json is what an interrupted commit left. Returns dir/diff (caller
+ * frees), or NULL. */
+static char *empty_layer_dir(const char *dir, struct nua_error **err)
+{
+	char *diff = xasprintf("%s/diff", dir);
+	int r = mkdir_p(dir, 0755);
+
+	if (r == 0)
+		r = remove_tree(diff);
+	if (r < 0) {
+		nua_error_set(err, NUA_EFAIL, "cannot prepare '%s': %s", dir, strerror(-r));
+		free(diff);
+		return NULL;
+	}
+	return diff;
+}
+
 int layer_commit(const char *key, const char *diff_dir, char **digest, struct nua_error **err)
 {
 	_cleanup_free_ char *dir = NULL, *diff = NULL, *tmp = NULL, *d = NULL;
@@ -847,13 +865,8 @@ int layer_commit(const char *key, const char *diff_dir, char **digest, struct nu
 					     strerror(-r));
 		return digest ? layer_info(key, digest, NULL, err) : 0;
 	}
-	diff = xasprintf("%s/diff", dir);
-	/* A layer without layer.json is what an interrupted commit left. */
-	r = mkdir_p(dir, 0755);
-	if (r == 0)
-		r = remove_tree(diff);
-	if (r < 0)
-		return nua_error_set(err, NUA_EFAIL, "cannot prepare '%s': %s", dir, strerror(-r));
+	if (!(diff = empty_layer_dir(dir, err)))
+		return -1;
 	if (rename(diff_dir, diff) < 0) {
 		if (errno == EXDEV)
 			return nua_error_set(err, NUA_EFAIL,
@@ -904,7 +917,6 @@ int layer_cache_take(const char *key, struct nua_error **err)
 	_cleanup_free_ char *diff = NULL, *tmp = NULL, *digest = NULL;
 	_cleanup_close_ int lock = -1;
 	int64_t size;
-	int r;
 
 	if (!key || !valid_hex64(key))
 		return 0;
@@ -922,13 +934,7 @@ int layer_cache_take(const char *key, struct nua_error **err)
 	cdiff = cache_path(key, "diff");
 	cblob = cache_path(key, "blob");
 	dir = layer_path(key);
-	diff = xasprintf("%s/diff", dir);
-	r = mkdir_p(dir, 0755);
-	if (r == 0)
-		r = remove_tree(diff);
-	if (r < 0)
-		return nua_error_set(err, NUA_EFAIL, "cannot prepare '%s': %s", dir, strerror(-r));
-	if (copy_tree(cdiff, diff, true, err) < 0)
+	if (!(diff = empty_layer_dir(dir, err)) || copy_tree(cdiff, diff, true, err) < 0)
 		return -1;
 	tmp = xasprintf("%s/images/tmp/cached-%s.%d", nua_root(), key, (int)getpid());
 	unlink(tmp);

@@ -224,22 +224,20 @@ int state_exec(struct state *st, const char *sql, struct nua_error **err)
 	return 0;
 }
 
-static int prepare(struct state *st, const char *sql, sqlite3_stmt **stmt, struct nua_error **err)
+int state_prepare(struct state *st, const char *sql, sqlite3_stmt **stmt, struct nua_error **err)
 {
 	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
 		return state_db_error(st, err, "cannot prepare a statement");
 	return 0;
 }
 
-static void finalizep(sqlite3_stmt **s)
+void state_finalizep(sqlite3_stmt **s)
 {
 	if (*s)
 		sqlite3_finalize(*s);
 }
-#define _cleanup_stmt_ _cleanup_(finalizep)
 
-/* Bind text, or NULL for a NULL pointer. */
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
+void state_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v)
 		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
@@ -247,7 +245,7 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-static char *column_text(sqlite3_stmt *s, int i)
+char *state_column_text(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
 
@@ -444,7 +442,7 @@ int state_image_put(struct state *st, struct image_rec *img, struct nua_error **
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st,
+	if (state_prepare(st,
 		    "INSERT INTO images (ref, id, version, release, digest, config, size, created_at)"
 		    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 		    " ON CONFLICT (ref) DO UPDATE SET digest = excluded.digest,"
@@ -452,12 +450,12 @@ int state_image_put(struct state *st, struct image_rec *img, struct nua_error **
 		    &s, err) < 0)
 		return -1;
 	img->created_at = now();
-	bind_text(s, 1, img->ref);
-	bind_text(s, 2, img->id);
-	bind_text(s, 3, img->version);
+	state_bind_text(s, 1, img->ref);
+	state_bind_text(s, 2, img->id);
+	state_bind_text(s, 3, img->version);
 	sqlite3_bind_int64(s, 4, img->release);
-	bind_text(s, 5, img->digest);
-	bind_text(s, 6, img->config ? img->config : "{}");
+	state_bind_text(s, 5, img->digest);
+	state_bind_text(s, 6, img->config ? img->config : "{}");
 	sqlite3_bind_int64(s, 7, img->size);
 	sqlite3_bind_int64(s, 8, img->created_at);
 	return step_done(st, s, err, "cannot record the image");
@@ -467,12 +465,12 @@ int state_image_put(struct state *st, struct image_rec *img, struct nua_error **
 
 static void image_from_row(sqlite3_stmt *s, struct image_rec *img)
 {
-	img->ref = column_text(s, 0);
-	img->id = column_text(s, 1);
-	img->version = column_text(s, 2);
+	img->ref = state_column_text(s, 0);
+	img->id = state_column_text(s, 1);
+	img->version = state_column_text(s, 2);
 	img->release = sqlite3_column_int64(s, 3);
-	img->digest = column_text(s, 4);
-	img->config = column_text(s, 5);
+	img->digest = state_column_text(s, 4);
+	img->config = state_column_text(s, 5);
 	img->size = sqlite3_column_int64(s, 6);
 	img->created_at = sqlite3_column_int64(s, 7);
 }
@@ -484,9 +482,9 @@ int state_image_get(struct state *st, const char *ref, struct image_rec *out,
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (prepare(st, "SELECT " IMAGE_COLUMNS " FROM images WHERE ref = ?", &s, err) < 0)
+	if (state_prepare(st, "SELECT " IMAGE_COLUMNS " FROM images WHERE ref = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, ref);
+	state_bind_text(s, 1, ref);
 	r = sqlite3_step(s);
 	if (r == SQLITE_DONE)
 		return nua_error_set(err, NUA_EINPUT, "no image '%s'", ref);
@@ -505,7 +503,7 @@ int state_image_list(struct state *st, struct image_rec **out, size_t *n, struct
 
 	*out = NULL;
 	*n = 0;
-	if (prepare(st, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY created_at DESC, ref", &s,
+	if (state_prepare(st, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY created_at DESC, ref", &s,
 		    err) < 0)
 		return -1;
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
@@ -533,9 +531,9 @@ static char *instance_using(struct state *st, const char *column, const char *ta
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return NULL;
-	bind_text(s, 1, value);
+	state_bind_text(s, 1, value);
 	if (sqlite3_step(s) == SQLITE_ROW)
-		return column_text(s, 0);
+		return state_column_text(s, 0);
 	return NULL;
 }
 
@@ -555,9 +553,9 @@ int state_image_remove(struct state *st, const char *ref, struct nua_error **err
 				     "image '%s' is used by instance '%s' (its previous version, "
 				     "while a redeploy is under way)",
 				     ref, user);
-	if (prepare(st, "DELETE FROM images WHERE ref = ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM images WHERE ref = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, ref);
+	state_bind_text(s, 1, ref);
 	if (step_done(st, s, err, "cannot remove the image") < 0)
 		return -1;
 	if (sqlite3_changes(st->db) == 0)
@@ -608,13 +606,13 @@ static int insert_env(struct state *st, const char *name, const struct env_rec *
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, "INSERT INTO instance_env (instance, key, value, secret) VALUES (?, ?, ?, ?)",
+	if (state_prepare(st, "INSERT INTO instance_env (instance, key, value, secret) VALUES (?, ?, ?, ?)",
 		    &s, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		sqlite3_reset(s);
-		bind_text(s, 1, name);
-		bind_text(s, 2, env[i].key);
+		state_bind_text(s, 1, name);
+		state_bind_text(s, 2, env[i].key);
 		sqlite3_bind_blob(s, 3, env[i].value, (int)strlen(env[i].value), SQLITE_TRANSIENT);
 		sqlite3_bind_int(s, 4, env[i].secret);
 		if (sqlite3_step(s) != SQLITE_DONE) {
@@ -638,21 +636,21 @@ int state_domain_free(struct state *st, const char *domain, const char *path,
 	_cleanup_free_ char *user = NULL;
 	int r;
 
-	if (prepare(st,
+	if (state_prepare(st,
 		    "SELECT name FROM instances WHERE domain = ?1 AND " NORM_PATH("path") " = "
 		    NORM_PATH("?2") " UNION ALL SELECT instance FROM domain_aliases"
 		    " WHERE domain = ?1 AND path = " NORM_PATH("?2") " UNION ALL SELECT ''"
 		    " FROM settings WHERE key = 'server.admin_domain' AND value = ?1 LIMIT 1",
 		    &s, err) < 0)
 		return -1;
-	bind_text(s, 1, domain);
-	bind_text(s, 2, path);
+	state_bind_text(s, 1, domain);
+	state_bind_text(s, 2, path);
 	r = sqlite3_step(s);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return state_db_error(st, err, "cannot read domains");
 	if (r == SQLITE_DONE)
 		return 0;
-	user = column_text(s, 0);
+	user = state_column_text(s, 0);
 	if (!user[0])
 		return nua_error_set(err, NUA_EINPUT,
 				     "domain '%s' is the server's admin domain ('nua server')",
@@ -673,18 +671,18 @@ static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 	image_rec_release(&img);
 	if (in->domain && state_domain_free(st, in->domain, in->path ? in->path : "/", err) < 0)
 		return -1;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "INSERT INTO instances (name, image_ref, domain, path, desired, actual,"
 		    " generation, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'unknown', 1, ?, ?)",
 		    &s, err) < 0)
 		return -1;
 	in->created_at = in->updated_at = now();
 	in->generation = 1;
-	bind_text(s, 1, in->name);
-	bind_text(s, 2, in->image_ref);
-	bind_text(s, 3, in->domain);
-	bind_text(s, 4, in->path ? in->path : "/");
-	bind_text(s, 5, in->desired ? in->desired : "running");
+	state_bind_text(s, 1, in->name);
+	state_bind_text(s, 2, in->image_ref);
+	state_bind_text(s, 3, in->domain);
+	state_bind_text(s, 4, in->path ? in->path : "/");
+	state_bind_text(s, 5, in->desired ? in->desired : "running");
 	sqlite3_bind_int64(s, 6, in->created_at);
 	sqlite3_bind_int64(s, 7, in->updated_at);
 	if (sqlite3_step(s) != SQLITE_DONE) {
@@ -700,18 +698,18 @@ static int instance_add_tx(struct state *st, void *arg, struct nua_error **err)
 	}
 	if (insert_env(st, in->name, in->env, in->n_env, err) < 0)
 		return -1;
-	if (prepare(st, "INSERT INTO volumes (instance, name, target, type, source) VALUES (?, ?, ?, ?, ?)",
+	if (state_prepare(st, "INSERT INTO volumes (instance, name, target, type, source) VALUES (?, ?, ?, ?, ?)",
 		    &v, err) < 0)
 		return -1;
 	for (size_t i = 0; i < in->n_volumes; i++) {
 		const struct volume_rec *vol = &in->volumes[i];
 
 		sqlite3_reset(v);
-		bind_text(v, 1, in->name);
-		bind_text(v, 2, vol->name);
-		bind_text(v, 3, vol->target);
-		bind_text(v, 4, vol->type ? vol->type : "managed");
-		bind_text(v, 5, vol->source);
+		state_bind_text(v, 1, in->name);
+		state_bind_text(v, 2, vol->name);
+		state_bind_text(v, 3, vol->target);
+		state_bind_text(v, 4, vol->type ? vol->type : "managed");
+		state_bind_text(v, 5, vol->source);
 		if (sqlite3_step(v) != SQLITE_DONE) {
 			int ext = sqlite3_extended_errcode(st->db);
 
@@ -746,16 +744,16 @@ static int instance_details(struct state *st, struct instance_rec *in, struct nu
 	size_t alloc = 0;
 	int r;
 
-	if (prepare(st, "SELECT key, value, secret FROM instance_env WHERE instance = ? ORDER BY key",
+	if (state_prepare(st, "SELECT key, value, secret FROM instance_env WHERE instance = ? ORDER BY key",
 		    &e, err) < 0)
 		return -1;
-	bind_text(e, 1, in->name);
+	state_bind_text(e, 1, in->name);
 	while ((r = sqlite3_step(e)) == SQLITE_ROW) {
 		struct env_rec *rec;
 
 		ALLOC_GROW(in->env, in->n_env + 1, alloc);
 		rec = &in->env[in->n_env++];
-		rec->key = column_text(e, 0);
+		rec->key = state_column_text(e, 0);
 		rec->value = xstrndup(sqlite3_column_blob(e, 1) ? sqlite3_column_blob(e, 1) : "",
 				      (size_t)sqlite3_column_bytes(e, 1));
 		rec->secret = sqlite3_column_int(e, 2);
@@ -763,36 +761,36 @@ static int instance_details(struct state *st, struct instance_rec *in, struct nu
 	if (r != SQLITE_DONE)
 		return state_db_error(st, err, "cannot read the environment");
 	alloc = 0;
-	if (prepare(st, "SELECT name, target, type, source FROM volumes WHERE instance = ? ORDER BY name",
+	if (state_prepare(st, "SELECT name, target, type, source FROM volumes WHERE instance = ? ORDER BY name",
 		    &v, err) < 0)
 		return -1;
-	bind_text(v, 1, in->name);
+	state_bind_text(v, 1, in->name);
 	while ((r = sqlite3_step(v)) == SQLITE_ROW) {
 		struct volume_rec *rec;
 
 		ALLOC_GROW(in->volumes, in->n_volumes + 1, alloc);
 		rec = &in->volumes[in->n_volumes++];
-		rec->name = column_text(v, 0);
-		rec->target = column_text(v, 1);
-		rec->type = column_text(v, 2);
-		rec->source = column_text(v, 3);
+		rec->name = state_column_text(v, 0);
+		rec->target = state_column_text(v, 1);
+		rec->type = state_column_text(v, 2);
+		rec->source = state_column_text(v, 3);
 	}
 	if (r != SQLITE_DONE)
 		return state_db_error(st, err, "cannot read volumes");
 	alloc = 0;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "SELECT domain, path, redirect FROM domain_aliases WHERE instance = ?"
 		    " ORDER BY created_at, domain, path",
 		    &a, err) < 0)
 		return -1;
-	bind_text(a, 1, in->name);
+	state_bind_text(a, 1, in->name);
 	while ((r = sqlite3_step(a)) == SQLITE_ROW) {
 		struct alias_rec *rec;
 
 		ALLOC_GROW(in->aliases, in->n_aliases + 1, alloc);
 		rec = &in->aliases[in->n_aliases++];
-		rec->domain = column_text(a, 0);
-		rec->path = column_text(a, 1);
+		rec->domain = state_column_text(a, 0);
+		rec->path = state_column_text(a, 1);
 		rec->redirect = sqlite3_column_int(a, 2);
 	}
 	if (r != SQLITE_DONE)
@@ -803,19 +801,19 @@ static int instance_details(struct state *st, struct instance_rec *in, struct nu
 static void instance_from_row(sqlite3_stmt *s, struct instance_rec *in)
 {
 	memset(in, 0, sizeof(*in));
-	in->name = column_text(s, 0);
-	in->image_ref = column_text(s, 1);
-	in->domain = column_text(s, 2);
-	in->path = column_text(s, 3);
-	in->desired = column_text(s, 4);
-	in->actual = column_text(s, 5);
+	in->name = state_column_text(s, 0);
+	in->image_ref = state_column_text(s, 1);
+	in->domain = state_column_text(s, 2);
+	in->path = state_column_text(s, 3);
+	in->desired = state_column_text(s, 4);
+	in->actual = state_column_text(s, 5);
 	in->generation = sqlite3_column_int64(s, 6);
 	in->created_at = sqlite3_column_int64(s, 7);
 	in->updated_at = sqlite3_column_int64(s, 8);
 	in->removing = sqlite3_column_int(s, 9);
 	in->restarts = sqlite3_column_int64(s, 10);
 	in->last_exit = sqlite3_column_int64(s, 11);
-	in->health = column_text(s, 12);
+	in->health = state_column_text(s, 12);
 	in->started_at = sqlite3_column_int64(s, 13);
 }
 
@@ -826,9 +824,9 @@ int state_instance_get(struct state *st, const char *name, struct instance_rec *
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (prepare(st, "SELECT " INSTANCE_COLUMNS " FROM instances WHERE name = ?", &s, err) < 0)
+	if (state_prepare(st, "SELECT " INSTANCE_COLUMNS " FROM instances WHERE name = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, name);
+	state_bind_text(s, 1, name);
 	r = sqlite3_step(s);
 	if (r == SQLITE_DONE)
 		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", name);
@@ -852,7 +850,7 @@ int state_instance_list(struct state *st, struct instance_rec **out, size_t *n,
 
 	*out = NULL;
 	*n = 0;
-	if (prepare(st, "SELECT " INSTANCE_COLUMNS " FROM instances ORDER BY name", &s, err) < 0)
+	if (state_prepare(st, "SELECT " INSTANCE_COLUMNS " FROM instances ORDER BY name", &s, err) < 0)
 		return -1;
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
 		ALLOC_GROW(list, len + 1, alloc);
@@ -893,14 +891,14 @@ static int alias_add_tx(struct state *st, void *arg, struct nua_error **err)
 	instance_rec_release(&in);
 	if (state_domain_free(st, a->domain, a->path, err) < 0)
 		return -1;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "INSERT INTO domain_aliases (instance, domain, path, redirect, created_at)"
 		    " VALUES (?, ?, ?, ?, ?)",
 		    &s, err) < 0)
 		return -1;
-	bind_text(s, 1, a->name);
-	bind_text(s, 2, a->domain);
-	bind_text(s, 3, a->path);
+	state_bind_text(s, 1, a->name);
+	state_bind_text(s, 2, a->domain);
+	state_bind_text(s, 3, a->path);
 	sqlite3_bind_int(s, 4, a->redirect);
 	sqlite3_bind_int64(s, 5, now());
 	return step_done(st, s, err, "cannot record the domain");
@@ -919,12 +917,12 @@ int state_alias_remove(struct state *st, const char *name, const char *domain, c
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, "DELETE FROM domain_aliases WHERE instance = ? AND domain = ? AND path = ?",
+	if (state_prepare(st, "DELETE FROM domain_aliases WHERE instance = ? AND domain = ? AND path = ?",
 		    &s, err) < 0)
 		return -1;
-	bind_text(s, 1, name);
-	bind_text(s, 2, domain);
-	bind_text(s, 3, path);
+	state_bind_text(s, 1, name);
+	state_bind_text(s, 2, domain);
+	state_bind_text(s, 3, path);
 	if (step_done(st, s, err, "cannot remove the domain") < 0)
 		return -1;
 	if (sqlite3_changes(st->db) == 0)
@@ -938,11 +936,11 @@ static int set_column(struct state *st, const char *name, const char *sql, const
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, sql, &s, err) < 0)
+	if (state_prepare(st, sql, &s, err) < 0)
 		return -1;
-	bind_text(s, 1, value);
+	state_bind_text(s, 1, value);
 	sqlite3_bind_int64(s, 2, now());
-	bind_text(s, 3, name);
+	state_bind_text(s, 3, name);
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_CHECK)
 			return nua_error_set(err, NUA_EINPUT, "invalid state '%s' for instance '%s'",
@@ -992,34 +990,34 @@ static int instance_update_tx(struct state *st, void *arg, struct nua_error **er
 	}
 	/* The spec being replaced, to go back to while the new one is not
 	 * serving yet. */
-	if (prepare(st,
+	if (state_prepare(st,
 		    "INSERT OR REPLACE INTO revisions (instance, generation, image_ref, env, created_at)"
 		    " SELECT name, generation, image_ref, (SELECT json_group_array(json_array(key,"
 		    "   CAST(value AS TEXT), secret)) FROM instance_env WHERE instance = ?1), ?2"
 		    " FROM instances WHERE name = ?1",
 		    &r, err) < 0)
 		return -1;
-	bind_text(r, 1, a->name);
+	state_bind_text(r, 1, a->name);
 	sqlite3_bind_int64(r, 2, now());
 	if (step_done(st, r, err, "cannot record the revision") < 0)
 		return -1;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "UPDATE instances SET image_ref = coalesce(?, image_ref),"
 		    " generation = generation + 1, restarts = 0, updated_at = ? WHERE name = ?",
 		    &s, err) < 0)
 		return -1;
-	bind_text(s, 1, a->image_ref);
+	state_bind_text(s, 1, a->image_ref);
 	sqlite3_bind_int64(s, 2, now());
-	bind_text(s, 3, a->name);
+	state_bind_text(s, 3, a->name);
 	if (step_done(st, s, err, "cannot update the instance") < 0)
 		return -1;
 	if (sqlite3_changes(st->db) == 0)
 		return nua_error_set(err, NUA_EINPUT, "no instance named '%s'", a->name);
 	if (!a->env)
 		return 0;
-	if (prepare(st, "DELETE FROM instance_env WHERE instance = ?", &d, err) < 0)
+	if (state_prepare(st, "DELETE FROM instance_env WHERE instance = ?", &d, err) < 0)
 		return -1;
-	bind_text(d, 1, a->name);
+	state_bind_text(d, 1, a->name);
 	if (step_done(st, d, err, "cannot update the environment") < 0)
 		return -1;
 	return insert_env(st, a->name, a->env, a->n_env, err);
@@ -1046,14 +1044,14 @@ static int instance_revert_tx(struct state *st, void *arg, struct nua_error **er
 	_cleanup_stmt_ sqlite3_stmt *e = NULL;
 	_cleanup_stmt_ sqlite3_stmt *r = NULL;
 
-	if (prepare(st,
+	if (state_prepare(st,
 		    "UPDATE instances SET (image_ref, generation, updated_at) = (SELECT image_ref,"
 		    " generation, ?3 FROM revisions WHERE instance = ?1 AND generation = ?2)"
 		    " WHERE name = ?1 AND EXISTS (SELECT 1 FROM revisions WHERE instance = ?1"
 		    " AND generation = ?2)",
 		    &u, err) < 0)
 		return -1;
-	bind_text(u, 1, a->name);
+	state_bind_text(u, 1, a->name);
 	sqlite3_bind_int64(u, 2, a->generation);
 	sqlite3_bind_int64(u, 3, now());
 	if (step_done(st, u, err, "cannot revert the instance") < 0)
@@ -1061,12 +1059,12 @@ static int instance_revert_tx(struct state *st, void *arg, struct nua_error **er
 	if (sqlite3_changes(st->db) == 0)
 		return nua_error_set(err, NUA_EINPUT, "instance '%s' has no revision %lld", a->name,
 				     (long long)a->generation);
-	if (prepare(st, "DELETE FROM instance_env WHERE instance = ?", &d, err) < 0)
+	if (state_prepare(st, "DELETE FROM instance_env WHERE instance = ?", &d, err) < 0)
 		return -1;
-	bind_text(d, 1, a->name);
+	state_bind_text(d, 1, a->name);
 	if (step_done(st, d, err, "cannot revert the environment") < 0)
 		return -1;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "INSERT INTO instance_env (instance, key, value, secret)"
 		    " SELECT ?1, json_extract(j.value, '$[0]'),"
 		    "  CAST(json_extract(j.value, '$[1]') AS BLOB), json_extract(j.value, '$[2]')"
@@ -1074,13 +1072,13 @@ static int instance_revert_tx(struct state *st, void *arg, struct nua_error **er
 		    " WHERE instance = ?1 AND generation = ?2",
 		    &e, err) < 0)
 		return -1;
-	bind_text(e, 1, a->name);
+	state_bind_text(e, 1, a->name);
 	sqlite3_bind_int64(e, 2, a->generation);
 	if (step_done(st, e, err, "cannot revert the environment") < 0)
 		return -1;
-	if (prepare(st, "DELETE FROM revisions WHERE instance = ? AND generation >= ?", &r, err) < 0)
+	if (state_prepare(st, "DELETE FROM revisions WHERE instance = ? AND generation >= ?", &r, err) < 0)
 		return -1;
-	bind_text(r, 1, a->name);
+	state_bind_text(r, 1, a->name);
 	sqlite3_bind_int64(r, 2, a->generation);
 	return step_done(st, r, err, "cannot drop revisions");
 }
@@ -1099,12 +1097,12 @@ int state_revision_latest(struct state *st, const char *name, int64_t *generatio
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
 	*generation = 0;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "SELECT max(r.generation) FROM revisions r JOIN instances i ON i.name = r.instance"
 		    " WHERE r.instance = ? AND r.generation < i.generation",
 		    &s, err) < 0)
 		return -1;
-	bind_text(s, 1, name);
+	state_bind_text(s, 1, name);
 	if (sqlite3_step(s) != SQLITE_ROW)
 		return state_db_error(st, err, "cannot read revisions");
 	*generation = sqlite3_column_int64(s, 0);
@@ -1115,9 +1113,9 @@ int state_revisions_drop(struct state *st, const char *name, struct nua_error **
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, "DELETE FROM revisions WHERE instance = ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM revisions WHERE instance = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, name);
+	state_bind_text(s, 1, name);
 	return step_done(st, s, err, "cannot drop revisions");
 }
 
@@ -1126,11 +1124,11 @@ static int set_int_column(struct state *st, const char *name, const char *sql, i
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, sql, &s, err) < 0)
+	if (state_prepare(st, sql, &s, err) < 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, value);
 	sqlite3_bind_int64(s, 2, now());
-	bind_text(s, 3, name);
+	state_bind_text(s, 3, name);
 	if (step_done(st, s, err, "cannot update the instance") < 0)
 		return -1;
 	if (sqlite3_changes(st->db) == 0)
@@ -1175,9 +1173,9 @@ int state_instance_remove(struct state *st, const char *name, struct nua_error *
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, "DELETE FROM instances WHERE name = ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM instances WHERE name = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, name);
+	state_bind_text(s, 1, name);
 	if (step_done(st, s, err, "cannot remove the instance") < 0)
 		return -1;
 	if (sqlite3_changes(st->db) == 0)
@@ -1208,17 +1206,17 @@ int state_resource_add(struct state *st, struct resource_rec *r, struct nua_erro
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st,
+	if (state_prepare(st,
 		    "INSERT INTO resources (name, type, version, instance, state, created_at)"
 		    " VALUES (?, ?, ?, ?, ?, ?)",
 		    &s, err) < 0)
 		return -1;
 	r->created_at = now();
-	bind_text(s, 1, r->name);
-	bind_text(s, 2, r->type);
-	bind_text(s, 3, r->version);
-	bind_text(s, 4, r->instance);
-	bind_text(s, 5, r->state ? r->state : "pending");
+	state_bind_text(s, 1, r->name);
+	state_bind_text(s, 2, r->type);
+	state_bind_text(s, 3, r->version);
+	state_bind_text(s, 4, r->instance);
+	state_bind_text(s, 5, r->state ? r->state : "pending");
 	sqlite3_bind_int64(s, 6, r->created_at);
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		int ext = sqlite3_extended_errcode(st->db);
@@ -1244,7 +1242,7 @@ int state_resource_list(struct state *st, struct resource_rec **out, size_t *n,
 
 	*out = NULL;
 	*n = 0;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "SELECT name, type, version, instance, state, created_at FROM resources ORDER BY name",
 		    &s, err) < 0)
 		return -1;
@@ -1253,11 +1251,11 @@ int state_resource_list(struct state *st, struct resource_rec **out, size_t *n,
 
 		ALLOC_GROW(list, len + 1, alloc);
 		rec = &list[len++];
-		rec->name = column_text(s, 0);
-		rec->type = column_text(s, 1);
-		rec->version = column_text(s, 2);
-		rec->instance = column_text(s, 3);
-		rec->state = column_text(s, 4);
+		rec->name = state_column_text(s, 0);
+		rec->type = state_column_text(s, 1);
+		rec->version = state_column_text(s, 2);
+		rec->instance = state_column_text(s, 3);
+		rec->state = state_column_text(s, 4);
 		rec->created_at = sqlite3_column_int64(s, 5);
 	}
 	if (r != SQLITE_DONE) {
@@ -1277,9 +1275,9 @@ int state_resource_remove(struct state *st, const char *name, struct nua_error *
 	if (user)
 		return nua_error_set(err, NUA_EINPUT, "resource '%s' is used by instance '%s'", name,
 				     user);
-	if (prepare(st, "DELETE FROM resources WHERE name = ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM resources WHERE name = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, name);
+	state_bind_text(s, 1, name);
 	if (step_done(st, s, err, "cannot remove the resource") < 0)
 		return -1;
 	if (sqlite3_changes(st->db) == 0)
@@ -1305,14 +1303,14 @@ int state_event_add(struct state *st, const char *instance, const char *kind, co
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, "INSERT INTO events (time, instance, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+	if (state_prepare(st, "INSERT INTO events (time, instance, kind, message, data) VALUES (?, ?, ?, ?, ?)",
 		    &s, err) < 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, now());
-	bind_text(s, 2, instance);
-	bind_text(s, 3, kind);
-	bind_text(s, 4, message);
-	bind_text(s, 5, data);
+	state_bind_text(s, 2, instance);
+	state_bind_text(s, 3, kind);
+	state_bind_text(s, 4, message);
+	state_bind_text(s, 5, data);
 	if (step_done(st, s, err, "cannot record the event") < 0)
 		return -1;
 	if (id)
@@ -1325,7 +1323,7 @@ int state_event_last_id(struct state *st, int64_t *id, struct nua_error **err)
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
 	*id = 0;
-	if (prepare(st, "SELECT coalesce(max(id), 0) FROM events", &s, err) < 0)
+	if (state_prepare(st, "SELECT coalesce(max(id), 0) FROM events", &s, err) < 0)
 		return -1;
 	if (sqlite3_step(s) != SQLITE_ROW)
 		return state_db_error(st, err, "cannot read events");
@@ -1343,7 +1341,7 @@ int state_event_list(struct state *st, int64_t since_id, size_t limit, struct ev
 
 	*out = NULL;
 	*n = 0;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "SELECT id, time, instance, kind, message, data FROM events WHERE id > ?"
 		    " ORDER BY id LIMIT ?",
 		    &s, err) < 0)
@@ -1357,10 +1355,10 @@ int state_event_list(struct state *st, int64_t since_id, size_t limit, struct ev
 		e = &list[len++];
 		e->id = sqlite3_column_int64(s, 0);
 		e->time = sqlite3_column_int64(s, 1);
-		e->instance = column_text(s, 2);
-		e->kind = column_text(s, 3);
-		e->message = column_text(s, 4);
-		e->data = column_text(s, 5);
+		e->instance = state_column_text(s, 2);
+		e->kind = state_column_text(s, 3);
+		e->message = state_column_text(s, 4);
+		e->data = state_column_text(s, 5);
 	}
 	if (r != SQLITE_DONE) {
 		event_rec_list_free(list, len);
@@ -1375,7 +1373,7 @@ int state_event_prune(struct state *st, int64_t before, int64_t *deleted, struct
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, "DELETE FROM events WHERE time < ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM events WHERE time < ?", &s, err) < 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, before);
 	if (step_done(st, s, err, "cannot prune events") < 0)
@@ -1412,7 +1410,7 @@ static int metrics_add_tx(struct state *st, void *arg, struct nua_error **err)
 	struct metrics_args *a = arg;
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st,
+	if (state_prepare(st,
 		    "INSERT OR REPLACE INTO metrics (instance, time, cpu_usec, memory, pids, restarts,"
 		    " health_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		    &s, err) < 0)
@@ -1421,7 +1419,7 @@ static int metrics_add_tx(struct state *st, void *arg, struct nua_error **err)
 		const struct metric_rec *m = &a->recs[i];
 
 		sqlite3_reset(s);
-		bind_text(s, 1, m->instance);
+		state_bind_text(s, 1, m->instance);
 		sqlite3_bind_int64(s, 2, m->time);
 		bind_opt_int(s, 3, m->cpu_usec);
 		bind_opt_int(s, 4, m->memory);
@@ -1459,19 +1457,19 @@ int state_metrics_list(struct state *st, const char *instance, int64_t since,
 
 	*out = NULL;
 	*n = 0;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "SELECT instance, time, cpu_usec, memory, pids, restarts, health_ms FROM metrics"
 		    " WHERE (?1 IS NULL OR instance = ?1) AND time >= ?2 ORDER BY instance, time",
 		    &s, err) < 0)
 		return -1;
-	bind_text(s, 1, instance);
+	state_bind_text(s, 1, instance);
 	sqlite3_bind_int64(s, 2, since);
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
 		struct metric_rec *m;
 
 		ALLOC_GROW(list, len + 1, alloc);
 		m = &list[len++];
-		m->instance = column_text(s, 0);
+		m->instance = state_column_text(s, 0);
 		m->time = sqlite3_column_int64(s, 1);
 		m->cpu_usec = column_opt_int(s, 2);
 		m->memory = column_opt_int(s, 3);
@@ -1492,7 +1490,7 @@ int state_metrics_prune(struct state *st, int64_t before, struct nua_error **err
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, "DELETE FROM metrics WHERE time < ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM metrics WHERE time < ?", &s, err) < 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, before);
 	return step_done(st, s, err, "cannot prune metrics");
@@ -1506,12 +1504,12 @@ int state_setting_get(struct state *st, const char *key, char **value, struct nu
 	int r;
 
 	*value = NULL;
-	if (prepare(st, "SELECT value FROM settings WHERE key = ?", &s, err) < 0)
+	if (state_prepare(st, "SELECT value FROM settings WHERE key = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, key);
+	state_bind_text(s, 1, key);
 	r = sqlite3_step(s);
 	if (r == SQLITE_ROW)
-		*value = column_text(s, 0);
+		*value = state_column_text(s, 0);
 	else if (r != SQLITE_DONE)
 		return state_db_error(st, err, "cannot read a setting");
 	return 0;
@@ -1522,13 +1520,13 @@ int state_setting_set(struct state *st, const char *key, const char *value,
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (value ? prepare(st, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", &s,
+	if (value ? state_prepare(st, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", &s,
 			    err) < 0
-		  : prepare(st, "DELETE FROM settings WHERE key = ?", &s, err) < 0)
+		  : state_prepare(st, "DELETE FROM settings WHERE key = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, key);
+	state_bind_text(s, 1, key);
 	if (value)
-		bind_text(s, 2, value);
+		state_bind_text(s, 2, value);
 	return step_done(st, s, err, "cannot write a setting");
 }
 
@@ -1541,15 +1539,15 @@ int state_setting_keys(struct state *st, const char *prefix, char ***keys, struc
 
 	ALLOC_GROW(v, 1, alloc);
 	v[0] = NULL;
-	if (prepare(st, "SELECT key FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+	if (state_prepare(st, "SELECT key FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
 		    &s, err) < 0) {
 		free(v);
 		return -1;
 	}
-	bind_text(s, 1, prefix);
+	state_bind_text(s, 1, prefix);
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
 		ALLOC_GROW(v, n + 2, alloc);
-		v[n++] = column_text(s, 0);
+		v[n++] = state_column_text(s, 0);
 		v[n] = NULL;
 	}
 	if (r != SQLITE_DONE) {
@@ -1578,17 +1576,17 @@ int state_backup_add(struct state *st, const struct backup_rec *b, struct nua_er
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st,
+	if (state_prepare(st,
 		    "INSERT OR REPLACE INTO backups (target, snapshot, instance, time, kind, "
 		    "image_ref, bytes, files, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		    &s, err) < 0)
 		return -1;
-	bind_text(s, 1, b->target);
-	bind_text(s, 2, b->snapshot);
-	bind_text(s, 3, b->instance);
+	state_bind_text(s, 1, b->target);
+	state_bind_text(s, 2, b->snapshot);
+	state_bind_text(s, 3, b->instance);
 	sqlite3_bind_int64(s, 4, b->time);
-	bind_text(s, 5, b->kind);
-	bind_text(s, 6, b->image_ref);
+	state_bind_text(s, 5, b->kind);
+	state_bind_text(s, 6, b->image_ref);
 	sqlite3_bind_int64(s, 7, b->bytes);
 	sqlite3_bind_int64(s, 8, b->files);
 	sqlite3_bind_int64(s, 9, b->added);
@@ -1605,23 +1603,23 @@ int state_backup_list(struct state *st, const char *instance, struct backup_rec 
 
 	*out = NULL;
 	*n = 0;
-	if (prepare(st,
+	if (state_prepare(st,
 		    "SELECT target, snapshot, instance, time, kind, image_ref, bytes, files, added "
 		    "FROM backups WHERE ?1 IS NULL OR instance = ?1 ORDER BY time, snapshot",
 		    &s, err) < 0)
 		return -1;
-	bind_text(s, 1, instance);
+	state_bind_text(s, 1, instance);
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
 		struct backup_rec *b;
 
 		ALLOC_GROW(list, len + 1, alloc);
 		b = &list[len++];
-		b->target = column_text(s, 0);
-		b->snapshot = column_text(s, 1);
-		b->instance = column_text(s, 2);
+		b->target = state_column_text(s, 0);
+		b->snapshot = state_column_text(s, 1);
+		b->instance = state_column_text(s, 2);
 		b->time = sqlite3_column_int64(s, 3);
-		b->kind = column_text(s, 4);
-		b->image_ref = column_text(s, 5);
+		b->kind = state_column_text(s, 4);
+		b->image_ref = state_column_text(s, 5);
 		b->bytes = sqlite3_column_int64(s, 6);
 		b->files = sqlite3_column_int64(s, 7);
 		b->added = sqlite3_column_int64(s, 8);
@@ -1641,9 +1639,9 @@ int state_backup_last(struct state *st, const char *instance, int64_t *time,
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
 	*time = 0;
-	if (prepare(st, "SELECT max(time) FROM backups WHERE instance = ?", &s, err) < 0)
+	if (state_prepare(st, "SELECT max(time) FROM backups WHERE instance = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, instance);
+	state_bind_text(s, 1, instance);
 	if (sqlite3_step(s) != SQLITE_ROW)
 		return state_db_error(st, err, "cannot read backups");
 	*time = sqlite3_column_int64(s, 0);
@@ -1655,9 +1653,9 @@ int state_backup_remove(struct state *st, const char *target, const char *snapsh
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prepare(st, "DELETE FROM backups WHERE target = ? AND snapshot = ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM backups WHERE target = ? AND snapshot = ?", &s, err) < 0)
 		return -1;
-	bind_text(s, 1, target);
-	bind_text(s, 2, snapshot);
+	state_bind_text(s, 1, target);
+	state_bind_text(s, 2, snapshot);
 	return step_done(st, s, err, "cannot forget a backup");
 }

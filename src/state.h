@@ -42,8 +42,18 @@ int state_exec(struct state *st, const char *sql, struct nua_error **err);
  * database handle, and an error naming the database, what failed and
  * SQLite's message. */
 struct sqlite3;
+struct sqlite3_stmt;
 struct sqlite3 *state_db(struct state *st);
 int state_db_error(struct state *st, struct nua_error **err, const char *what);
+/* Prepare sql (an error names the database); finalize with the cleanup. */
+int state_prepare(struct state *st, const char *sql, struct sqlite3_stmt **stmt,
+		  struct nua_error **err);
+void state_finalizep(struct sqlite3_stmt **s);
+#define _cleanup_stmt_ _cleanup_(state_finalizep)
+/* Bind text, or NULL for a NULL pointer. */
+void state_bind_text(struct sqlite3_stmt *s, int i, const char *v);
+/* A copy of column i's text, or NULL (caller frees). */
+char *state_column_text(struct sqlite3_stmt *s, int i);
 
 /* ---- images ---- */
 

@@ -90,28 +90,6 @@ bool user_password_matches(const char *encoded, const char *password)
 
 /* ---- the database ---- */
 
-static int prep(struct state *st, const char *sql, sqlite3_stmt **s, struct nua_error **err)
-{
-	if (sqlite3_prepare_v2(state_db(st), sql, -1, s, NULL) != SQLITE_OK)
-		return state_db_error(st, err, "cannot prepare a statement");
-	return 0;
-}
-
-static void finalizep(sqlite3_stmt **s)
-{
-	if (*s)
-		sqlite3_finalize(*s);
-}
-#define _cleanup_stmt_ _cleanup_(finalizep)
-
-static void bind(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, i);
-}
-
 static json_t *col_json(sqlite3_stmt *s, int i)
 {
 	switch (sqlite3_column_type(s, i)) {
@@ -191,15 +169,16 @@ int user_add(struct state *st, const char *name, const char *email, const char *
 	if (check_name("user", name, err) < 0 || check_role(role, err) < 0 ||
 	    check_email(email, err) < 0 || user_hash_password(password, &hash, err) < 0)
 		return -1;
-	if (prep(st,
-		 "INSERT INTO users (name, email, role, password, created_at, password_at) "
-		 "VALUES (?, ?, ?, ?, ?, ?)",
-		 &s, err) < 0)
+	if (state_prepare(
+		    st,
+		    "INSERT INTO users (name, email, role, password, created_at, password_at) "
+		    "VALUES (?, ?, ?, ?, ?, ?)",
+		    &s, err) < 0)
 		return -1;
-	bind(s, 1, name);
-	bind(s, 2, email && email[0] ? email : NULL);
-	bind(s, 3, role);
-	bind(s, 4, hash);
+	state_bind_text(s, 1, name);
+	state_bind_text(s, 2, email && email[0] ? email : NULL);
+	state_bind_text(s, 3, role);
+	state_bind_text(s, 4, hash);
 	sqlite3_bind_int64(s, 5, t);
 	sqlite3_bind_int64(s, 6, t);
 	taken = xasprintf("a user named '%s' exists already", name);
@@ -222,9 +201,9 @@ int user_remove(struct state *st, const char *name, struct nua_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prep(st, "DELETE FROM users WHERE name = ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM users WHERE name = ?", &s, err) < 0)
 		return -1;
-	bind(s, 1, name);
+	state_bind_text(s, 1, name);
 	return change_named(st, s, "user", name, err);
 }
 
@@ -235,11 +214,12 @@ int user_set_password(struct state *st, const char *name, const char *password,
 	_cleanup_free_ char *hash = NULL;
 
 	if (user_hash_password(password, &hash, err) < 0 ||
-	    prep(st, "UPDATE users SET password = ?, password_at = ? WHERE name = ?", &s, err) < 0)
+	    state_prepare(st, "UPDATE users SET password = ?, password_at = ? WHERE name = ?", &s,
+			  err) < 0)
 		return -1;
-	bind(s, 1, hash);
+	state_bind_text(s, 1, hash);
 	sqlite3_bind_int64(s, 2, now());
-	bind(s, 3, name);
+	state_bind_text(s, 3, name);
 	return change_named(st, s, "user", name, err);
 }
 
@@ -248,10 +228,10 @@ int user_set_role(struct state *st, const char *name, const char *role, struct n
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
 	if (check_role(role, err) < 0 ||
-	    prep(st, "UPDATE users SET role = ? WHERE name = ?", &s, err) < 0)
+	    state_prepare(st, "UPDATE users SET role = ? WHERE name = ?", &s, err) < 0)
 		return -1;
-	bind(s, 1, role);
-	bind(s, 2, name);
+	state_bind_text(s, 1, role);
+	state_bind_text(s, 2, name);
 	return change_named(st, s, "user", name, err);
 }
 
@@ -260,10 +240,10 @@ int user_set_email(struct state *st, const char *name, const char *email, struct
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
 	if (check_email(email, err) < 0 ||
-	    prep(st, "UPDATE users SET email = ? WHERE name = ?", &s, err) < 0)
+	    state_prepare(st, "UPDATE users SET email = ? WHERE name = ?", &s, err) < 0)
 		return -1;
-	bind(s, 1, email && email[0] ? email : NULL);
-	bind(s, 2, name);
+	state_bind_text(s, 1, email && email[0] ? email : NULL);
+	state_bind_text(s, 2, name);
 	return change_named(st, s, "user", name, err);
 }
 
@@ -278,7 +258,7 @@ static int select_objects(struct state *st, const char *sql, const char *const *
 	int r;
 
 	*out = NULL;
-	if (prep(st, sql, &s, err) < 0)
+	if (state_prepare(st, sql, &s, err) < 0)
 		return -1;
 	arr = json_array();
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
@@ -337,9 +317,9 @@ int user_authenticate(struct state *st, const char *name, const char *password, 
 
 	if (role)
 		*role = NULL;
-	if (prep(st, "SELECT password, role FROM users WHERE name = ?", &s, err) < 0)
+	if (state_prepare(st, "SELECT password, role FROM users WHERE name = ?", &s, err) < 0)
 		return -1;
-	bind(s, 1, name ? name : "");
+	state_bind_text(s, 1, name ? name : "");
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		hash = xstrdup((const char *)sqlite3_column_text(s, 0));
@@ -375,9 +355,10 @@ int group_add(struct state *st, const char *name, struct nua_error **err)
 	_cleanup_free_ char *taken = NULL;
 
 	if (check_name("group", name, err) < 0 ||
-	    prep(st, "INSERT INTO user_groups (name, created_at) VALUES (?, ?)", &s, err) < 0)
+	    state_prepare(st, "INSERT INTO user_groups (name, created_at) VALUES (?, ?)", &s, err) <
+		    0)
 		return -1;
-	bind(s, 1, name);
+	state_bind_text(s, 1, name);
 	sqlite3_bind_int64(s, 2, now());
 	taken = xasprintf("a group named '%s' exists already", name);
 	return run(st, s, NULL, taken, err);
@@ -387,9 +368,9 @@ int group_remove(struct state *st, const char *name, struct nua_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prep(st, "DELETE FROM user_groups WHERE name = ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM user_groups WHERE name = ?", &s, err) < 0)
 		return -1;
-	bind(s, 1, name);
+	state_bind_text(s, 1, name);
 	return change_named(st, s, "group", name, err);
 }
 
@@ -410,9 +391,9 @@ static bool exists(struct state *st, const char *table, const char *name)
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	_cleanup_free_ char *sql = xasprintf("SELECT 1 FROM %s WHERE name = ?", table);
 
-	if (prep(st, sql, &s, NULL) < 0)
+	if (state_prepare(st, sql, &s, NULL) < 0)
 		return false;
-	bind(s, 1, name);
+	state_bind_text(s, 1, name);
 	return sqlite3_step(s) == SQLITE_ROW;
 }
 
@@ -426,13 +407,13 @@ int group_set_member(struct state *st, const char *group, const char *user, bool
 		return no_such("group", group, err);
 	if (!exists(st, "users", user))
 		return no_such("user", user, err);
-	if (prep(st,
-		 add ? "INSERT OR IGNORE INTO group_members (grp, user) VALUES (?, ?)"
-		     : "DELETE FROM group_members WHERE grp = ? AND user = ?",
-		 &s, err) < 0)
+	if (state_prepare(st,
+			  add ? "INSERT OR IGNORE INTO group_members (grp, user) VALUES (?, ?)"
+			      : "DELETE FROM group_members WHERE grp = ? AND user = ?",
+			  &s, err) < 0)
 		return -1;
-	bind(s, 1, group);
-	bind(s, 2, user);
+	state_bind_text(s, 1, group);
+	state_bind_text(s, 2, user);
 	if (run(st, s, &changed, NULL, err) < 0)
 		return -1;
 	if (!add && !changed)
@@ -483,17 +464,17 @@ int token_create(struct state *st, const char *name, const char *role, const cha
 	secret = secret_random_string(TOKEN_SECRET_LEN);
 	tok = xasprintf("nua_%s_%s", idhex, secret);
 	token_hash(tok, hash);
-	if (prep(st,
-		 "INSERT INTO tokens (id, name, hash, role, instance, owner, created_at, "
-		 "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		 &s, err) < 0)
+	if (state_prepare(st,
+			  "INSERT INTO tokens (id, name, hash, role, instance, owner, created_at, "
+			  "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			  &s, err) < 0)
 		return -1;
-	bind(s, 1, idhex);
-	bind(s, 2, name);
-	bind(s, 3, hash);
-	bind(s, 4, role);
-	bind(s, 5, instance);
-	bind(s, 6, owner);
+	state_bind_text(s, 1, idhex);
+	state_bind_text(s, 2, name);
+	state_bind_text(s, 3, hash);
+	state_bind_text(s, 4, role);
+	state_bind_text(s, 5, instance);
+	state_bind_text(s, 6, owner);
 	sqlite3_bind_int64(s, 7, now());
 	if (expires_at > 0)
 		sqlite3_bind_int64(s, 8, expires_at);
@@ -523,10 +504,11 @@ int token_remove(struct state *st, const char *key, struct nua_error **err)
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int changed = 0, n = 0;
 
-	if (prep(st, "SELECT count(*) FROM tokens WHERE name = ? AND id != ?", &s, err) < 0)
+	if (state_prepare(st, "SELECT count(*) FROM tokens WHERE name = ? AND id != ?", &s, err) <
+	    0)
 		return -1;
-	bind(s, 1, key);
-	bind(s, 2, key);
+	state_bind_text(s, 1, key);
+	state_bind_text(s, 2, key);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
@@ -536,9 +518,9 @@ int token_remove(struct state *st, const char *key, struct nua_error **err)
 				     "%d tokens are named '%s': give the id of the one to remove "
 				     "('nua token ls')",
 				     n, key);
-	if (prep(st, "DELETE FROM tokens WHERE id = ?1 OR name = ?1", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM tokens WHERE id = ?1 OR name = ?1", &s, err) < 0)
 		return -1;
-	bind(s, 1, key);
+	state_bind_text(s, 1, key);
 	if (run(st, s, &changed, NULL, err) < 0)
 		return -1;
 	return changed ? 0 : no_such("token", key, err);
@@ -552,13 +534,6 @@ void token_rec_release(struct token_rec *t)
 	free(t->instance);
 	free(t->owner);
 	*t = (struct token_rec){ 0 };
-}
-
-static char *col_dup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	return t ? xstrdup((const char *)t) : NULL;
 }
 
 int token_check(struct state *st, const char *token, struct token_rec *out, struct nua_error **err)
@@ -576,11 +551,12 @@ int token_check(struct state *st, const char *token, struct token_rec *out, stru
 	memcpy(id, token + 4, TOKEN_ID_LEN);
 	id[TOKEN_ID_LEN] = '\0';
 	token_hash(token, hash);
-	if (prep(st,
-		 "SELECT hash, name, role, instance, owner, expires_at FROM tokens WHERE id = ?",
-		 &s, err) < 0)
+	if (state_prepare(
+		    st,
+		    "SELECT hash, name, role, instance, owner, expires_at FROM tokens WHERE id = ?",
+		    &s, err) < 0)
 		return -1;
-	bind(s, 1, id);
+	state_bind_text(s, 1, id);
 	if (sqlite3_step(s) != SQLITE_ROW)
 		return nua_error_set(err, NUA_EINPUT, "invalid or expired token");
 	stored = (const char *)sqlite3_column_text(s, 0);
@@ -590,15 +566,15 @@ int token_check(struct state *st, const char *token, struct token_rec *out, stru
 	if (!ok)
 		return nua_error_set(err, NUA_EINPUT, "invalid or expired token");
 	out->id = xstrdup(id);
-	out->name = col_dup(s, 1);
-	out->role = col_dup(s, 2);
-	out->instance = col_dup(s, 3);
-	out->owner = col_dup(s, 4);
+	out->name = state_column_text(s, 1);
+	out->role = state_column_text(s, 2);
+	out->instance = state_column_text(s, 3);
+	out->owner = state_column_text(s, 4);
 	sqlite3_finalize(s);
 	s = NULL;
-	if (prep(st, "UPDATE tokens SET last_used_at = ? WHERE id = ?", &s, NULL) == 0) {
+	if (state_prepare(st, "UPDATE tokens SET last_used_at = ? WHERE id = ?", &s, NULL) == 0) {
 		sqlite3_bind_int64(s, 1, t);
-		bind(s, 2, id);
+		state_bind_text(s, 2, id);
 		sqlite3_step(s);
 	}
 	return 0;
@@ -611,16 +587,16 @@ int audit_add(struct state *st, const char *who, const char *origin, const char 
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prep(st,
-		 "INSERT INTO audit (time, who, origin, method, path, status) "
-		 "VALUES (?, ?, ?, ?, ?, ?)",
-		 &s, err) < 0)
+	if (state_prepare(st,
+			  "INSERT INTO audit (time, who, origin, method, path, status) "
+			  "VALUES (?, ?, ?, ?, ?, ?)",
+			  &s, err) < 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, now());
-	bind(s, 2, who);
-	bind(s, 3, origin);
-	bind(s, 4, method);
-	bind(s, 5, path);
+	state_bind_text(s, 2, who);
+	state_bind_text(s, 3, origin);
+	state_bind_text(s, 4, method);
+	state_bind_text(s, 5, path);
 	sqlite3_bind_int(s, 6, status);
 	return run(st, s, NULL, NULL, err);
 }
@@ -649,7 +625,7 @@ int audit_prune(struct state *st, int64_t before, struct nua_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-	if (prep(st, "DELETE FROM audit WHERE time < ?", &s, err) < 0)
+	if (state_prepare(st, "DELETE FROM audit WHERE time < ?", &s, err) < 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, before);
 	return run(st, s, NULL, NULL, err);
