@@ -234,6 +234,8 @@ static char **lower_dirs(struct build *b)
 	return v;
 }
 
+#define HOST_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
 /* Run script with /bin/sh -e as root in a container on the layers so far,
  * with the host's network (to reach the Debian mirror). The upper directory
  * is left in scratch/upper. */
@@ -274,6 +276,15 @@ static int run_in_container(struct build *b, const char *scratch, const char *la
 	spec.no_new_privileges = false;
 	if (access("/etc/resolv.conf", R_OK) == 0)
 		container_spec_add_bind(&spec, "/etc/resolv.conf", "/etc/resolv.conf", true);
+	/* The host's certificate authorities, for what a step fetches over
+	 * HTTPS with a client of its own (npm): a machine behind a proxy
+	 * with a CA of its own reaches the registry as its other programs
+	 * do. Under a tmpfs /run, so that no mount point stays in the layer. */
+	if (access(HOST_CA_BUNDLE, R_OK) == 0) {
+		container_spec_add_tmpfs(&spec, "/run", 0, 0755);
+		container_spec_add_bind(&spec, HOST_CA_BUNDLE, "/run/nua-host-ca.pem", true);
+		container_spec_setenv(&spec, "NODE_EXTRA_CA_CERTS=/run/nua-host-ca.pem");
+	}
 	log_line(b, "==> %s: %s", label, script);
 	if (b->rt->driver->run(b->rt, id, bundle, &spec, b->log_fd, STEP_TIMEOUT_SEC, &code,
 			       err) < 0) {
