@@ -1,6 +1,7 @@
 /* libFuzzer harness for the API's requests: the first byte chooses what
  * the rest is (a URL path, or the body of a deploy, build, export, import,
- * backup, TLS, env, user, group or token request). */
+ * backup, TLS, env, user, group or token request, a portal's form or a
+ * Cookie header). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	which = data[0] % 16;
+	which = data[0] % 18;
 	switch (which) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
@@ -105,6 +106,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		api_parse_user(body, len, (enum api_user_kind)(len % API_USER_KINDS), &u, &err);
 		api_user_release(&u);
+		break;
+	}
+	case 15: {
+		/* A form: the name is the body's first line. */
+		const char *nl = memchr(body, '\n', len);
+		char *name = strndup(body, nl ? (size_t)(nl - body) : 0);
+
+		if (name)
+			free(api_form_value(nl ? nl + 1 : body, nl ? len - (size_t)(nl + 1 - body) : len,
+					    name));
+		free(name);
+		break;
+	}
+	case 16: {
+		char *header = strndup(body, len);
+
+		if (header) {
+			free(api_cookie_value(header, "nua_session"));
+			free(api_cookie_value(header, ""));
+		}
+		free(header);
 		break;
 	}
 	default: {

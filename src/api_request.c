@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "strbuf.h"
 #include "util.h"
 #include "banned.h"
 
@@ -574,4 +575,108 @@ int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct
 	if (r < 0)
 		return nua_error_set(err, NUA_EINPUT, "bad %s request: %s", what[kind], jerr.text);
 	return 0;
+}
+
+#define FORM_VALUE_MAX 4096
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode n bytes of s ('+' a space, %XX a byte); NULL when malformed, too
+ * long or holding a NUL. */
+static char *form_decode(const char *s, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	if (n > 3 * FORM_VALUE_MAX)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n)
+				goto bad;
+			hi = hex_digit(s[i + 1]);
+			lo = hex_digit(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				goto bad;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c == '\0' || sb.len >= FORM_VALUE_MAX)
+			goto bad;
+		strbuf_addch(&sb, c);
+	}
+	return strbuf_detach(&sb, NULL);
+bad:
+	strbuf_release(&sb);
+	return NULL;
+}
+
+char *api_form_value(const char *body, size_t len, const char *name)
+{
+	size_t nlen = strlen(name), i = 0;
+	char *found = NULL;
+
+	while (body && i < len) {
+		size_t end = i, eq;
+
+		while (end < len && body[end] != '&')
+			end++;
+		for (eq = i; eq < end && body[eq] != '='; eq++)
+			;
+		if (eq - i == nlen && memcmp(body + i, name, nlen) == 0) {
+			if (found) {
+				free(found);
+				return NULL;
+			}
+			found = eq < end ? form_decode(body + eq + 1, end - eq - 1) : xstrdup("");
+			if (!found)
+				return NULL;
+		}
+		i = end + 1;
+	}
+	return found;
+}
+
+char *api_cookie_value(const char *header, const char *name)
+{
+	size_t nlen = strlen(name);
+	const char *p = header;
+	char *found = NULL;
+
+	while (p && *p) {
+		const char *end = strchr(p, ';'), *eq;
+
+		if (!end)
+			end = p + strlen(p);
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+			size_t vlen = (size_t)(end - eq - 1);
+
+			while (vlen && (eq[vlen] == ' ' || eq[vlen] == '\t'))
+				vlen--;
+			if (found || vlen > FORM_VALUE_MAX) {
+				free(found);
+				return NULL;
+			}
+			found = xstrndup(eq + 1, vlen);
+		}
+		p = *end ? end + 1 : end;
+	}
+	return found;
 }

@@ -189,4 +189,13 @@ int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct
 		   struct nua_error **err);
 void api_user_release(struct api_user *u);
 
+/* A field of an application/x-www-form-urlencoded body (the login
+ * portal's forms): the value of name, '+' and %XX decoded (caller frees);
+ * NULL when absent, repeated, malformed, over 4096 bytes or holding a NUL. */
+char *api_form_value(const char *body, size_t len, const char *name);
+
+/* The value of the cookie name in a Cookie header ("a=1; b=2"), or NULL
+ * (caller frees); a cookie given twice is NULL too. */
+char *api_cookie_value(const char *header, const char *name);
+
 #endif

@@ -199,6 +199,24 @@ static const char *const migrations[] = {
 	"  status INTEGER NOT NULL"
 	");"
 	"CREATE INDEX audit_time ON audit(time);",
+	/* 7: the login portal's sessions (the cookie's SHA-256 only) and
+	 * the count of failed logins per account and per address. */
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  csrf TEXT NOT NULL,"
+	"  origin TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  seen_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX sessions_user ON sessions(user);"
+	"CREATE TABLE login_failures ("
+	"  key TEXT PRIMARY KEY," /* "user:NAME" or "addr:ADDRESS" */
+	"  count INTEGER NOT NULL,"
+	"  first_at INTEGER NOT NULL,"
+	"  blocked_until INTEGER NOT NULL DEFAULT 0"
+	");",
 };
 
 int state_latest_version(void) { return (int)ARRAY_SIZE(migrations); }

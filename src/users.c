@@ -220,7 +220,15 @@ int user_set_password(struct state *st, const char *name, const char *password,
 	state_bind_text(s, 1, hash);
 	sqlite3_bind_int64(s, 2, now());
 	state_bind_text(s, 3, name);
-	return change_named(st, s, "user", name, err);
+	if (change_named(st, s, "user", name, err) < 0)
+		return -1;
+	/* A new password logs the user out everywhere. */
+	sqlite3_finalize(s);
+	s = NULL;
+	if (state_prepare(st, "DELETE FROM sessions WHERE user = ?", &s, err) < 0)
+		return -1;
+	state_bind_text(s, 1, name);
+	return run(st, s, NULL, NULL, err);
 }
 
 int user_set_role(struct state *st, const char *name, const char *role, struct nua_error **err)
@@ -578,6 +586,179 @@ int token_check(struct state *st, const char *token, struct token_rec *out, stru
 		sqlite3_step(s);
 	}
 	return 0;
+}
+
+/* ---- sessions ---- */
+
+static void sha256_hex(const char *text, char hex[65])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
+	sodium_bin2hex(hex, 65, h, sizeof(h));
+}
+
+int session_create(struct state *st, const char *user, const char *origin, char **cookie,
+		   char **csrf, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *c = secret_random_string(43), *t = secret_random_string(32);
+	char id[65];
+	int64_t n = now();
+
+	*cookie = NULL;
+	*csrf = NULL;
+	sha256_hex(c, id);
+	if (state_prepare(st,
+			  "INSERT INTO sessions (id, user, csrf, origin, created_at, seen_at, "
+			  "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			  &s, err) < 0)
+		return -1;
+	state_bind_text(s, 1, id);
+	state_bind_text(s, 2, user);
+	state_bind_text(s, 3, t);
+	state_bind_text(s, 4, origin ? origin : "");
+	sqlite3_bind_int64(s, 5, n);
+	sqlite3_bind_int64(s, 6, n);
+	sqlite3_bind_int64(s, 7, n + SESSION_LIFE);
+	if (run(st, s, NULL, "no such user", err) < 0)
+		return -1;
+	*cookie = TAKE_PTR(c);
+	*csrf = TAKE_PTR(t);
+	return 0;
+}
+
+void session_rec_release(struct session_rec *r)
+{
+	free(r->user);
+	free(r->role);
+	if (r->csrf)
+		sodium_memzero(r->csrf, strlen(r->csrf));
+	free(r->csrf);
+	*r = (struct session_rec){ 0 };
+}
+
+int session_check(struct state *st, const char *cookie, struct session_rec *out,
+		  struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	char id[65];
+	int64_t n = now(), seen;
+
+	*out = (struct session_rec){ 0 };
+	if (!cookie || strlen(cookie) != 43)
+		return nua_error_set(err, NUA_EINPUT, "not logged in");
+	sha256_hex(cookie, id);
+	if (state_prepare(st,
+			  "SELECT s.user, u.role, s.csrf, s.created_at, s.expires_at, s.seen_at "
+			  "FROM sessions s JOIN users u ON u.name = s.user WHERE s.id = ?",
+			  &s, err) < 0)
+		return -1;
+	state_bind_text(s, 1, id);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return nua_error_set(err, NUA_EINPUT, "not logged in");
+	seen = sqlite3_column_int64(s, 5);
+	if (sqlite3_column_int64(s, 4) <= n || seen + SESSION_IDLE <= n) {
+		sqlite3_finalize(s);
+		s = NULL;
+		if (state_prepare(st, "DELETE FROM sessions WHERE id = ?", &s, NULL) == 0) {
+			state_bind_text(s, 1, id);
+			sqlite3_step(s);
+		}
+		return nua_error_set(err, NUA_EINPUT, "the session has ended; log in again");
+	}
+	out->user = state_column_text(s, 0);
+	out->role = state_column_text(s, 1);
+	out->csrf = state_column_text(s, 2);
+	out->created_at = sqlite3_column_int64(s, 3);
+	out->expires_at = sqlite3_column_int64(s, 4);
+	sqlite3_finalize(s);
+	s = NULL;
+	/* Its last use, a minute apart at most: not a write per request. */
+	if (n - seen >= 60 &&
+	    state_prepare(st, "UPDATE sessions SET seen_at = ? WHERE id = ?", &s, NULL) == 0) {
+		sqlite3_bind_int64(s, 1, n);
+		state_bind_text(s, 2, id);
+		sqlite3_step(s);
+	}
+	return 0;
+}
+
+int session_end(struct state *st, const char *cookie, bool everywhere, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	char id[65];
+
+	if (!cookie || strlen(cookie) != 43)
+		return 0;
+	sha256_hex(cookie, id);
+	if (state_prepare(st,
+			  everywhere ? "DELETE FROM sessions WHERE user = "
+				       "(SELECT user FROM sessions WHERE id = ?1)"
+				     : "DELETE FROM sessions WHERE id = ?1",
+			  &s, err) < 0)
+		return -1;
+	state_bind_text(s, 1, id);
+	return run(st, s, NULL, NULL, err);
+}
+
+/* ---- failed logins ---- */
+
+int64_t login_blocked(struct state *st, const char *key, int64_t t)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int64_t until = 0;
+
+	if (state_prepare(st, "SELECT blocked_until FROM login_failures WHERE key = ?", &s, NULL) <
+	    0)
+		return 0;
+	state_bind_text(s, 1, key);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		until = sqlite3_column_int64(s, 0);
+	return until > t ? until - t : 0;
+}
+
+int login_failed(struct state *st, const char *key, int64_t t, bool *blocked)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int count = 1;
+
+	*blocked = false;
+	/* A failure after the window starts a new count. */
+	if (state_prepare(st,
+			  "INSERT INTO login_failures (key, count, first_at) VALUES (?1, 1, ?2) "
+			  "ON CONFLICT(key) DO UPDATE SET "
+			  "count = CASE WHEN first_at + ?3 <= ?2 THEN 1 ELSE count + 1 END, "
+			  "first_at = CASE WHEN first_at + ?3 <= ?2 THEN ?2 ELSE first_at END "
+			  "RETURNING count",
+			  &s, NULL) < 0)
+		return 1;
+	state_bind_text(s, 1, key);
+	sqlite3_bind_int64(s, 2, t);
+	sqlite3_bind_int64(s, 3, LOGIN_WINDOW);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		count = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (count >= LOGIN_BLOCK_AFTER &&
+	    state_prepare(st,
+			  "UPDATE login_failures SET blocked_until = ?, count = 0 WHERE key = ?",
+			  &s, NULL) == 0) {
+		sqlite3_bind_int64(s, 1, t + LOGIN_BLOCK_SECONDS);
+		state_bind_text(s, 2, key);
+		*blocked = sqlite3_step(s) == SQLITE_DONE;
+	}
+	return count;
+}
+
+void login_succeeded(struct state *st, const char *key)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (state_prepare(st, "DELETE FROM login_failures WHERE key = ?", &s, NULL) < 0)
+		return;
+	state_bind_text(s, 1, key);
+	sqlite3_step(s);
 }
 
 /* ---- the audit log ---- */

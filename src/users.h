@@ -82,6 +82,43 @@ void token_rec_release(struct token_rec *t);
  * token" otherwise. */
 int token_check(struct state *st, const char *token, struct token_rec *out, struct nua_error **err);
 
+/* ---- sessions of the login portal ---- */
+
+#define SESSION_LIFE (7 * 86400) /* at most, from the login */
+#define SESSION_IDLE (12 * 3600) /* without a request */
+
+/* A new session of user: *cookie receives the secret for the client's
+ * cookie (only its SHA-256 is kept), *csrf the token its forms and
+ * API requests must carry. */
+int session_create(struct state *st, const char *user, const char *origin, char **cookie,
+		   char **csrf, struct nua_error **err);
+struct session_rec {
+	char *user, *role, *csrf;
+	int64_t created_at, expires_at;
+};
+void session_rec_release(struct session_rec *s);
+/* 0 and *out for a live session (its last use recorded), NUA_EINPUT
+ * otherwise ("not logged in"). */
+int session_check(struct state *st, const char *cookie, struct session_rec *out,
+		  struct nua_error **err);
+/* End the session of cookie; with everywhere, every session of its user. */
+int session_end(struct state *st, const char *cookie, bool everywhere, struct nua_error **err);
+
+/* ---- failed logins ---- */
+
+#define LOGIN_WINDOW	    (15 * 60) /* failures older than this are forgotten */
+#define LOGIN_BLOCK_AFTER   10	      /* failures in the window that block the key */
+#define LOGIN_BLOCK_SECONDS (15 * 60)
+
+/* Seconds key ("user:NAME", "addr:ADDRESS") is still blocked for, 0 when
+ * it is not. */
+int64_t login_blocked(struct state *st, const char *key, int64_t now);
+/* Count a failure of key: its count in the window (1 for the first), and
+ * *blocked true when this one blocked it. */
+int login_failed(struct state *st, const char *key, int64_t now, bool *blocked);
+/* A login that succeeded forgets key's failures. */
+void login_succeeded(struct state *st, const char *key);
+
 /* ---- the audit log ---- */
 
 /* Record that who (from origin) asked method path and got status. */

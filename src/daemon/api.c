@@ -1963,6 +1963,8 @@ static enum MHD_Result serve(const struct listener *l, struct MHD_Connection *c,
 				  api_upload_max());
 	if (req->too_big)
 		return send_error(c, 413, "the request's body is over %d bytes", BODY_MAX);
+	if (req->portal)
+		return api_portal(l->d, c, method, url, req);
 	if (!req->who.known) {
 		struct MHD_Response *r;
 		_cleanup_free_ char *body = NULL;
@@ -2002,6 +2004,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		strbuf_init(&req->body, 0);
 		req->upload_fd = -1;
 		api_identify(l->d, c, l->remote, req);
+		req->portal = l->remote && api_portal_path(method, url);
 		/* A package's upload goes to a file as it comes. */
 		if (req->who.known && streq(method, "POST") && streq(url, "/v1/packages")) {
 			_cleanup_free_ char *dir = api_uploads_dir();
@@ -2015,8 +2018,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		/* Nothing of an unknown client's body is kept. */
-		if (!req->who.known || req->too_big) {
+		/* Nothing of an unknown client's body is kept, but the
+		 * portal's forms. */
+		if ((!req->who.known && !req->portal) || req->too_big) {
 			/* dropped */
 		} else if (req->upload_fd >= 0) {
 			req->upload_len += (long long)*upload_size;

@@ -23,7 +23,8 @@ struct principal {
 	char role[8];	   /* admin, deploy, read */
 	char instance[48]; /* the only instance a token may touch, or "" */
 	char token_id[16]; /* the token's id, or "" */
-	char why[96];	   /* why it is not known (401) */
+	char csrf[40];	   /* a portal session's token, which its changes carry */
+	char why[160];	   /* why it is not known (401) */
 };
 
 struct request {
@@ -34,6 +35,7 @@ struct request {
 	int upload_fd; /* -1 when the body is kept in memory */
 	char *upload_path;
 	long long upload_len;
+	bool portal; /* a page of the login portal, which needs no token */
 };
 
 /* The uploads' directory, $NUA_ROOT/uploads (caller frees), and the most an
@@ -78,6 +80,12 @@ void api_uploads_prune(void);
 enum MHD_Result api_access_route(struct daemon *d, struct MHD_Connection *c, const char *method,
 				 char seg[][API_SEGMENT_MAX], size_t n, const struct request *req,
 				 bool *handled);
+
+/* The login portal's pages (GET /, /login, /portal.css; POST /login,
+ * /logout), served on the remote socket before any token is asked for. */
+bool api_portal_path(const char *method, const char *url);
+enum MHD_Result api_portal(struct daemon *d, struct MHD_Connection *c, const char *method,
+			   const char *url, const struct request *req);
 
 /* Serve the remote API on the admin domain the settings name (through
  * nginx, with HTTPS like an instance), or on none. */

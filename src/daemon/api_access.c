@@ -45,10 +45,34 @@ static void client_origin(struct MHD_Connection *c, struct principal *p)
 	SET_FIELD(p->origin, ok ? ip : "unknown");
 }
 
+/* A login portal's session in the Cookie header: the user, with the role
+ * of the user's role. */
+static bool identify_session(struct daemon *d, const char *cookies, struct principal *p)
+{
+	_cleanup_free_ char *cookie = api_cookie_value(cookies, "nua_session");
+	struct nua_ctx ctx;
+	struct session_rec s;
+	bool ok = false;
+
+	if (!cookie || daemon_ctx(d, &ctx, NULL) < 0)
+		return false;
+	if (session_check(ctx.st, cookie, &s, NULL) == 0) {
+		_cleanup_free_ char *who = xasprintf("user %s", s.user);
+
+		p->known = ok = true;
+		SET_FIELD(p->who, who);
+		SET_FIELD(p->role, s.role);
+		SET_FIELD(p->csrf, s.csrf);
+		session_rec_release(&s);
+	}
+	daemon_ctx_close(&ctx);
+	return ok;
+}
+
 void api_identify(struct daemon *d, struct MHD_Connection *c, bool remote, struct request *req)
 {
 	struct principal *p = &req->who;
-	const char *auth, *proto;
+	const char *auth, *proto, *cookies;
 	struct nua_ctx ctx;
 	struct nua_error *err = NULL;
 	struct token_rec t;
@@ -65,6 +89,7 @@ void api_identify(struct daemon *d, struct MHD_Connection *c, bool remote, struc
 	}
 	client_origin(c, p);
 	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	cookies = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
 	/* nginx says which: a token never counts over plain HTTP. */
 	proto = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
 	if (!proto || !streq(proto, "https")) {
@@ -73,9 +98,12 @@ void api_identify(struct daemon *d, struct MHD_Connection *c, bool remote, struc
 				       : "the remote API is served over HTTPS only");
 		return;
 	}
+	if ((!auth || strncasecmp(auth, "Bearer ", 7) != 0) && cookies &&
+	    identify_session(d, cookies, p))
+		return;
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
 		SET_FIELD(p->why, "this API needs a token: 'Authorization: Bearer TOKEN' "
-				  "('nua token create' makes one)");
+				  "('nua token create' makes one), or a login (/login)");
 		return;
 	}
 	if (daemon_ctx(d, &ctx, &err) < 0) {
@@ -106,10 +134,12 @@ static bool is(const char *a, const char *b)
 	return streq(a, b);
 }
 
-
 /* ---- uploads ---- */
 
-char *api_uploads_dir(void) { return nua_root_path("uploads"); }
+char *api_uploads_dir(void)
+{
+	return nua_root_path("uploads");
+}
 
 long long api_upload_max(void)
 {
@@ -250,6 +280,21 @@ const char *api_forbidden(struct MHD_Connection *c, const struct request *req, c
 
 	if (!p->remote)
 		return NULL;
+	/* A session's changes carry its CSRF token: a page of another site
+	 * can make the browser send the cookie, not read the token. */
+	if (p->csrf[0] && !get) {
+		const char *t = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+
+		if (!t || strlen(t) != strlen(p->csrf) ||
+		    sodium_memcmp(t, p->csrf, strlen(p->csrf)) != 0)
+			return "a change made with a login needs its X-CSRF-Token header";
+	}
+	/* The users of apps: who they are, and the store. */
+	if (is(p->role, "user"))
+		return get && (is(top, "me") || is(top, "health") || is(top, "version") ||
+			       is(top, "store"))
+			       ? NULL
+			       : "this needs a user of the admin role";
 	/* What reads or writes the server's own files by path, or hands out
 	 * the backups' key: root's, on the server. */
 	if ((is(top, "images") && post && !(n == 2 && build_of_upload(req))) || is(top, "import") ||
@@ -327,10 +372,11 @@ static enum MHD_Result send_result(struct MHD_Connection *c, int r, struct nua_e
 static enum MHD_Result h_me(struct MHD_Connection *c, const struct principal *p)
 {
 	return send_json(c, 200,
-			 json_pack("{s:s, s:s, s:s, s:o, s:b}", "who", p->who, "origin", p->origin,
-				   "role", p->role, "instance",
+			 json_pack("{s:s, s:s, s:s, s:o, s:b, s:o}", "who", p->who, "origin",
+				   p->origin, "role", p->role, "instance",
 				   p->instance[0] ? json_string(p->instance) : json_null(),
-				   "remote", p->remote));
+				   "remote", p->remote, "csrf",
+				   p->csrf[0] ? json_string(p->csrf) : json_null()));
 }
 
 /* POST /v1/users, PATCH and DELETE /v1/users/NAME */

@@ -250,3 +250,35 @@ TEST(api_parse_user_bodies) {
   nua_error_free(err);
   api_user_release(&u);
 }
+
+TEST(api_form_and_cookie_values)
+{
+	const char *form = "csrf=ab%2Fc&user=al+ice&password=p%26w%3D&empty=&dup=1&dup=2";
+	char *v;
+
+	CHECK_STR((v = api_form_value(form, strlen(form), "csrf")), "ab/c");
+	free(v);
+	CHECK_STR((v = api_form_value(form, strlen(form), "user")), "al ice");
+	free(v);
+	CHECK_STR((v = api_form_value(form, strlen(form), "password")), "p&w=");
+	free(v);
+	CHECK_STR((v = api_form_value(form, strlen(form), "empty")), "");
+	free(v);
+	CHECK(api_form_value(form, strlen(form), "dup") == NULL);
+	CHECK(api_form_value(form, strlen(form), "absent") == NULL);
+	CHECK(api_form_value("a=%4", 4, "a") == NULL);
+	CHECK(api_form_value("a=%zz", 5, "a") == NULL);
+	CHECK(api_form_value("a=x%00y", 7, "a") == NULL);
+	/* Only the given length counts. */
+	CHECK_STR((v = api_form_value("a=12&b=3", 4, "a")), "12");
+	free(v);
+	CHECK(api_form_value("a=12&b=3", 4, "b") == NULL);
+
+	CHECK_STR((v = api_cookie_value("x=1; nua_session=abc ; y=2", "nua_session")), "abc");
+	free(v);
+	CHECK_STR((v = api_cookie_value("nua_session=", "nua_session")), "");
+	free(v);
+	CHECK(api_cookie_value("nua_sessionx=1; xnua_session=2", "nua_session") == NULL);
+	CHECK(api_cookie_value("nua_session=1; nua_session=2", "nua_session") == NULL);
+	CHECK(api_cookie_value("", "nua_session") == NULL);
+}

@@ -209,3 +209,58 @@ TEST(users_tokens_are_kept_hashed_and_checked)
 	free(id);
 	state_close(st);
 }
+
+TEST(users_sessions_and_failed_logins)
+{
+	struct state *st = fresh("sessions");
+	struct nua_error *err = NULL;
+	struct session_rec s;
+	char *c1 = NULL, *t1 = NULL, *c2 = NULL, *t2 = NULL;
+	bool blocked = false;
+	int n = 0;
+
+	CHECK_INT(user_add(st, "erin", NULL, "user", "erin's long password", &err), 0);
+	CHECK_INT(session_create(st, "erin", "10.0.0.1", &c1, &t1, &err), 0);
+	CHECK_INT(session_create(st, "erin", "10.0.0.2", &c2, &t2, &err), 0);
+	CHECK(strlen(c1) == 43 && strlen(t1) == 32 && strcmp(c1, c2) != 0);
+	CHECK_INT(session_check(st, c1, &s, &err), 0);
+	CHECK_STR(s.user, "erin");
+	CHECK_STR(s.role, "user");
+	CHECK_STR(s.csrf, t1);
+	session_rec_release(&s);
+	CHECK_FAILS(session_check(st, "x", &s, err_), NUA_EINPUT, "not logged in");
+	/* One ends; then everywhere; a new password ends them too. */
+	CHECK_INT(session_end(st, c1, false, &err), 0);
+	CHECK_FAILS(session_check(st, c1, &s, err_), NUA_EINPUT, "not logged in");
+	CHECK_INT(session_check(st, c2, &s, &err), 0);
+	session_rec_release(&s);
+	CHECK_INT(session_end(st, c2, true, &err), 0);
+	CHECK_FAILS(session_check(st, c2, &s, err_), NUA_EINPUT, "not logged in");
+	free(c1);
+	free(t1);
+	CHECK_INT(session_create(st, "erin", "10.0.0.1", &c1, &t1, &err), 0);
+	CHECK_INT(user_set_password(st, "erin", "erin's new password", &err), 0);
+	CHECK_FAILS(session_check(st, c1, &s, err_), NUA_EINPUT, "not logged in");
+
+	/* Failures: counted in their window, a block after the tenth. */
+	for (int i = 0; i < LOGIN_BLOCK_AFTER - 1; i++)
+		n = login_failed(st, "user:erin", 1000 + i, &blocked);
+	CHECK_INT(n, LOGIN_BLOCK_AFTER - 1);
+	CHECK(!blocked);
+	CHECK(login_blocked(st, "user:erin", 1010) == 0);
+	login_failed(st, "user:erin", 1010, &blocked);
+	CHECK(blocked);
+	CHECK(login_blocked(st, "user:erin", 1010) == LOGIN_BLOCK_SECONDS);
+	CHECK(login_blocked(st, "user:erin", 1010 + LOGIN_BLOCK_SECONDS) == 0);
+	/* A failure after the window starts again from one. */
+	CHECK_INT(login_failed(st, "addr:10.0.0.9", 5000, &blocked), 1);
+	CHECK_INT(login_failed(st, "addr:10.0.0.9", 5001, &blocked), 2);
+	CHECK_INT(login_failed(st, "addr:10.0.0.9", 5000 + LOGIN_WINDOW + 1, &blocked), 1);
+	login_succeeded(st, "addr:10.0.0.9");
+	CHECK_INT(login_failed(st, "addr:10.0.0.9", 9000, &blocked), 1);
+	free(c1);
+	free(t1);
+	free(c2);
+	free(t2);
+	state_close(st);
+}

@@ -1,0 +1,368 @@
+/* The login portal on the admin domain (docs/users.md): a form that opens a
+ * session (an HttpOnly, Secure, SameSite cookie), a page that shows it,
+ * logout here or everywhere. Every form carries a CSRF token; failed
+ * logins slow down, then block the account and the address for a while. */
+#define _GNU_SOURCE
+#include "api.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "secret.h"
+#include "users.h"
+#include "util.h"
+#include "banned.h"
+
+#define SESSION_COOKIE "nua_session"
+#define CSRF_COOKIE    "nua_login_csrf"
+
+static const char style[] =
+	"body{font:16px/1.5 system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem;"
+	"color:#1d2330;background:#f6f7f9}"
+	"h1{font-size:1.4rem}label{display:block;margin-top:.8rem}"
+	"input{width:100%;padding:.5rem;font:inherit;box-sizing:border-box}"
+	"button{margin-top:1rem;padding:.5rem 1rem;font:inherit}"
+	".error{color:#a4161a}"
+	"@media (prefers-color-scheme:dark){body{color:#e6e8ee;background:#161a22}}";
+
+static void html_escape(struct strbuf *sb, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&':
+			strbuf_addstr(sb, "&amp;");
+			break;
+		case '<':
+			strbuf_addstr(sb, "&lt;");
+			break;
+		case '>':
+			strbuf_addstr(sb, "&gt;");
+			break;
+		case '"':
+			strbuf_addstr(sb, "&quot;");
+			break;
+		case '\'':
+			strbuf_addstr(sb, "&#39;");
+			break;
+		default:
+			strbuf_addch(sb, *s);
+		}
+	}
+}
+
+/* Queue an HTML page (taken) with the headers every portal answer has,
+ * plus cookie headers (NULL-terminated, may be NULL) and a Location. */
+static enum MHD_Result send_page(struct MHD_Connection *c, unsigned status, struct strbuf *body,
+				 const char *const *cookies, const char *location)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(body->len, body->buf, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	strbuf_release(body);
+	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; style-src 'self'; form-action 'self'; "
+				"frame-ancestors 'none'; base-uri 'none'");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	for (size_t i = 0; cookies && cookies[i]; i++)
+		MHD_add_response_header(r, "Set-Cookie", cookies[i]);
+	if (location)
+		MHD_add_response_header(r, "Location", location);
+	ret = api_queue(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void page_start(struct strbuf *sb, const char *title)
+{
+	strbuf_addstr(sb, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+			  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+			  "<link rel=\"stylesheet\" href=\"/portal.css\"><title>");
+	html_escape(sb, title);
+	strbuf_addstr(sb, " · Nua</title></head><body><main>\n");
+}
+
+/* Where to go after the login: a path of this site only ("/x", never
+ * "//host" or a URL), "/" otherwise. */
+static const char *safe_return(const char *r)
+{
+	if (!r || r[0] != '/' || r[1] == '/' || r[1] == '\\' || strpbrk(r, "\r\n\t <>\"'"))
+		return "/";
+	return r;
+}
+
+static enum MHD_Result login_form(struct MHD_Connection *c, unsigned status, const char *csrf,
+				  bool new_cookie, const char *ret, const char *error)
+{
+	struct strbuf sb = STRBUF_INIT;
+	_cleanup_free_ char *cookie = NULL;
+	const char *cookies[2] = { NULL, NULL };
+
+	page_start(&sb, "Log in");
+	strbuf_addstr(&sb, "<h1>Log in to Nua</h1>\n");
+	if (error) {
+		strbuf_addstr(&sb, "<p class=\"error\" role=\"alert\">");
+		html_escape(&sb, error);
+		strbuf_addstr(&sb, "</p>\n");
+	}
+	strbuf_addstr(&sb, "<form method=\"post\" action=\"/login\">\n"
+			   "<input type=\"hidden\" name=\"csrf\" value=\"");
+	html_escape(&sb, csrf);
+	strbuf_addstr(&sb, "\">\n<input type=\"hidden\" name=\"return\" value=\"");
+	html_escape(&sb, ret);
+	strbuf_addstr(&sb,
+		      "\">\n"
+		      "<label for=\"user\">User name</label>"
+		      "<input id=\"user\" name=\"user\" autocomplete=\"username\" required "
+		      "autofocus>\n"
+		      "<label for=\"password\">Password</label>"
+		      "<input id=\"password\" name=\"password\" type=\"password\" "
+		      "autocomplete=\"current-password\" required>\n"
+		      "<button type=\"submit\">Log in</button>\n</form>\n</main></body></html>\n");
+	if (new_cookie) {
+		cookie = xasprintf(
+			CSRF_COOKIE "=%s; Path=/login; HttpOnly; Secure; SameSite=Strict", csrf);
+		cookies[0] = cookie;
+	}
+	return send_page(c, status, &sb, cookies, NULL);
+}
+
+static char *cookie_of(struct MHD_Connection *c, const char *name)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
+
+	return h ? api_cookie_value(h, name) : NULL;
+}
+
+static bool same_secret(const char *a, const char *b)
+{
+	size_t n = a ? strlen(a) : 0;
+
+	return a && b && n > 0 && n == strlen(b) && sodium_memcmp(a, b, n) == 0;
+}
+
+/* Record a failed login of user from origin, and wait longer after each
+ * one: a guesser gets a few tries a minute at most. */
+static void failed(struct daemon *d, struct nua_ctx *ctx, const char *user, const char *origin)
+{
+	_cleanup_free_ char *ukey = xasprintf("user:%s", user);
+	_cleanup_free_ char *akey = xasprintf("addr:%s", origin);
+	int64_t t = (int64_t)time(NULL);
+	bool ublocked, ablocked;
+	int n = login_failed(ctx->st, ukey, t, &ublocked);
+	int m = login_failed(ctx->st, akey, t, &ablocked);
+	int worst = n > m ? n : m;
+
+	(void)d;
+	{
+		/* A name that is not a user's name is not repeated. */
+		_cleanup_free_ char *msg =
+			user_valid_name(user)
+				? xasprintf("a login as %s from %s failed", user, origin)
+				: xasprintf("a login from %s failed", origin);
+
+		state_event_add(ctx->st, NULL, "login-failed", msg, NULL, NULL, NULL);
+	}
+	if (ublocked || ablocked) {
+		_cleanup_free_ char *msg = xasprintf(
+			"%s%s%s%s blocked for %d minutes after %d failed logins",
+			ublocked ? "the account " : "", ublocked ? user : "",
+			ublocked && ablocked ? " and " : "", ablocked ? "this address" : "",
+			LOGIN_BLOCK_SECONDS / 60, LOGIN_BLOCK_AFTER);
+
+		state_event_add(ctx->st, NULL, "login-blocked", msg, NULL, NULL, NULL);
+		daemon_log("login: %s (from %s)", msg, origin);
+	}
+	/* 0.25 s, 0.5 s, 1 s... up to 4 s. */
+	sleep_ms(250L << (worst > 5 ? 4 : worst - 1));
+}
+
+static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+				    const struct request *req)
+{
+	const char *origin = req->who.origin;
+	_cleanup_free_ char *user = api_form_value(req->body.buf, req->body.len, "user");
+	_cleanup_free_ char *csrf = api_form_value(req->body.buf, req->body.len, "csrf");
+	_cleanup_free_ char *ret = api_form_value(req->body.buf, req->body.len, "return");
+	_cleanup_free_ char *cookie_csrf = cookie_of(c, CSRF_COOKIE);
+	_cleanup_free_ char *ukey = NULL, *akey = NULL, *session = NULL, *token = NULL;
+	_cleanup_free_ char *set = NULL, *fresh = NULL;
+	char *password = api_form_value(req->body.buf, req->body.len, "password");
+	struct nua_error *err = NULL;
+	const char *cookies[3] = { NULL, NULL, NULL };
+	int64_t wait;
+	int r;
+
+	if (!same_secret(csrf, cookie_csrf)) {
+		if (password)
+			sodium_memzero(password, strlen(password));
+		free(password);
+		fresh = secret_random_string(32);
+		return login_form(c, 403, fresh, true, safe_return(ret),
+				  "This form is stale or did not come from this site: try again.");
+	}
+	if (!user || !password) {
+		free(password);
+		return login_form(c, 400, csrf, false, safe_return(ret),
+				  "Give a user name and a password.");
+	}
+	ukey = xasprintf("user:%s", user);
+	akey = xasprintf("addr:%s", origin);
+	wait = login_blocked(ctx->st, ukey, (int64_t)time(NULL));
+	if (!wait)
+		wait = login_blocked(ctx->st, akey, (int64_t)time(NULL));
+	if (wait) {
+		_cleanup_free_ char *msg =
+			xasprintf("Too many failed logins: try again in %lld minutes.",
+				  (long long)(wait + 59) / 60);
+
+		sodium_memzero(password, strlen(password));
+		free(password);
+		return login_form(c, 429, csrf, false, safe_return(ret), msg);
+	}
+	r = user_authenticate(ctx->st, user, password, NULL, &err);
+	sodium_memzero(password, strlen(password));
+	free(password);
+	if (r < 0) {
+		bool input = err->status == NUA_EINPUT;
+
+		nua_error_free(err);
+		if (!input)
+			return login_form(c, 500, csrf, false, safe_return(ret),
+					  "The login cannot be checked now.");
+		failed(d, ctx, user, origin);
+		return login_form(c, 401, csrf, false, safe_return(ret),
+				  "Wrong user name or password.");
+	}
+	login_succeeded(ctx->st, ukey);
+	login_succeeded(ctx->st, akey);
+	if (session_create(ctx->st, user, origin, &session, &token, &err) < 0) {
+		nua_error_free(err);
+		return login_form(c, 500, csrf, false, safe_return(ret),
+				  "The session cannot be opened now.");
+	}
+	{
+		_cleanup_free_ char *msg = xasprintf("%s logged in from %s", user, origin);
+
+		state_event_add(ctx->st, NULL, "login", msg, NULL, NULL, NULL);
+	}
+	set = xasprintf(SESSION_COOKIE "=%s; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=%d",
+			session, SESSION_LIFE);
+	cookies[0] = set;
+	cookies[1] = CSRF_COOKIE "=; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=0";
+	{
+		struct strbuf sb = STRBUF_INIT;
+
+		return send_page(c, 303, &sb, cookies, safe_return(ret));
+	}
+}
+
+/* GET /: who is logged in, and the logout buttons. */
+static enum MHD_Result h_home(struct MHD_Connection *c, const struct session_rec *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	page_start(&sb, "Nua");
+	strbuf_addstr(&sb, "<h1>Nua</h1>\n<p>Logged in as <strong>");
+	html_escape(&sb, s->user);
+	strbuf_addstr(&sb, "</strong> (");
+	html_escape(&sb, s->role);
+	strbuf_addstr(&sb, ").</p>\n");
+	for (int everywhere = 0; everywhere < 2; everywhere++) {
+		strbuf_addstr(&sb, "<form method=\"post\" action=\"/logout\">"
+				   "<input type=\"hidden\" name=\"csrf\" value=\"");
+		html_escape(&sb, s->csrf);
+		strbuf_addf(&sb, "\">%s<button type=\"submit\">%s</button></form>\n",
+			    everywhere ? "<input type=\"hidden\" name=\"everywhere\" value=\"1\">"
+				       : "",
+			    everywhere ? "Log out everywhere" : "Log out");
+	}
+	strbuf_addstr(&sb, "</main></body></html>\n");
+	return send_page(c, 200, &sb, NULL, NULL);
+}
+
+static enum MHD_Result h_logout(struct MHD_Connection *c, struct nua_ctx *ctx,
+				const struct request *req, const char *cookie,
+				const struct session_rec *s)
+{
+	_cleanup_free_ char *csrf = api_form_value(req->body.buf, req->body.len, "csrf");
+	_cleanup_free_ char *every = api_form_value(req->body.buf, req->body.len, "everywhere");
+	const char *cookies[2] = { SESSION_COOKIE
+				   "=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0",
+				   NULL };
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!same_secret(csrf, s->csrf))
+		return send_error(c, 403, "this form is stale or did not come from this site");
+	session_end(ctx->st, cookie, every && streq(every, "1"), NULL);
+	return send_page(c, 303, &sb, cookies, "/login");
+}
+
+bool api_portal_path(const char *method, const char *url)
+{
+	bool get = streq(method, "GET"), post = streq(method, "POST");
+
+	return (get && (streq(url, "/") || streq(url, "/portal.css") || streq(url, "/login"))) ||
+	       (post && (streq(url, "/login") || streq(url, "/logout")));
+}
+
+enum MHD_Result api_portal(struct daemon *d, struct MHD_Connection *c, const char *method,
+			   const char *url, const struct request *req)
+{
+	_cleanup_free_ char *cookie = cookie_of(c, SESSION_COOKIE);
+	const char *proto = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
+	struct session_rec s = { 0 };
+	struct nua_ctx ctx;
+	struct nua_error *err = NULL;
+	enum MHD_Result ret;
+	bool in;
+
+	if (streq(url, "/portal.css")) {
+		struct MHD_Response *r = MHD_create_response_from_buffer(
+			sizeof(style) - 1, (void *)style, MHD_RESPMEM_PERSISTENT);
+
+		MHD_add_response_header(r, "Content-Type", "text/css; charset=utf-8");
+		MHD_add_response_header(r, "Cache-Control", "max-age=3600");
+		ret = api_queue(c, 200, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (!req->who.remote || !proto || !streq(proto, "https"))
+		return send_error(c, 403,
+				  "the login portal is served over HTTPS on the admin "
+				  "domain only ('nua server')");
+	if (daemon_ctx(d, &ctx, &err) < 0)
+		return send_nua_error(c, err);
+	in = session_check(ctx.st, cookie, &s, NULL) == 0;
+	if (streq(method, "POST") && streq(url, "/login")) {
+		ret = h_login_post(d, c, &ctx, req);
+	} else if (streq(url, "/login")) {
+		_cleanup_free_ char *csrf = cookie_of(c, CSRF_COOKIE);
+		bool fresh = !csrf || strlen(csrf) != 32;
+
+		if (fresh) {
+			free(csrf);
+			csrf = secret_random_string(32);
+		}
+		ret = login_form(c, 200, csrf, fresh, safe_return(arg(c, "return")), NULL);
+	} else if (streq(url, "/logout")) {
+		ret = in ? h_logout(c, &ctx, req, cookie, &s) : send_error(c, 401, "not logged in");
+	} else if (in) {
+		ret = h_home(c, &s);
+	} else {
+		struct strbuf sb = STRBUF_INIT;
+
+		ret = send_page(c, 303, &sb, NULL, "/login");
+	}
+	session_rec_release(&s);
+	daemon_ctx_close(&ctx);
+	return ret;
+}
