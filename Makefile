@@ -18,7 +18,7 @@ ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 OPT = -O1 -g
 endif
-PKGS = sqlite3 jansson libsodium libarchive libcurl libmicrohttpd libcrypto libargon2
+PKGS = sqlite3 jansson libsodium libarchive libcurl libmicrohttpd libcrypto libargon2 libqrencode
 # A machine without one of them stops here, with one line that names them
 # all, rather than at a compiler error about a header. 'make clean' and
 # 'make format' need none.

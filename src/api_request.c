@@ -529,8 +529,8 @@ void api_user_release(struct api_user *u)
 int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct api_user *out,
 		   struct nua_error **err)
 {
-	static const char *const what[] = { "user", "user change", "group", "group member",
-					    "token" };
+	static const char *const what[] = { "user",  "user change", "group", "group member",
+					    "token", "TOTP" };
 	json_error_t jerr;
 	json_int_t expires = 0;
 	int r = -1;
@@ -568,6 +568,14 @@ int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct
 					     "bad token request: expires_in must be seconds, "
 					     "more than 0 and at most ten years");
 		out->expires_in = expires;
+		break;
+	case API_USER_TOTP:
+		r = json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?s, s?s}", "secret",
+				   &out->secret, "code", &out->code);
+		if (r == 0 && !out->secret != !out->code)
+			return nua_error_set(err, NUA_EINPUT,
+					     "bad TOTP request: give both the secret and a code, "
+					     "or neither");
 		break;
 	case API_USER_KINDS:
 		BUG("api_parse_user: kind %d", (int)kind);

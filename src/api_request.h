@@ -171,6 +171,7 @@ void api_tls_release(struct api_tls *t);
  *   POST, DELETE /v1/groups/NAME/members: {"user": S}
  *   POST /v1/tokens: {"name": S, "role"?: S, "instance"?: S,
  *     "expires_in"?: seconds > 0}
+ *   POST /v1/users/NAME/totp: {} (a new secret) or {"secret": S, "code": S}
  * Any other key or type is NUA_EINPUT. */
 enum api_user_kind {
 	API_USER_ADD,
@@ -178,11 +179,12 @@ enum api_user_kind {
 	API_GROUP_ADD,
 	API_GROUP_MEMBER,
 	API_TOKEN_CREATE,
+	API_USER_TOTP,
 	API_USER_KINDS /* how many */
 };
 struct api_user {
 	void *root;
-	const char *name, *password, *role, *email, *user, *instance;
+	const char *name, *password, *role, *email, *user, *instance, *secret, *code;
 	long long expires_in; /* 0: absent */
 };
 int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct api_user *out,

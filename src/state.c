@@ -216,6 +216,17 @@ static const char *const migrations[] = {
 	"  count INTEGER NOT NULL,"
 	"  first_at INTEGER NOT NULL,"
 	"  blocked_until INTEGER NOT NULL DEFAULT 0"
+	");"
+	/* A session whose second factor is still to come. */
+	"ALTER TABLE sessions ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;"
+	/* TOTP: the sealed secret, the last time step used (no replay), and
+	 * the recovery codes' SHA-256. */
+	"ALTER TABLE users ADD COLUMN totp TEXT;"
+	"ALTER TABLE users ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE recovery_codes ("
+	"  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  hash TEXT NOT NULL,"
+	"  PRIMARY KEY (user, hash)"
 	");",
 };
 

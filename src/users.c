@@ -4,12 +4,15 @@
 
 #include <argon2.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <time.h>
 
 #include "secret.h"
+#include "strbuf.h"
 #include "util.h"
 #include "banned.h"
 
@@ -256,8 +259,8 @@ int user_set_email(struct state *st, const char *name, const char *email, struct
 }
 
 /* Rows of a SELECT as objects with the given keys, one per column; a key
- * named "+LIST" is filled by the SQL's last column, a string of names
- * separated by newlines (group_concat), as an array. */
+ * "+LIST" takes a string of names separated by newlines (group_concat) as
+ * an array, a key "?FLAG" an integer as a boolean. */
 static int select_objects(struct state *st, const char *sql, const char *const *keys, json_t **out,
 			  struct nua_error **err)
 {
@@ -273,7 +276,10 @@ static int select_objects(struct state *st, const char *sql, const char *const *
 		json_t *o = json_object();
 
 		for (int i = 0; keys[i]; i++) {
-			if (keys[i][0] == '+') {
+			if (keys[i][0] == '?') {
+				json_object_set_new(o, keys[i] + 1,
+						    json_boolean(sqlite3_column_int(s, i)));
+			} else if (keys[i][0] == '+') {
 				const char *v = (const char *)sqlite3_column_text(s, i);
 				json_t *list = json_array();
 
@@ -301,12 +307,12 @@ static int select_objects(struct state *st, const char *sql, const char *const *
 
 int user_list(struct state *st, void **out, struct nua_error **err)
 {
-	static const char *const keys[] = { "name",	   "email",   "role", "created_at",
-					    "password_at", "+groups", NULL };
+	static const char *const keys[] = { "name",	   "email", "role",    "created_at",
+					    "password_at", "?totp", "+groups", NULL };
 
 	return select_objects(st,
 			      "SELECT u.name, u.email, u.role, u.created_at, u.password_at, "
-			      "(SELECT group_concat(grp, char(10)) FROM "
+			      "u.totp IS NOT NULL, (SELECT group_concat(grp, char(10)) FROM "
 			      " (SELECT grp FROM group_members WHERE user = u.name ORDER BY grp)) "
 			      "FROM users u ORDER BY u.name",
 			      keys, (json_t **)out, err);
@@ -588,7 +594,7 @@ int token_check(struct state *st, const char *token, struct token_rec *out, stru
 	return 0;
 }
 
-/* ---- sessions ---- */
+/* ---- TOTP ---- */
 
 static void sha256_hex(const char *text, char hex[65])
 {
@@ -598,8 +604,295 @@ static void sha256_hex(const char *text, char hex[65])
 	sodium_bin2hex(hex, 65, h, sizeof(h));
 }
 
+static const char b32_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+static char *base32(const unsigned char *in, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	unsigned buf = 0;
+	int bits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		buf = (buf << 8) | in[i];
+		bits += 8;
+		while (bits >= 5) {
+			strbuf_addch(&sb, b32_alphabet[(buf >> (bits - 5)) & 31]);
+			bits -= 5;
+		}
+	}
+	if (bits > 0)
+		strbuf_addch(&sb, b32_alphabet[(buf << (5 - bits)) & 31]);
+	return strbuf_detach(&sb, NULL);
+}
+
+/* Decode base32 (no padding, case and spaces ignored) into out; its length,
+ * or -1. */
+static int unbase32(const char *s, unsigned char *out, size_t max)
+{
+	unsigned buf = 0;
+	int bits = 0;
+	size_t n = 0;
+
+	for (; *s; s++) {
+		const char *p;
+		char c = *s >= 'a' && *s <= 'z' ? (char)(*s - 32) : *s;
+
+		if (c == ' ' || c == '=')
+			continue;
+		if (!(p = strchr(b32_alphabet, c)) || !c)
+			return -1;
+		buf = (buf << 5) | (unsigned)(p - b32_alphabet);
+		bits += 5;
+		if (bits >= 8) {
+			if (n >= max)
+				return -1;
+			out[n++] = (unsigned char)(buf >> (bits - 8));
+			bits -= 8;
+		}
+	}
+	return (int)n;
+}
+
+int totp_code(const char *secret_b32, int64_t t, char code[7])
+{
+	unsigned char key[64], msg[8], mac[EVP_MAX_MD_SIZE];
+	unsigned maclen = 0;
+	uint64_t step = (uint64_t)(t / 30);
+	int n = unbase32(secret_b32, key, sizeof(key));
+	uint32_t v;
+	int off;
+
+	if (n <= 0)
+		return -1;
+	for (int i = 7; i >= 0; i--, step >>= 8)
+		msg[i] = (unsigned char)(step & 0xff);
+	if (!HMAC(EVP_sha1(), key, n, msg, sizeof(msg), mac, &maclen) || maclen < 20)
+		return -1;
+	sodium_memzero(key, sizeof(key));
+	off = mac[maclen - 1] & 0x0f;
+	v = ((uint32_t)(mac[off] & 0x7f) << 24) | ((uint32_t)mac[off + 1] << 16) |
+	    ((uint32_t)mac[off + 2] << 8) | mac[off + 3];
+	snprintf(code, 7, "%06u", v % 1000000);
+	return 0;
+}
+
+void totp_new(const char *user, char **secret_b32, char **uri)
+{
+	unsigned char raw[TOTP_SECRET_BYTES];
+
+	randombytes_buf(raw, sizeof(raw));
+	*secret_b32 = base32(raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	*uri = xasprintf("otpauth://totp/Nua:%s?secret=%s&issuer=Nua&algorithm=SHA1&digits=6"
+			 "&period=30",
+			 user, *secret_b32);
+}
+
+/* The step of t (-1, 0 or +1 around now) whose code is code, or -1. */
+static int64_t matching_step(const char *secret, const char *code, int64_t t)
+{
+	char c[7];
+
+	if (!code || strlen(code) != 6)
+		return -1;
+	for (int d = -1; d <= 1; d++)
+		if (totp_code(secret, t + d * 30, c) == 0 && sodium_memcmp(c, code, 6) == 0)
+			return t / 30 + d;
+	return -1;
+}
+
+int user_totp_enable(struct state *st, const char *user, const char *secret_b32, const char *code,
+		     char ***codes, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *sealed = NULL;
+	unsigned char raw[64];
+	char **v;
+	int64_t step;
+
+	*codes = NULL;
+	if (!exists(st, "users", user))
+		return no_such("user", user, err);
+	if (unbase32(secret_b32 ? secret_b32 : "", raw, sizeof(raw)) < 16)
+		return nua_error_set(err, NUA_EINPUT,
+				     "the TOTP secret is not base32 of 16 bytes "
+				     "or more");
+	sodium_memzero(raw, sizeof(raw));
+	if ((step = matching_step(secret_b32, code, now())) < 0)
+		return nua_error_set(err, NUA_EINPUT,
+				     "the code is not the authenticator's current code for this "
+				     "secret (is its clock right?)");
+	if (secret_seal(secret_b32, &sealed, err) < 0 ||
+	    state_prepare(st, "UPDATE users SET totp = ?, totp_step = ? WHERE name = ?", &s, err) <
+		    0)
+		return -1;
+	state_bind_text(s, 1, sealed);
+	sqlite3_bind_int64(s, 2, step);
+	state_bind_text(s, 3, user);
+	if (run(st, s, NULL, NULL, err) < 0)
+		return -1;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (state_prepare(st, "DELETE FROM recovery_codes WHERE user = ?", &s, err) < 0)
+		return -1;
+	state_bind_text(s, 1, user);
+	if (run(st, s, NULL, NULL, err) < 0)
+		return -1;
+	v = xcalloc(TOTP_RECOVERY_CODES + 1, sizeof(*v));
+	for (int i = 0; i < TOTP_RECOVERY_CODES; i++) {
+		_cleanup_free_ char *a = secret_random_string(5), *b = secret_random_string(5);
+		char hash[65];
+
+		v[i] = xasprintf("%s-%s", a, b);
+		sha256_hex(v[i], hash);
+		sqlite3_finalize(s);
+		s = NULL;
+		if (state_prepare(st, "INSERT INTO recovery_codes (user, hash) VALUES (?, ?)", &s,
+				  err) < 0 ||
+		    (state_bind_text(s, 1, user), state_bind_text(s, 2, hash),
+		     run(st, s, NULL, NULL, err) < 0)) {
+			strv_free(v);
+			return -1;
+		}
+	}
+	*codes = v;
+	return 0;
+}
+
+int user_totp_disable(struct state *st, const char *user, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (state_prepare(st, "UPDATE users SET totp = NULL, totp_step = 0 WHERE name = ?", &s,
+			  err) < 0)
+		return -1;
+	state_bind_text(s, 1, user);
+	if (change_named(st, s, "user", user, err) < 0)
+		return -1;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (state_prepare(st, "DELETE FROM recovery_codes WHERE user = ?", &s, err) < 0)
+		return -1;
+	state_bind_text(s, 1, user);
+	return run(st, s, NULL, NULL, err);
+}
+
+bool user_has_totp(struct state *st, const char *user)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+	if (state_prepare(st, "SELECT 1 FROM users WHERE name = ? AND totp IS NOT NULL", &s, NULL) <
+	    0)
+		return false;
+	state_bind_text(s, 1, user);
+	return sqlite3_step(s) == SQLITE_ROW;
+}
+
+int user_totp_check(struct state *st, const char *user, const char *code, int64_t t,
+		    struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *sealed = NULL, *secret = NULL;
+	int64_t last = 0, step;
+	char hash[65];
+	int changed = 0;
+
+	if (state_prepare(st, "SELECT totp, totp_step FROM users WHERE name = ?", &s, err) < 0)
+		return -1;
+	state_bind_text(s, 1, user);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		sealed = state_column_text(s, 0);
+		last = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (!sealed)
+		return nua_error_set(err, NUA_EINPUT, "wrong code");
+	if (secret_open(sealed, &secret, err) < 0)
+		return -1;
+	step = matching_step(secret, code, t);
+	sodium_memzero(secret, strlen(secret));
+	if (step > last) {
+		if (state_prepare(st, "UPDATE users SET totp_step = ? WHERE name = ?", &s, err) < 0)
+			return -1;
+		sqlite3_bind_int64(s, 1, step);
+		state_bind_text(s, 2, user);
+		return run(st, s, NULL, NULL, err);
+	}
+	/* A recovery code, used up. */
+	if (!code || strlen(code) != 11)
+		return nua_error_set(err, NUA_EINPUT, "wrong code");
+	sha256_hex(code, hash);
+	if (state_prepare(st, "DELETE FROM recovery_codes WHERE user = ? AND hash = ?", &s, err) <
+	    0)
+		return -1;
+	state_bind_text(s, 1, user);
+	state_bind_text(s, 2, hash);
+	if (run(st, s, &changed, NULL, err) < 0)
+		return -1;
+	return changed ? 0 : nua_error_set(err, NUA_EINPUT, "wrong code");
+}
+
+/* ---- sessions ---- */
+
+static int new_session(struct state *st, const char *user, const char *origin, bool pending,
+		       char **cookie, char **csrf, struct nua_error **err);
+
 int session_create(struct state *st, const char *user, const char *origin, char **cookie,
 		   char **csrf, struct nua_error **err)
+{
+	return new_session(st, user, origin, false, cookie, csrf, err);
+}
+
+int session_create_pending(struct state *st, const char *user, const char *origin, char **cookie,
+			   char **csrf, struct nua_error **err)
+{
+	return new_session(st, user, origin, true, cookie, csrf, err);
+}
+
+bool session_pending(struct state *st, const char *cookie, char **user, char **csrf)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	char id[65];
+
+	*user = *csrf = NULL;
+	if (!cookie || strlen(cookie) != 43)
+		return false;
+	sha256_hex(cookie, id);
+	if (state_prepare(st,
+			  "SELECT user, csrf FROM sessions WHERE id = ? AND pending = 1 AND "
+			  "expires_at > ?",
+			  &s, NULL) < 0)
+		return false;
+	state_bind_text(s, 1, id);
+	sqlite3_bind_int64(s, 2, now());
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return false;
+	*user = state_column_text(s, 0);
+	*csrf = state_column_text(s, 1);
+	return true;
+}
+
+int session_confirm(struct state *st, const char *cookie, struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	char id[65];
+	int64_t n = now();
+
+	sha256_hex(cookie, id);
+	if (state_prepare(st,
+			  "UPDATE sessions SET pending = 0, seen_at = ?, expires_at = ? "
+			  "WHERE id = ? AND pending = 1",
+			  &s, err) < 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, n);
+	sqlite3_bind_int64(s, 2, n + SESSION_LIFE);
+	state_bind_text(s, 3, id);
+	return run(st, s, NULL, NULL, err);
+}
+
+static int new_session(struct state *st, const char *user, const char *origin, bool pending,
+		       char **cookie, char **csrf, struct nua_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	_cleanup_free_ char *c = secret_random_string(43), *t = secret_random_string(32);
@@ -611,7 +904,7 @@ int session_create(struct state *st, const char *user, const char *origin, char 
 	sha256_hex(c, id);
 	if (state_prepare(st,
 			  "INSERT INTO sessions (id, user, csrf, origin, created_at, seen_at, "
-			  "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			  "expires_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			  &s, err) < 0)
 		return -1;
 	state_bind_text(s, 1, id);
@@ -620,7 +913,9 @@ int session_create(struct state *st, const char *user, const char *origin, char 
 	state_bind_text(s, 4, origin ? origin : "");
 	sqlite3_bind_int64(s, 5, n);
 	sqlite3_bind_int64(s, 6, n);
-	sqlite3_bind_int64(s, 7, n + SESSION_LIFE);
+	/* A second factor is given within five minutes. */
+	sqlite3_bind_int64(s, 7, n + (pending ? 300 : SESSION_LIFE));
+	sqlite3_bind_int(s, 8, pending);
 	if (run(st, s, NULL, "no such user", err) < 0)
 		return -1;
 	*cookie = TAKE_PTR(c);
@@ -651,7 +946,8 @@ int session_check(struct state *st, const char *cookie, struct session_rec *out,
 	sha256_hex(cookie, id);
 	if (state_prepare(st,
 			  "SELECT s.user, u.role, s.csrf, s.created_at, s.expires_at, s.seen_at "
-			  "FROM sessions s JOIN users u ON u.name = s.user WHERE s.id = ?",
+			  "FROM sessions s JOIN users u ON u.name = s.user "
+			  "WHERE s.id = ? AND s.pending = 0",
 			  &s, err) < 0)
 		return -1;
 	state_bind_text(s, 1, id);

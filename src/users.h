@@ -82,6 +82,30 @@ void token_rec_release(struct token_rec *t);
  * token" otherwise. */
 int token_check(struct state *st, const char *token, struct token_rec *out, struct nua_error **err);
 
+/* ---- TOTP, the second factor (RFC 6238: HMAC-SHA1, 30 s, 6 digits) ---- */
+
+#define TOTP_SECRET_BYTES   20
+#define TOTP_RECOVERY_CODES 10
+
+/* The code of the base32 secret at unix time t into code[7]; -1 for a
+ * secret that is not base32. */
+int totp_code(const char *secret_b32, int64_t t, char code[7]);
+/* A new secret (base32, caller frees) and its otpauth:// URI for user. */
+void totp_new(const char *user, char **secret_b32, char **uri);
+/* Turn TOTP on for user with secret_b32, once code proves the
+ * authenticator has it: the secret is sealed, and *codes (NULL-terminated,
+ * caller frees) receives TOTP_RECOVERY_CODES one-time recovery codes, of
+ * which only the hashes are kept. A wrong code is NUA_EINPUT. */
+int user_totp_enable(struct state *st, const char *user, const char *secret_b32, const char *code,
+		     char ***codes, struct nua_error **err);
+int user_totp_disable(struct state *st, const char *user, struct nua_error **err);
+bool user_has_totp(struct state *st, const char *user);
+/* 0 when code is user's current code (the step before or after too, for
+ * clocks a little apart; a step used once is refused after) or one of its
+ * recovery codes (used up by this); NUA_EINPUT otherwise. */
+int user_totp_check(struct state *st, const char *user, const char *code, int64_t now,
+		    struct nua_error **err);
+
 /* ---- sessions of the login portal ---- */
 
 #define SESSION_LIFE (7 * 86400) /* at most, from the login */
@@ -92,6 +116,15 @@ int token_check(struct state *st, const char *token, struct token_rec *out, stru
  * API requests must carry. */
 int session_create(struct state *st, const char *user, const char *origin, char **cookie,
 		   char **csrf, struct nua_error **err);
+/* As session_create, for a user whose second factor is still to come: the
+ * session counts for nothing (session_check refuses it) until
+ * session_confirm, within five minutes. */
+int session_create_pending(struct state *st, const char *user, const char *origin, char **cookie,
+			   char **csrf, struct nua_error **err);
+/* The user and CSRF token of a pending session (caller frees both); false
+ * when there is none. */
+bool session_pending(struct state *st, const char *cookie, char **user, char **csrf);
+int session_confirm(struct state *st, const char *cookie, struct nua_error **err);
 struct session_rec {
 	char *user, *role, *csrf;
 	int64_t created_at, expires_at;

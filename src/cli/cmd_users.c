@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
+#include <qrencode.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,19 +161,22 @@ static void print_users(json_t *list)
 	json_decref(list);
 }
 
+int cmd_user_totp(const char *name, bool off, bool json);
+
 int cmd_user(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "role", required_argument, NULL, 'r' },
 		{ "email", required_argument, NULL, 'e' },
+		{ "off", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_struct *self = cli_find_command("user");
 	_cleanup_args_ struct cli_args pos = { 0 };
 	_cleanup_free_ char *path = NULL;
 	const char *role = NULL, *email = NULL, *verb;
-	bool json = false;
+	bool json = false, off = false;
 	char *pw;
 	json_t *body;
 	int c, r;
@@ -186,8 +190,14 @@ int cmd_user(int argc, char **argv)
 			role = optarg;
 		else if (c == 'e')
 			email = optarg;
+		else if (c == 'O')
+			off = true;
 	}
 	verb = pos.n ? pos.v[0] : "ls";
+	if (streq(verb, "totp") && pos.n == 2 && !role && !email)
+		return cmd_user_totp(pos.v[1], off, json);
+	if (off)
+		return cli_usage_error(self, "--off is for 'totp'");
 	if (streq(verb, "ls") && pos.n <= 1 && !role && !email)
 		return call("GET", "/v1/users", NULL, json, print_users);
 	if (pos.n != 2 && !(streq(verb, "role") && pos.n == 3))
@@ -618,4 +628,91 @@ int cmd_server(int argc, char **argv)
 				      none ? json_null() : json_string(pos.v[1])),
 			    json, print_server);
 	return cli_usage_error(self, "unknown use of server; see 'nua help server'");
+}
+
+/* The QR code of text on the terminal: two rows of modules per line with
+ * half blocks, light modules drawn (a dark terminal shows them white),
+ * with a quiet zone of two. */
+static void print_qr(const char *text)
+{
+	QRcode *q = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	int w, border = 2;
+
+	if (!q)
+		return;
+	w = q->width;
+	for (int y = -border; y < w + border; y += 2) {
+		for (int x = -border; x < w + border; x++) {
+			bool top = y >= 0 && y < w && x >= 0 && x < w && (q->data[y * w + x] & 1);
+			bool bottom = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
+				      (q->data[(y + 1) * w + x] & 1);
+
+			/* A dark module is a space; a light one ink. */
+			fputs(!top && !bottom ? "\u2588"
+			      : !top	      ? "\u2580"
+			      : !bottom	      ? "\u2584"
+					      : " ",
+			      stdout);
+		}
+		fputc('\n', stdout);
+	}
+	QRcode_free(q);
+}
+
+/* nua user totp NAME [--off]: enrol an authenticator (its QR code, a code
+ * from it to prove it, then the recovery codes), or turn TOTP off. */
+int cmd_user_totp(const char *name, bool off, bool json)
+{
+	_cleanup_free_ char *esc = client_escape(name);
+	_cleanup_free_ char *path = xasprintf("/v1/users/%s/totp", esc);
+	_cleanup_error_ struct nua_error *err = NULL;
+	json_t *out = NULL, *body;
+	char *code;
+	size_t i;
+	json_t *c;
+	int r;
+
+	if (off) {
+		r = call("DELETE", path, NULL, json, NULL);
+		if (r == 0 && !json)
+			printf("TOTP is off for %s\n", name);
+		return r;
+	}
+	if (client_call("POST", path, json_object(), &out, &err) < 0)
+		return nua_error_report(err);
+	if (isatty(STDIN_FILENO)) {
+		printf("Scan this with an authenticator app (or enter the secret %s):\n\n",
+		       cli_json_str(out, "secret", "?"));
+		print_qr(cli_json_str(out, "uri", ""));
+		printf("\n%s\n\n", cli_json_str(out, "uri", ""));
+		fflush(stdout);
+		code = ask_hidden("code shown by the app: ");
+	} else {
+		/* A script: the URI on stdout, the code on stdin. */
+		printf("%s\n", cli_json_str(out, "uri", ""));
+		fflush(stdout);
+		code = read_line(stdin);
+	}
+	if (!code || !code[0]) {
+		free_secret(code);
+		json_decref(out);
+		return cli_error(NUA_EINPUT, "no code given: TOTP stays off");
+	}
+	body = json_pack("{s:s, s:s}", "secret", cli_json_str(out, "secret", ""), "code", code);
+	free_secret(code);
+	json_decref(out);
+	out = NULL;
+	r = client_call("POST", path, body, &out, &err);
+	json_decref(body);
+	if (r < 0)
+		return nua_error_report(err);
+	if (json) {
+		cli_print_json(out);
+		return 0;
+	}
+	printf("TOTP is on for %s. Recovery codes, each good once (keep them safe):\n", name);
+	json_array_foreach(json_object_get(out, "recovery_codes"), i, c)
+		printf("  %s\n", json_string_value(c));
+	json_decref(out);
+	return 0;
 }

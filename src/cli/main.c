@@ -162,6 +162,7 @@ static const struct cmd_option domain_options[] = {
 static const struct cmd_option user_options[] = {
 	{ "--role ROLE", "add: admin or user (user by default)" },
 	{ "--email EMAIL", "add: the user's email" },
+	{ "--off", "totp: turn the second factor off" },
 	{ "--json", "print JSON" },
 	{ NULL, NULL },
 };
@@ -398,12 +399,14 @@ const struct cmd_struct nua_commands[] = {
 	  "an alias; the main domain stays.",
 	  domain_options, "instance" },
 	{ "user", cmd_user, CMD_NEED_DAEMON,
-	  "nua user [ls] | add NAME [--role ROLE] [--email EMAIL] | passwd NAME | role NAME ROLE | rm NAME",
+	  "nua user [ls] | add NAME [--role ROLE] [--email EMAIL] | passwd NAME | role NAME ROLE | totp NAME [--off] | rm NAME",
 	  "list, add and remove the users; their passwords and roles",
 	  "The people who use Nua. 'add' and 'passwd' read the password from the terminal\n"
 	  "(twice, not shown) or, when standard input is not a terminal, its first line;\n"
 	  "never from the command line. At least 10 characters; kept as an argon2id hash.\n"
-	  "A user's role is admin (everything) or user.",
+	  "A user's role is admin (everything) or user. 'totp' asks for a second factor\n"
+	  "at the login portal: it shows a QR code for an authenticator app, takes a code\n"
+	  "from it, then prints ten one-time recovery codes; --off turns it off.",
 	  user_options, NULL },
 	{ "group", cmd_group, CMD_NEED_DAEMON,
 	  "nua group [ls] | add GROUP | rm GROUP | join GROUP USER | leave GROUP USER",

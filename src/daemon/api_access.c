@@ -421,6 +421,44 @@ static enum MHD_Result h_users(struct MHD_Connection *c, struct nua_ctx *ctx, co
 	}
 }
 
+/* POST /v1/users/NAME/totp: a new secret and its URI, then, with a code
+ * that proves the authenticator has it, TOTP on and the recovery codes;
+ * DELETE: off. */
+static enum MHD_Result h_totp(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
+			      const char *name, const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct api_user u;
+	char **codes = NULL;
+	json_t *j = NULL, *a;
+	int r;
+
+	if (is(method, "DELETE")) {
+		r = user_totp_disable(ctx->st, name, &err);
+		return send_result(c, r, err, 200, NULL);
+	}
+	r = api_parse_user(req->body.buf, req->body.len, API_USER_TOTP, &u, &err);
+	if (r == 0 && !u.secret) {
+		_cleanup_free_ char *secret = NULL, *uri = NULL;
+
+		if (!user_valid_name(name)) {
+			api_user_release(&u);
+			return send_error(c, 404, "no user '%s'", name);
+		}
+		totp_new(name, &secret, &uri);
+		j = json_pack("{s:s, s:s}", "secret", secret, "uri", uri);
+	} else if (r == 0 &&
+		   (r = user_totp_enable(ctx->st, name, u.secret, u.code, &codes, &err)) == 0) {
+		a = json_array();
+		for (size_t i = 0; codes[i]; i++)
+			json_array_append_new(a, json_string(codes[i]));
+		j = json_pack("{s:o}", "recovery_codes", a);
+		strv_free(codes);
+	}
+	api_user_release(&u);
+	return send_result(c, r, err, 200, j);
+}
+
 /* /v1/groups, /v1/groups/NAME, /v1/groups/NAME/members */
 static enum MHD_Result h_groups(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
 				const char *name, bool members, const struct request *req)
@@ -615,6 +653,8 @@ enum MHD_Result api_access_route(struct daemon *d, struct MHD_Connection *c, con
 		return send_nua_error(c, err);
 	if (is(top, "users") && ((n == 2 && (get || post)) || (n == 3 && (patch || del))))
 		ret = h_users(c, &ctx, method, name, req);
+	else if (is(top, "users") && n == 4 && is(seg[3], "totp") && (post || del))
+		ret = h_totp(c, &ctx, method, name, req);
 	else if (is(top, "groups") && ((n == 2 && (get || post)) || (n == 3 && del)))
 		ret = h_groups(c, &ctx, method, name, false, req);
 	else if (is(top, "groups") && n == 4 && is(seg[3], "members") && (post || del))

@@ -135,6 +135,34 @@ static enum MHD_Result login_form(struct MHD_Connection *c, unsigned status, con
 	return send_page(c, status, &sb, cookies, NULL);
 }
 
+/* The second step of a login with TOTP: the code (or a recovery code). */
+static enum MHD_Result code_form(struct MHD_Connection *c, unsigned status, const char *csrf,
+				 const char *ret, const char *const *cookies, const char *error)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	page_start(&sb, "Second factor");
+	strbuf_addstr(&sb, "<h1>Second factor</h1>\n");
+	if (error) {
+		strbuf_addstr(&sb, "<p class=\"error\" role=\"alert\">");
+		html_escape(&sb, error);
+		strbuf_addstr(&sb, "</p>\n");
+	}
+	strbuf_addstr(&sb, "<form method=\"post\" action=\"/login/code\">\n"
+			   "<input type=\"hidden\" name=\"csrf\" value=\"");
+	html_escape(&sb, csrf);
+	strbuf_addstr(&sb, "\">\n<input type=\"hidden\" name=\"return\" value=\"");
+	html_escape(&sb, ret);
+	strbuf_addstr(
+		&sb, "\">\n"
+		     "<label for=\"code\">The code of your authenticator app, or a "
+		     "recovery code</label>"
+		     "<input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" "
+		     "inputmode=\"numeric\" required autofocus>\n"
+		     "<button type=\"submit\">Continue</button>\n</form>\n</main></body></html>\n");
+	return send_page(c, status, &sb, cookies, NULL);
+}
+
 static char *cookie_of(struct MHD_Connection *c, const char *name)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
@@ -242,6 +270,22 @@ static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, 
 		return login_form(c, 401, csrf, false, safe_return(ret),
 				  "Wrong user name or password.");
 	}
+	if (user_has_totp(ctx->st, user)) {
+		/* The password was right; the session counts once the code
+		 * comes, within five minutes. */
+		if (session_create_pending(ctx->st, user, origin, &session, &token, &err) < 0) {
+			nua_error_free(err);
+			return login_form(c, 500, csrf, false, safe_return(ret),
+					  "The session cannot be opened now.");
+		}
+		set = xasprintf(SESSION_COOKIE
+				"=%s; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=300",
+				session);
+		cookies[0] = set;
+		cookies[1] =
+			CSRF_COOKIE "=; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=0";
+		return code_form(c, 200, token, safe_return(ret), cookies, NULL);
+	}
 	login_succeeded(ctx->st, ukey);
 	login_succeeded(ctx->st, akey);
 	if (session_create(ctx->st, user, origin, &session, &token, &err) < 0) {
@@ -263,6 +307,62 @@ static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, 
 
 		return send_page(c, 303, &sb, cookies, safe_return(ret));
 	}
+}
+
+/* POST /login/code: the second factor of a pending session. */
+static enum MHD_Result h_code_post(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+				   const struct request *req)
+{
+	const char *origin = req->who.origin;
+	_cleanup_free_ char *cookie = cookie_of(c, SESSION_COOKIE);
+	_cleanup_free_ char *csrf = api_form_value(req->body.buf, req->body.len, "csrf");
+	_cleanup_free_ char *code = api_form_value(req->body.buf, req->body.len, "code");
+	_cleanup_free_ char *ret = api_form_value(req->body.buf, req->body.len, "return");
+	_cleanup_free_ char *user = NULL, *token = NULL, *ukey = NULL, *akey = NULL;
+	_cleanup_free_ char *set = NULL;
+	const char *cookies[2] = { NULL, NULL };
+	struct nua_error *err = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	int64_t wait;
+
+	if (!session_pending(ctx->st, cookie, &user, &token))
+		return send_page(c, 303, &sb, NULL, "/login");
+	if (!same_secret(csrf, token))
+		return send_error(c, 403, "this form is stale or did not come from this site");
+	ukey = xasprintf("user:%s", user);
+	akey = xasprintf("addr:%s", origin);
+	wait = login_blocked(ctx->st, ukey, (int64_t)time(NULL));
+	if (!wait)
+		wait = login_blocked(ctx->st, akey, (int64_t)time(NULL));
+	if (wait) {
+		_cleanup_free_ char *msg =
+			xasprintf("Too many failed logins: try again in %lld minutes.",
+				  (long long)(wait + 59) / 60);
+
+		return code_form(c, 429, token, safe_return(ret), NULL, msg);
+	}
+	if (user_totp_check(ctx->st, user, code ? code : "", (int64_t)time(NULL), &err) < 0) {
+		nua_error_free(err);
+		failed(d, ctx, user, origin);
+		return code_form(c, 401, token, safe_return(ret), NULL, "Wrong code.");
+	}
+	if (session_confirm(ctx->st, cookie, &err) < 0) {
+		nua_error_free(err);
+		return code_form(c, 500, token, safe_return(ret), NULL,
+				 "The session cannot be opened now.");
+	}
+	login_succeeded(ctx->st, ukey);
+	login_succeeded(ctx->st, akey);
+	{
+		_cleanup_free_ char *msg =
+			xasprintf("%s logged in from %s, with a second factor", user, origin);
+
+		state_event_add(ctx->st, NULL, "login", msg, NULL, NULL, NULL);
+	}
+	set = xasprintf(SESSION_COOKIE "=%s; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=%d",
+			cookie, SESSION_LIFE);
+	cookies[0] = set;
+	return send_page(c, 303, &sb, cookies, safe_return(ret));
 }
 
 /* GET /: who is logged in, and the logout buttons. */
@@ -311,7 +411,8 @@ bool api_portal_path(const char *method, const char *url)
 	bool get = streq(method, "GET"), post = streq(method, "POST");
 
 	return (get && (streq(url, "/") || streq(url, "/portal.css") || streq(url, "/login"))) ||
-	       (post && (streq(url, "/login") || streq(url, "/logout")));
+	       (post &&
+		(streq(url, "/login") || streq(url, "/login/code") || streq(url, "/logout")));
 }
 
 enum MHD_Result api_portal(struct daemon *d, struct MHD_Connection *c, const char *method,
@@ -344,6 +445,8 @@ enum MHD_Result api_portal(struct daemon *d, struct MHD_Connection *c, const cha
 	in = session_check(ctx.st, cookie, &s, NULL) == 0;
 	if (streq(method, "POST") && streq(url, "/login")) {
 		ret = h_login_post(d, c, &ctx, req);
+	} else if (streq(url, "/login/code")) {
+		ret = h_code_post(d, c, &ctx, req);
 	} else if (streq(url, "/login")) {
 		_cleanup_free_ char *csrf = cookie_of(c, CSRF_COOKIE);
 		bool fresh = !csrf || strlen(csrf) != 32;

@@ -50,6 +50,6 @@ file_setup() {
 @test "fresh machine: make without a library names every missing module and scripts/setup, in one line" {
 	run env PKG_CONFIG_LIBDIR=/nonexistent PKG_CONFIG_PATH= make -C "$NUA_TOP" -n BUILD="$BATS_TEST_TMPDIR/b"
 	[ "$status" -eq 2 ]
-	[[ $output == *"missing pkg-config modules: sqlite3 jansson libsodium libarchive libcurl libmicrohttpd libcrypto libargon2; 'scripts/setup' installs them"* ]]
+	[[ $output == *"missing pkg-config modules: sqlite3 jansson libsodium libarchive libcurl libmicrohttpd libcrypto libargon2 libqrencode; 'scripts/setup' installs them"* ]]
 	[ "$(grep -c 'missing pkg-config' <<<"$output")" = 1 ]
 }

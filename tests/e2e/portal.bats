@@ -120,6 +120,66 @@ login() {
 	[[ $output == *"served over HTTPS on the admin domain only"* ]]
 }
 
+# Turn TOTP on for $1: the secret goes to $BATS_TEST_TMPDIR/secret, the
+# recovery codes to $BATS_TEST_TMPDIR/recovery.
+enrol() {
+	local fifo=$BATS_TEST_TMPDIR/fifo uri
+	mkfifo "$fifo"
+	"$NUA" user totp "$1" <"$fifo" >"$BATS_TEST_TMPDIR/enrol" &
+	exec 9>"$fifo"
+	until uri=$(head -1 "$BATS_TEST_TMPDIR/enrol") && [ -n "$uri" ]; do sleep 0.1; done
+	[[ $uri == "otpauth://totp/Nua:$1?secret="*"&issuer=Nua"* ]]
+	sed 's/.*secret=\([A-Z2-7]*\).*/\1/' <<<"$uri" >"$BATS_TEST_TMPDIR/secret"
+	python3 "$NUA_TOP/tests/e2e/totp.py" "$(cat "$BATS_TEST_TMPDIR/secret")" >&9
+	exec 9>&-
+	wait $!
+	grep -q "TOTP is on for $1" "$BATS_TEST_TMPDIR/enrol"
+	grep -E '^  [A-Za-z0-9]{5}-[A-Za-z0-9]{5}$' "$BATS_TEST_TMPDIR/enrol" | tr -d ' ' >"$BATS_TEST_TMPDIR/recovery"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/recovery")" -eq 10 ]
+}
+# Post the code $1 on the second step of the login; prints the status.
+code() {
+	local csrf
+	csrf=$(grep -o 'name="csrf" value="[^"]*"' "$BATS_TEST_TMPDIR/page" | cut -d'"' -f4)
+	b -o "$BATS_TEST_TMPDIR/page2" -w '%{http_code}' --data-urlencode "csrf=$csrf" \
+		--data-urlencode "code=$1" -d "return=/" "$(url /login/code)"
+}
+
+@test "portal: TOTP asks for a code after the password; a recovery code works once" {
+	"$NUA" user add carol <<<"carol's long password" >/dev/null
+	enrol carol
+	"$NUA" user ls --json | jq -e '.[] | select(.name == "carol") | .totp == true'
+	# The secret is sealed in the database.
+	! grep -qF "$(cat "$BATS_TEST_TMPDIR/secret")" "$NUA_ROOT/nua.db" || false
+	JAR=$BATS_TEST_TMPDIR/jar
+	[ "$(login carol "carol's long password")" = 200 ]
+	grep -q "<h1>Second factor</h1>" "$BATS_TEST_TMPDIR/page"
+	# The password alone opens nothing.
+	[ "$(b -o /dev/null -w '%{http_code}' "$(url /v1/me)")" = 401 ]
+	[ "$(code 000000)" = 401 ]
+	grep -q "Wrong code." "$BATS_TEST_TMPDIR/page2"
+	# The code of the next step (the enrolment used this one's).
+	local next
+	next=$(python3 "$NUA_TOP/tests/e2e/totp.py" "$(cat "$BATS_TEST_TMPDIR/secret")" $(($(date +%s) + 30)))
+	[ "$(code "$next")" = 303 ]
+	[ "$(b "$(url /v1/me)" | jq -r .who)" = "user carol" ]
+	# The same code again: refused (a replay).
+	JAR=$BATS_TEST_TMPDIR/jar2
+	[ "$(login carol "carol's long password")" = 200 ]
+	[ "$(code "$next")" = 401 ]
+	# A recovery code: once.
+	local rc
+	rc=$(head -1 "$BATS_TEST_TMPDIR/recovery")
+	[ "$(code "$rc")" = 303 ]
+	JAR=$BATS_TEST_TMPDIR/jar3
+	[ "$(login carol "carol's long password")" = 200 ]
+	[ "$(code "$rc")" = 401 ]
+	# Off: the password is enough again.
+	"$NUA" user totp carol --off
+	JAR=$BATS_TEST_TMPDIR/jar4
+	[ "$(login carol "carol's long password")" = 303 ]
+}
+
 @test "portal: failed logins slow down, then block the account and the address for a while" {
 	JAR=$BATS_TEST_TMPDIR/jar
 	local i t0 t1

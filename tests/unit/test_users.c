@@ -1,6 +1,7 @@
 /* Users, groups and tokens (users.c) on a fresh state database. */
 #include <jansson.h>
 #include <string.h>
+#include <time.h>
 
 #include "state.h"
 #include "test.h"
@@ -262,5 +263,64 @@ TEST(users_sessions_and_failed_logins)
 	free(t1);
 	free(c2);
 	free(t2);
+	state_close(st);
+}
+
+/* RFC 6238's test vectors (SHA-1), cut to six digits. */
+TEST(users_totp_codes_match_rfc6238)
+{
+	const char *secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"; /* "12345678901234567890" */
+	char code[7];
+
+	CHECK_INT(totp_code(secret, 59, code), 0);
+	CHECK_STR(code, "287082");
+	CHECK_INT(totp_code(secret, 1111111109, code), 0);
+	CHECK_STR(code, "081804");
+	CHECK_INT(totp_code(secret, 1234567890, code), 0);
+	CHECK_STR(code, "005924");
+	CHECK_INT(totp_code(secret, 20000000000LL, code), 0);
+	CHECK_STR(code, "353130");
+	/* Lowercase and spaces are the same secret; not base32 is -1. */
+	CHECK_INT(totp_code("gezd gnbv gy3t qojq gezd gnbv gy3t qojq", 59, code), 0);
+	CHECK_STR(code, "287082");
+	CHECK_INT(totp_code("not base32!", 59, code), -1);
+	CHECK_INT(totp_code("", 59, code), -1);
+}
+
+TEST(users_totp_enable_check_and_recovery)
+{
+	struct state *st = fresh("totp");
+	struct nua_error *err = NULL;
+	char *secret = NULL, *uri = NULL, **codes = NULL, code[7];
+	int64_t t = (int64_t)time(NULL);
+
+	CHECK_INT(user_add(st, "fay", NULL, "user", "fay's long password", &err), 0);
+	totp_new("fay", &secret, &uri);
+	CHECK(strlen(secret) == 32);
+	CHECK(starts_with(uri, "otpauth://totp/Nua:fay?secret="));
+	CHECK_FAILS(user_totp_enable(st, "fay", secret, "000000", &codes, err_), NUA_EINPUT,
+		    "not the authenticator's current code");
+	CHECK(!user_has_totp(st, "fay"));
+	CHECK_INT(totp_code(secret, t, code), 0);
+	CHECK_INT(user_totp_enable(st, "fay", secret, code, &codes, &err), 0);
+	CHECK(user_has_totp(st, "fay"));
+	CHECK(codes && codes[9] && !codes[10] && strlen(codes[0]) == 11);
+	/* The step of the enrolment is used; the next one is good once. */
+	CHECK_FAILS(user_totp_check(st, "fay", code, t, err_), NUA_EINPUT, "wrong code");
+	CHECK_INT(totp_code(secret, t + 30, code), 0);
+	CHECK_INT(user_totp_check(st, "fay", code, t + 30, &err), 0);
+	CHECK_FAILS(user_totp_check(st, "fay", code, t + 30, err_), NUA_EINPUT, "wrong code");
+	/* Too far from the clock. */
+	CHECK_INT(totp_code(secret, t + 300, code), 0);
+	CHECK_FAILS(user_totp_check(st, "fay", code, t + 30, err_), NUA_EINPUT, "wrong code");
+	/* Recovery codes: each once. */
+	CHECK_INT(user_totp_check(st, "fay", codes[3], t, &err), 0);
+	CHECK_FAILS(user_totp_check(st, "fay", codes[3], t, err_), NUA_EINPUT, "wrong code");
+	CHECK_INT(user_totp_disable(st, "fay", &err), 0);
+	CHECK(!user_has_totp(st, "fay"));
+	CHECK_FAILS(user_totp_check(st, "fay", codes[4], t, err_), NUA_EINPUT, "wrong code");
+	strv_free(codes);
+	free(secret);
+	free(uri);
 	state_close(st);
 }
