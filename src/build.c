@@ -516,6 +516,21 @@ static void add_commands(struct strbuf *sb, const struct config_strv *cmds)
 	}
 }
 
+/* The commands as they run: each must succeed. sh -e does not stop on a
+ * failure inside "a && b" (only its last command counts), so each
+ * command's status is checked after it. The step's key is made from the
+ * commands themselves (add_commands), which this does not change. */
+static void add_checked_commands(struct strbuf *sb, const struct config_strv *cmds)
+{
+	for (size_t i = 0; i < cmds->n; i++)
+		strbuf_addf(sb,
+			    "%s\n"
+			    "nua_status=$?; [ \"$nua_status\" -eq 0 ] || { echo \"nua: command %zu "
+			    "of the list failed with exit status $nua_status\" >&2; exit "
+			    "\"$nua_status\"; }\n",
+			    cmds->v[i], i + 1);
+}
+
 /* The test commands in a container on the finished layers; the upper
  * directory is thrown away. A success is remembered by key. */
 static int test_step(struct build *b, struct nua_error **err)
@@ -530,6 +545,8 @@ static int test_step(struct build *b, struct nua_error **err)
 	add_commands(&script, t);
 	strbuf_addf(&def, "test\n%s", script.buf);
 	key = step_key(top_key(b), def.buf);
+	strbuf_reset(&script);
+	add_checked_commands(&script, t);
 	marker = xasprintf("%s/tests/%s", b->layers_dir, key);
 	if (!b->opt->no_cache && access(marker, F_OK) == 0) {
 		progress(b, "test", t->v[0], "passed before", seconds_since(t0));
@@ -805,6 +822,9 @@ int build_package(struct state *st, struct runtime *rt, const char *dir,
 	strbuf_addstr(&script, "mkdir -p /nua/app\n");
 	add_commands(&script, &b.cfg->build.build);
 	strbuf_addf(&def, "build\n%s\n%s", cwd, script.buf);
+	strbuf_reset(&script);
+	strbuf_addstr(&script, "mkdir -p /nua/app\n");
+	add_checked_commands(&script, &b.cfg->build.build);
 	{
 		struct script_step s = { "build", cwd, script.buf };
 		const char *detail = b.cfg->build.build.n ? b.cfg->build.build.v[0] : "(none)";

@@ -187,7 +187,7 @@ load server
 	id = "broken"
 	version = "1"
 	[build]
-	build = ["echo about to fail", "false"]
+	build = ["echo about to fail", "false && echo never", "echo after the failure"]
 	[run]
 	start = "sleep 1000"
 	EOF
@@ -195,6 +195,9 @@ load server
 	[ "$status" -eq 1 ]
 	[[ $output == *"step 'build' failed with exit status 1"* ]]
 	[[ $output == *"about to fail"* ]]
+	# A failure inside "a && b" stops the list too (sh -e alone goes on).
+	[[ $output == *"nua: command 2 of the list failed with exit status 1"* ]]
+	! grep -q "^after the failure" "$NUA_ROOT/logs/build/broken.log" || false
 	run "$NUA" ls --json
 	[ "$(echo "$output" | jq length)" -eq 2 ]
 }
