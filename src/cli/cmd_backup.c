@@ -536,6 +536,15 @@ int cmd_upgrade(int argc, char **argv)
 		source = strchr(pos.v[1], ':') && access(pos.v[1], F_OK) != 0
 				 ? xstrdup(pos.v[1])
 				 : cli_absolute_path(pos.v[1]);
+	/* From another machine, a package directory is sent first. */
+	if (source && source[0] == '/' && client_is_remote()) {
+		char *sent = NULL;
+
+		if (client_upload(source, &sent, &err) < 0)
+			return nua_error_report(err);
+		free(source);
+		source = sent;
+	}
 	path = client_instance_path(pos.v[0], "/upgrade");
 	body = json_pack("{s:s*, s:b}", "source", source, "no_cache", no_cache);
 	r = client_call_progress("POST", path, body, &out, &err);

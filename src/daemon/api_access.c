@@ -245,6 +245,35 @@ static bool build_of_upload(const struct request *req)
 	return ok;
 }
 
+/* Why the body of POST .../upgrade (a package on the server) or .../restore
+ * (a copy as another instance, for a token of one instance) is not for the
+ * request's principal, or NULL. */
+static const char *change_forbidden(const struct request *req, const char *sub)
+{
+	const char *why = NULL;
+
+	if (is(sub, "upgrade")) {
+		struct api_upgrade u;
+
+		if (api_parse_upgrade(req->body.buf, req->body.len, &u, NULL) == 0 && u.source &&
+		    u.source[0] == '/' && !in_store(u.source) && !api_in_uploads(u.source))
+			why = "a package on the server's disk cannot be named through the remote "
+			      "API: upgrade to an image, the store's version, or a directory of "
+			      "yours (nua uploads it)";
+		api_upgrade_release(&u);
+	} else if (is(sub, "restore") && req->who.instance[0]) {
+		struct api_snapshot_body b;
+
+		if (api_parse_snapshot_body(API_RESTORE_SNAPSHOT, req->body.buf, req->body.len, &b,
+					    NULL) == 0 &&
+		    b.as)
+			why = "this token is limited to its instance: it cannot restore a copy as "
+			      "another";
+		api_snapshot_body_release(&b);
+	}
+	return why;
+}
+
 /* Why the body of POST /v1/instances is not for p, or NULL. */
 static const char *deploy_forbidden(const struct request *req)
 {
@@ -306,7 +335,9 @@ const char *api_forbidden(struct MHD_Connection *c, const struct request *req, c
 		return "this is done on the server itself (nua on its unix socket): it reads or "
 		       "writes the server's files, or its backup key";
 	if (admin)
-		return inst && n == 2 && post ? deploy_forbidden(req) : NULL;
+		return inst && n == 2 && post	  ? deploy_forbidden(req)
+		       : inst_path && sub && post ? change_forbidden(req, sub)
+						  : NULL;
 	/* Tokens of the deploy and read roles. */
 	if (is(top, "users") || is(top, "groups") || is(top, "tokens") || is(top, "audit") ||
 	    is(top, "backup") || is(top, "tls") || is(top, "resources") || is(top, "server"))
@@ -339,7 +370,7 @@ const char *api_forbidden(struct MHD_Connection *c, const struct request *req, c
 	    (is(sub, "start") || is(sub, "stop") || is(sub, "restart") || is(sub, "upgrade") ||
 	     is(sub, "rollback") || is(sub, "backup") || is(sub, "restore") || is(sub, "env") ||
 	     is(sub, "domains") || is(sub, "tls")))
-		return NULL;
+		return post ? change_forbidden(req, sub) : NULL;
 	return "this needs a token of the admin role";
 }
 

@@ -194,13 +194,26 @@ token() { "$NUA" token create --json "$@" | jq -r .token; }
 	run remote "$dep" deploy "$pkg" --name uploaded
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[[ $(curl -s -H "Host: uploaded.localhost" "http://127.0.0.1:$NUA_HTTP_PORT/") == *"<h1>Uploaded</h1>"* ]]
-	# A build alone works the same way.
+	# A build alone works the same way, and an upgrade to a new version.
 	run remote "$dep" build "$pkg"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	sed -i 's/^version = "1.0.0"/version = "1.0.1"/' "$pkg/nua-config.toml"
+	echo "<h1>Uploaded again</h1>" >"$pkg/html/index.html"
+	run remote "$dep" upgrade uploaded "$pkg"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ $(curl -s -H "Host: uploaded.localhost" "http://127.0.0.1:$NUA_HTTP_PORT/") == *"Uploaded again"* ]]
+	# Not to a package on the server's disk.
+	run rcurl "$dep" POST /v1/instances/uploaded/upgrade -d "{\"source\": \"$NUA_TOP/apps/hello-static\"}"
+	[ "${lines[-1]}" = 403 ]
+	[[ $output == *"cannot be named through the remote API"* ]]
 	# A token of one instance may upload and deploy it, under its name.
 	run remote "$one" deploy "$pkg" --name blog
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[[ $(curl -s -H "Host: blog.localhost" "http://127.0.0.1:$NUA_HTTP_PORT/") == *"Uploaded"* ]]
+	# Nor may a token of one instance restore a copy as another.
+	run rcurl "$one" POST /v1/instances/blog/restore -d '{"as": "blog2"}'
+	[ "${lines[-1]}" = 403 ]
+	[[ $output == *"cannot restore a copy as another"* ]]
 	# What is not a package: refused, nothing kept.
 	run rcurl "$dep" POST /v1/packages --data-binary "not an archive"
 	[ "${lines[-1]}" = 400 ]
