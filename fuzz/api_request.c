@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (const char *)data + 1;
 	len = size - 1;
-	which = data[0] % 18;
+	which = data[0] % 19;
 	switch (which) {
 	case 0: {
 		char seg[API_PATH_SEGMENTS][API_SEGMENT_MAX];
@@ -127,6 +127,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(api_cookie_value(header, ""));
 		}
 		free(header);
+		break;
+	}
+	case 17: {
+		struct api_access a;
+
+		api_parse_access(body, len, len % 2, &a, &err);
+		api_access_release(&a);
 		break;
 	}
 	default: {

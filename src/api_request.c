@@ -688,3 +688,29 @@ char *api_cookie_value(const char *header, const char *name)
 	}
 	return found;
 }
+
+void api_access_release(struct api_access *a)
+{
+	json_decref(a->root);
+	memset(a, 0, sizeof(*a));
+}
+
+int api_parse_access(const char *body, size_t len, bool remove, struct api_access *out,
+		     struct nua_error **err)
+{
+	json_error_t jerr;
+	int priv = 0, r;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->root = load_object(body, len, "access rule", err)))
+		return -1;
+	r = remove ? json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?s}", "path", &out->path)
+		   : json_unpack_ex(out->root, &jerr, JSON_STRICT, "{s?s, s:b, s?s}", "path",
+				    &out->path, "private", &priv, "allow", &out->allow);
+	if (r < 0)
+		return nua_error_set(err, NUA_EINPUT, "bad access rule request: %s", jerr.text);
+	out->private_ = priv;
+	if (!out->path)
+		out->path = "/";
+	return 0;
+}

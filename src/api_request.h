@@ -191,6 +191,17 @@ int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct
 		   struct nua_error **err);
 void api_user_release(struct api_user *u);
 
+/* POST /v1/instances/NAME/access: {"path"?: S ("/"), "private": B,
+ * "allow"?: S}; DELETE: {"path"?: S}. */
+struct api_access {
+	void *root;
+	const char *path, *allow;
+	bool private_;
+};
+int api_parse_access(const char *body, size_t len, bool remove, struct api_access *out,
+		     struct nua_error **err);
+void api_access_release(struct api_access *a);
+
 /* A field of an application/x-www-form-urlencoded body (the login
  * portal's forms): the value of name, '+' and %XX decoded (caller frees);
  * NULL when absent, repeated, malformed, over 4096 bytes or holding a NUL. */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "build.h"
 #include "health.h"
 #include "image.h"
@@ -1282,12 +1283,22 @@ static int route_instance(struct nua_ctx *ctx, const struct instance_rec *in,
 			  struct proxy_route r, struct nua_error **err)
 {
 	_cleanup_free_ struct proxy_alias *aliases = xcalloc(in->n_aliases + 1, sizeof(*aliases));
+	_cleanup_free_ char *auth = NULL;
 
 	for (size_t i = 0; i < in->n_aliases; i++)
 		aliases[i] = (struct proxy_alias){ in->aliases[i].domain, in->aliases[i].path,
 						   in->aliases[i].redirect };
 	r.aliases = aliases;
 	r.n_aliases = in->n_aliases;
+	/* A private app: nginx asks the daemon before each request (r may be
+	 * the route nginx has: what it says of access is redone). */
+	r.auth = NULL;
+	if (access_protected(ctx->st, in->name)) {
+		_cleanup_free_ char *sock = proxy_api_socket(&ctx->proxy);
+
+		auth = xasprintf("unix:%s", sock);
+		r.auth = auth;
+	}
 	for (size_t i = 0; r.tls && ctx->proxy.https_port && i <= r.n_aliases; i++)
 		if (tls_uses_local(ctx, proxy_route_domain(&r, i)) &&
 		    tls_local_ensure(ctx, proxy_route_domain(&r, i), err) < 0)
@@ -1301,7 +1312,8 @@ static int set_route(struct nua_ctx *ctx, const struct instance_rec *in,
 		     struct nua_error **err)
 {
 	_cleanup_free_ char *upstream = ip && port ? xasprintf("%s:%d", ip, port) : NULL;
-	struct proxy_route r = { in->name, in->domain, in->path, upstream, run->tls, false, NULL, 0 };
+	struct proxy_route r = { in->name, in->domain, in->path, upstream, run->tls, false,
+				 NULL,	   0,	      NULL };
 
 	if (!in->domain)
 		return 0;
@@ -2371,7 +2383,8 @@ out:
 }
 
 /* Give the route of in (as nginx serves it now: upstream, TLS) in's
- * aliases. No route yet: the next converge makes it with them. */
+ * aliases and access rules. No route yet: the next converge makes it with
+ * them. */
 static int route_aliases(struct nua_ctx *ctx, const struct instance_rec *in,
 			 struct nua_error **err)
 {
@@ -2388,6 +2401,18 @@ static int route_aliases(struct nua_ctx *ctx, const struct instance_rec *in,
 		}
 	proxy_route_list_free(routes, n);
 	return ret;
+}
+
+int instance_route_refresh(struct nua_ctx *ctx, const char *name, struct nua_error **err)
+{
+	struct instance_rec in = { 0 };
+	int r;
+
+	if (instance_get(ctx, name, &in, err) < 0)
+		return -1;
+	r = route_aliases(ctx, &in, err);
+	instance_rec_release(&in);
+	return r;
 }
 
 /* host and normalised path of a DOMAIN[/PATH] argument. */

@@ -210,4 +210,8 @@ char *instance_container_id(const char *name, int64_t gen);
  * another id. */
 bool instance_parse_container_id(const char *id, char *name, size_t size, int64_t *gen);
 
+/* Render the route of instance name again with its aliases and access
+ * rules (after a change of its access rules). */
+int instance_route_refresh(struct nua_ctx *ctx, const char *name, struct nua_error **err);
+
 #endif

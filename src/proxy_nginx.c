@@ -41,7 +41,7 @@
 /* A route as stored: path normalised ("/" or "/a/b", no trailing slash),
  * upstream NULL for a stopped instance. */
 struct route {
-	char *name, *domain, *path, *upstream;
+	char *name, *domain, *path, *upstream, *auth;
 	bool tls, hsts;
 	struct proxy_alias *aliases; /* owned, with their strings; paths normalised */
 	size_t n_aliases;
@@ -58,6 +58,7 @@ static void route_release(struct route *r)
 	free(r->domain);
 	free(r->path);
 	free(r->upstream);
+	free(r->auth);
 	for (size_t i = 0; i < r->n_aliases; i++) {
 		free((char *)r->aliases[i].domain);
 		free((char *)r->aliases[i].path);
@@ -226,6 +227,9 @@ static int check_route(const struct proxy_route *r, struct nua_error **err)
 				     "path '%s' of '%s' must start with '/' and hold only letters, "
 				     "digits and . _ ~ - / (no empty, '.' or '..' segment)",
 				     r->path, r->name);
+	if (r->auth && (!starts_with(r->auth, "unix:/") || !valid_upstream(r->auth)))
+		return nua_error_set(err, NUA_EINPUT, "auth '%s' of '%s' is not unix:/PATH", r->auth,
+				     r->name);
 	if (r->upstream && !valid_upstream(r->upstream))
 		return nua_error_set(err, NUA_EINPUT,
 				     "upstream '%s' of '%s' is not HOST:PORT (an IPv4 address, "
@@ -394,6 +398,11 @@ static void add_proxy_headers(struct strbuf *sb, const char *indent)
 	    "X-Forwarded-Proto $scheme",
 	    "X-Forwarded-Host $host$nua_port",
 	    "X-Forwarded-Port $server_port",
+	    /* Who the user is comes from the daemon (a private app's
+	     * locations set them), never from the client. */
+	    "X-Nua-User \"\"",
+	    "X-Nua-Email \"\"",
+	    "X-Nua-Groups \"\"",
 	    /* Websockets. */
 	    "Upgrade $http_upgrade",
 	    "Connection $connection_upgrade",
@@ -579,12 +588,84 @@ static void render_location_body(struct strbuf *sb, const struct proxy_route *r,
 			    r->name);
 		return;
 	}
+	if (r->auth)
+		/* The daemon says yes (200, with who), log in (401: to the
+		 * portal, or a 401 for a client that does not take HTML) or
+		 * no (403). */
+		strbuf_addf(sb,
+			    "\t\t# The path as nginx matched it (decoded, dots resolved),\n"
+			    "\t\t# for the check: the subrequest shares the variable.\n"
+			    "\t\tset $nua_path $uri;\n"
+			    "\t\tauth_request /.nua/auth/%s;\n"
+			    "\t\tauth_request_set $nua_user $upstream_http_x_nua_user;\n"
+			    "\t\tauth_request_set $nua_email $upstream_http_x_nua_email;\n"
+			    "\t\tauth_request_set $nua_groups $upstream_http_x_nua_groups;\n"
+			    "\t\terror_page 401 = @nua_login;\n",
+			    r->name);
 	strbuf_addf(sb, "\t\tproxy_pass http://%s;\n", r->upstream);
-	if (!streq(path, "/")) {
+	if (!streq(path, "/") || r->auth) {
 		/* A header set here drops all those inherited from http. */
-		strbuf_addf(sb, "\t\tproxy_set_header X-Forwarded-Prefix %s;\n", path);
+		if (!streq(path, "/"))
+			strbuf_addf(sb, "\t\tproxy_set_header X-Forwarded-Prefix %s;\n", path);
 		add_proxy_headers(sb, "\t\t");
+		if (r->auth)
+			strbuf_addstr(sb, "\t\tproxy_set_header X-Nua-User $nua_user;\n"
+					  "\t\tproxy_set_header X-Nua-Email $nua_email;\n"
+					  "\t\tproxy_set_header X-Nua-Groups $nua_groups;\n");
 	}
+}
+
+/* The locations a server needs for its private routes: the check of
+ * each (internal), the way to the portal, and the return from it. */
+static void render_auth(struct strbuf *sb, const struct site_entry *mine, size_t m)
+{
+	const char *sock = NULL;
+
+	for (size_t i = 0; i < m; i++) {
+		const struct proxy_route *r = mine[i].r;
+
+		if (!r->auth || mine[i].redirect)
+			continue;
+		sock = r->auth;
+		strbuf_addf(sb,
+			    "\n\tlocation = /.nua/auth/%s {\n"
+			    "\t\tinternal;\n"
+			    "\t\tproxy_pass http://%s:/v1/access/check;\n"
+			    "\t\tproxy_pass_request_body off;\n"
+			    "\t\tproxy_set_header Content-Length \"\";\n"
+			    "\t\tproxy_set_header X-Nua-Instance %s;\n"
+			    "\t\tproxy_set_header X-Nua-Path $nua_path;\n"
+			    "\t\tproxy_set_header Host $host;\n"
+			    "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n"
+			    "\t\tproxy_set_header X-Real-IP $remote_addr;\n"
+			    "\t}\n",
+			    r->name, r->auth, r->name);
+	}
+	if (!sock)
+		return;
+	strbuf_addf(sb,
+		    "\n\tlocation @nua_login {\n"
+		    "\t\trewrite ^ /v1/access/start break;\n"
+		    "\t\tproxy_pass http://%s;\n"
+		    "\t\tproxy_method GET;\n"
+		    "\t\tproxy_pass_request_body off;\n"
+		    "\t\tproxy_set_header Content-Length \"\";\n"
+		    "\t\tproxy_set_header X-Original-URI $request_uri;\n"
+		    "\t\tproxy_set_header Host $host$nua_port;\n"
+		    "\t\tproxy_set_header Accept $http_accept;\n"
+		    "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n"
+		    "\t\tproxy_set_header X-Real-IP $remote_addr;\n"
+		    "\t}\n"
+		    "\n\tlocation = /.nua/callback {\n"
+		    "\t\trewrite ^ /v1/access/callback break;\n"
+		    "\t\tproxy_pass http://%s;\n"
+		    "\t\tproxy_pass_request_body off;\n"
+		    "\t\tproxy_set_header Content-Length \"\";\n"
+		    "\t\tproxy_set_header Host $host;\n"
+		    "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n"
+		    "\t\tproxy_set_header X-Real-IP $remote_addr;\n"
+		    "\t}\n",
+		    sock, sock);
 }
 
 /* The locations of one server block: each route's, served (or, with
@@ -669,6 +750,7 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
 				   "\t\troot ../tls/acme/webroot;\n"
 				   "\t\tdefault_type text/plain;\n"
 				   "\t}\n");
+	render_auth(&sb, mine, m);
 	render_locations(&sb, mine, m, t, false);
 	strbuf_addstr(&sb, "}\n");
 	if (t && t->https_port && t->cert) {
@@ -686,6 +768,7 @@ char *proxy_render_site(const struct proxy_route *routes, size_t n, const char *
 				    "\tssl_stapling_verify on;\n"
 				    "\tssl_trusted_certificate ../tls/live/%s.pem;\n",
 				    domain);
+		render_auth(&sb, mine, m);
 		render_locations(&sb, mine, m, t, true);
 		strbuf_addstr(&sb, "}\n");
 	}
@@ -703,6 +786,8 @@ static json_t *route_json(const struct route *r)
 			      r->domain, "path", r->path, "upstream", r->upstream, "tls", r->tls,
 			      "hsts", r->hsts);
 
+	if (r->auth)
+		json_object_set_new(j, "auth", json_string(r->auth));
 	if (r->n_aliases) {
 		json_t *a = json_array();
 
@@ -723,6 +808,7 @@ static void route_store(struct route *out, const struct proxy_route *r)
 	out->domain = xstrdup(r->domain);
 	out->path = proxy_normalise_path(r->path);
 	out->upstream = r->upstream ? xstrdup(r->upstream) : NULL;
+	out->auth = r->auth ? xstrdup(r->auth) : NULL;
 	out->tls = r->tls;
 	out->hsts = r->hsts;
 	out->n_aliases = r->n_aliases;
@@ -736,15 +822,16 @@ static void route_store(struct route *out, const struct proxy_route *r)
 /* A view of stored route r, valid while r is. */
 static struct proxy_route route_view(const struct route *r)
 {
-	return (struct proxy_route){ r->name, r->domain, r->path,     r->upstream,
-				     r->tls,  r->hsts,	 r->aliases, r->n_aliases };
+	return (struct proxy_route){ r->name, r->domain,  r->path,	  r->upstream, r->tls,
+				     r->hsts, r->aliases, r->n_aliases, r->auth };
 }
 
 static bool same_route(const struct route *a, const struct route *b)
 {
 	if (!streq(a->domain, b->domain) || !streq(a->path, b->path) || a->tls != b->tls ||
 	    a->hsts != b->hsts || a->n_aliases != b->n_aliases ||
-	    (!a->upstream) != (!b->upstream) || (a->upstream && !streq(a->upstream, b->upstream)))
+	    (!a->upstream) != (!b->upstream) || (a->upstream && !streq(a->upstream, b->upstream)) ||
+	    (!a->auth) != (!b->auth) || (a->auth && !streq(a->auth, b->auth)))
 		return false;
 	for (size_t i = 0; i < a->n_aliases; i++)
 		if (!streq(a->aliases[i].domain, b->aliases[i].domain) ||
@@ -758,7 +845,7 @@ static int load_route(const char *file, struct route *r, struct nua_error **err)
 {
 	json_error_t jerr;
 	json_t *j = json_load_file(file, 0, &jerr);
-	const char *name = NULL, *domain = NULL, *path = NULL, *upstream = NULL;
+	const char *name = NULL, *domain = NULL, *path = NULL, *upstream = NULL, *auth = NULL;
 	json_t *up = NULL, *aliases = NULL, *e;
 	int tls = 0, hsts = 0;
 	struct proxy_route pr;
@@ -768,9 +855,9 @@ static int load_route(const char *file, struct route *r, struct nua_error **err)
 
 	if (!j)
 		return nua_error_set(err, NUA_EFAIL, "cannot read route '%s': %s", file, jerr.text);
-	if (json_unpack_ex(j, &jerr, 0, "{s:s, s:s, s:s, s?:o, s?:b, s?:b, s?:o}", "name", &name,
-			   "domain", &domain, "path", &path, "upstream", &up, "tls", &tls, "hsts",
-			   &hsts, "aliases", &aliases) < 0) {
+	if (json_unpack_ex(j, &jerr, 0, "{s:s, s:s, s:s, s?:o, s?:b, s?:b, s?:o, s?:s}", "name",
+			   &name, "domain", &domain, "path", &path, "upstream", &up, "tls", &tls,
+			   "hsts", &hsts, "aliases", &aliases, "auth", &auth) < 0) {
 		ret = nua_error_set(err, NUA_EFAIL, "cannot read route '%s': %s", file, jerr.text);
 		goto out;
 	}
@@ -798,7 +885,7 @@ static int load_route(const char *file, struct route *r, struct nua_error **err)
 		av[i].redirect = redirect;
 	}
 	pr = (struct proxy_route){ name, domain, path, upstream, tls, hsts, av,
-				   json_array_size(aliases) };
+				   json_array_size(aliases), auth };
 	if (check_route(&pr, err) < 0) {
 		ret = nua_error_prefix(err, "route '%s'", file);
 		goto out;
@@ -1607,6 +1694,26 @@ int proxy_refresh_domain(struct proxy *p, const char *domain, struct nua_error *
 	if (lock_dir(p, &lock, err) < 0 || load_routes(p, &rs, err) < 0)
 		return -1;
 	return apply(p, &rs, NULL, domains, 1, "refresh", err);
+}
+
+int proxy_refresh_all(struct proxy *p, struct nua_error **err)
+{
+	_cleanup_(route_set_releasep) struct route_set rs = {0};
+	_cleanup_close_ int lock = -1;
+	_cleanup_free_ const char **domains = NULL;
+	size_t nd = 0, all = 0;
+
+	if (lock_dir(p, &lock, err) < 0 || load_routes(p, &rs, err) < 0)
+		return -1;
+	for (size_t i = 0; i < rs.n; i++)
+		all += rs.v[i].n_aliases + 1;
+	if (!all)
+		return 0;
+	domains = xcalloc(all + 1, sizeof(*domains));
+	for (size_t i = 0; i < rs.n; i++)
+		for (size_t k = 0; k <= rs.v[i].n_aliases; k++)
+			add_domain(domains, &nd, route_domain(&rs.v[i], k));
+	return apply(p, &rs, NULL, domains, nd, "refresh", err);
 }
 
 int proxy_ensure_running(struct proxy *p, struct nua_error **err)

@@ -68,6 +68,10 @@ struct proxy_route {
 	bool hsts;	      /* and sends Strict-Transport-Security there */
 	const struct proxy_alias *aliases; /* with tls and hsts as the route's */
 	size_t n_aliases;
+	/* "unix:/PATH" of the daemon's socket when the instance has private
+	 * access rules: nginx asks it (auth_request) before each request, and
+	 * gives the app who the user is; NULL for an app open to all. */
+	const char *auth;
 };
 
 /* The domain of host i of r: 0 the main one, 1.. its aliases. */
@@ -150,6 +154,10 @@ void proxy_route_list_free(struct proxy_route *list, size_t n);
  * does not run (a stale pid file is ignored: the pid must be a live nginx
  * master started on this root's nginx.conf) or reload it otherwise. */
 int proxy_ensure_running(struct proxy *p, struct nua_error **err);
+
+/* Write every site again from the routes (a new version of Nua may write
+ * them otherwise) and reload nginx, at the daemon's start. */
+int proxy_refresh_all(struct proxy *p, struct nua_error **err);
 
 /* The user nginx's workers run as (www-data, else nobody), or NULL when
  * not root. */

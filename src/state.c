@@ -228,6 +228,30 @@ static const char *const migrations[] = {
 	"  hash TEXT NOT NULL,"
 	"  PRIMARY KEY (user, hash)"
 	");",
+	/* 8: access control of apps (access.c): rules per instance and URL
+	 * prefix; the one-time codes and the sessions that carry a portal
+	 * login to an app's domain (they end with the portal's session). */
+	"CREATE TABLE access_rules ("
+	"  instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE,"
+	"  path TEXT NOT NULL,"
+	"  private INTEGER NOT NULL CHECK (private IN (0, 1)),"
+	"  allow TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (instance, path)"
+	");"
+	"CREATE TABLE app_codes ("
+	"  hash TEXT PRIMARY KEY,"
+	"  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  domain TEXT NOT NULL,"
+	"  portal TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+	"  expires_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE app_sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  domain TEXT NOT NULL,"
+	"  portal TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE"
+	");"
+	"CREATE INDEX app_sessions_portal ON app_sessions(portal);",
 };
 
 int state_latest_version(void) { return (int)ARRAY_SIZE(migrations); }

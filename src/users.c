@@ -980,6 +980,8 @@ int session_check(struct state *st, const char *cookie, struct session_rec *out,
 	return 0;
 }
 
+void session_id(const char *cookie, char id[65]) { sha256_hex(cookie, id); }
+
 int session_end(struct state *st, const char *cookie, bool everywhere, struct nua_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;

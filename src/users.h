@@ -134,6 +134,8 @@ void session_rec_release(struct session_rec *s);
  * otherwise ("not logged in"). */
 int session_check(struct state *st, const char *cookie, struct session_rec *out,
 		  struct nua_error **err);
+/* The id a session's cookie is kept as (its SHA-256, hexadecimal). */
+void session_id(const char *cookie, char id[65]);
 /* End the session of cookie; with everywhere, every session of its user. */
 int session_end(struct state *st, const char *cookie, bool everywhere, struct nua_error **err);
 

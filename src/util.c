@@ -346,3 +346,23 @@ int write_all(int fd, const void *buf, size_t len)
 	}
 	return 0;
 }
+
+char *url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+	char *out = xmalloc(3 * strlen(s) + 1);
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~:", *p)) {
+			out[n++] = (char)*p;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 0xf];
+		}
+	}
+	out[n] = '\0';
+	return out;
+}

@@ -91,6 +91,10 @@ int read_file(const char *path, char **out, size_t *len);
  * directory. mode is applied to the new file. Returns 0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* s percent-encoded for a URL's path segment or query value: every byte but
+ * ASCII letters, digits and "-._~:" (caller frees). */
+char *url_escape(const char *s);
+
 /* Write all of buf to fd, again after EINTR and short writes. Returns 0 or
  * -errno. */
 int write_all(int fd, const void *buf, size_t len);

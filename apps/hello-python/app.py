@@ -54,7 +54,8 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/headers":
             # What the proxy in front says about the request.
             names = ["Host", "X-Forwarded-Host", "X-Forwarded-Port",
-                     "X-Forwarded-Proto", "X-Forwarded-For"]
+                     "X-Forwarded-Proto", "X-Forwarded-For",
+                     "X-Nua-User", "X-Nua-Email", "X-Nua-Groups"]
             self.send(200, "application/json",
                       json.dumps({n: self.headers.get(n) for n in names}) + "\n")
         elif self.path.startswith("/alloc?mb="):

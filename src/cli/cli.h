@@ -125,6 +125,7 @@ DECLARE_CMD(audit);
 DECLARE_CMD(login);
 DECLARE_CMD(logout);
 DECLARE_CMD(server);
+DECLARE_CMD(access);
 DECLARE_CMD(resources);
 DECLARE_CMD(backup);
 DECLARE_CMD(backups);

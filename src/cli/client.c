@@ -104,23 +104,7 @@ char *client_instance_path(const char *name, const char *suffix)
 	return xasprintf("/v1/instances/%s%s", esc, suffix);
 }
 
-char *client_escape(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	struct strbuf sb = STRBUF_INIT;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~:", *p)) {
-			strbuf_addch(&sb, (char)*p);
-		} else {
-			strbuf_addch(&sb, '%');
-			strbuf_addch(&sb, hex[*p >> 4]);
-			strbuf_addch(&sb, hex[*p & 0xf]);
-		}
-	}
-	return strbuf_detach(&sb, NULL);
-}
+char *client_escape(const char *s) { return url_escape(s); }
 
 /* What the answer is read as. */
 enum xfer_mode {

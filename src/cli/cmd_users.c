@@ -716,3 +716,80 @@ int cmd_user_totp(const char *name, bool off, bool json)
 	json_decref(out);
 	return 0;
 }
+
+/* ---- access control of apps ---- */
+
+static void print_access(json_t *o)
+{
+	json_t *rules = json_object_get(o, "rules"), *r;
+	size_t i;
+
+	if (json_array_size(rules) == 0) {
+		printf("%s is public: no rule ('nua access %s private' makes it private)\n",
+		       cli_json_str(o, "name", "?"), cli_json_str(o, "name", "?"));
+		json_decref(o);
+		return;
+	}
+	printf("%-24s %-8s %s\n", "PATH", "ACCESS", "ALLOWED");
+	json_array_foreach(rules, i, r) {
+		char allow[256];
+		bool priv = json_is_true(json_object_get(r, "private"));
+
+		join_names(json_object_get(r, "allow"), allow, sizeof(allow));
+		printf("%-24s %-8s %s\n", cli_json_str(r, "path", "/"), priv ? "private" : "public",
+		       !priv		   ? "anyone"
+		       : streq(allow, "-") ? "any user who logs in"
+					   : allow);
+	}
+	json_decref(o);
+}
+
+int cmd_access(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "path", required_argument, NULL, 'p' },
+		{ "allow", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd_struct *self = cli_find_command("access");
+	_cleanup_args_ struct cli_args pos = { 0 };
+	_cleanup_free_ char *path = NULL;
+	const char *rule_path = NULL, *allow = NULL, *verb;
+	bool json = false;
+	json_t *body;
+	int c;
+
+	while ((c = cli_getopt_args(self, argc, argv, "", longopts, &pos)) != -1) {
+		if (c == '?')
+			return NUA_EINPUT;
+		if (c == 'j')
+			json = true;
+		else if (c == 'p')
+			rule_path = optarg;
+		else if (c == 'a')
+			allow = optarg;
+	}
+	if (pos.n < 1 || pos.n > 2)
+		return cli_usage_error(self, "unknown use of access; see 'nua help access'");
+	path = client_instance_path(pos.v[0], "/access");
+	verb = pos.n == 2 ? pos.v[1] : NULL;
+	if (!verb) {
+		if (rule_path || allow)
+			return cli_usage_error(self, "--path and --allow are for a rule");
+		return call("GET", path, NULL, json, print_access);
+	}
+	if (allow && !streq(verb, "private"))
+		return cli_usage_error(self, "--allow is for a private rule");
+	if (streq(verb, "private") || streq(verb, "public")) {
+		body = json_pack("{s:s, s:b}", "path", rule_path ? rule_path : "/", "private",
+				 streq(verb, "private"));
+		if (allow)
+			json_object_set_new(body, "allow", json_string(allow));
+		return call("POST", path, body, json, print_access);
+	}
+	if (streq(verb, "rm"))
+		return call("DELETE", path, json_pack("{s:s}", "path", rule_path ? rule_path : "/"),
+			    json, print_access);
+	return cli_usage_error(self, "unknown use of access; see 'nua help access'");
+}

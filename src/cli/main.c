@@ -183,6 +183,13 @@ static const struct cmd_option audit_options[] = {
 	{ NULL, NULL },
 };
 
+static const struct cmd_option access_options[] = {
+	{ "--path P", "the URL prefix the rule is for (/ by default)" },
+	{ "--allow LIST", "private: only these users and @groups (comma-separated)" },
+	{ "--json", "print JSON" },
+	{ NULL, NULL },
+};
+
 static const struct cmd_option server_options[] = {
 	{ "--none", "domain: serve the API on this machine's socket only" },
 	{ "--json", "print JSON" },
@@ -428,6 +435,17 @@ const struct cmd_struct nua_commands[] = {
 	  "token or of the right) is recorded: when, who (root on the server's socket, or\n"
 	  "the token), from where, what, and the answer's status.",
 	  audit_options, NULL },
+	{ "access", cmd_access, CMD_NEED_DAEMON,
+	  "nua access NAME [--json] | NAME private|public [--path P] [--allow LIST] | NAME rm [--path P]",
+	  "make an app private or public, for everyone or some users, by URL path",
+	  "An app is public until a rule says otherwise. 'private' asks visitors to log in\n"
+	  "at the portal of the admin domain ('nua server') before they see the app (or the\n"
+	  "part of it under --path); --allow limits it to users and @groups\n"
+	  "(alice,@dev). 'public' opens a path of a private app ('--path /api' for its own\n"
+	  "clients). The rule of the longest matching path decides. A browser is sent to\n"
+	  "the portal and back; another client gets a 401. The app gets the user in the\n"
+	  "X-Nua-User, X-Nua-Email and X-Nua-Groups headers, which clients cannot set.",
+	  access_options, "instance" },
 	{ "server", cmd_server, CMD_NEED_DAEMON, "nua server [--json] | domain DOMAIN | domain --none",
 	  "show or set the server's admin domain (the remote API)",
 	  "The admin domain serves the API over HTTPS (through nginx, with a certificate\n"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "access.h"
 #include "archive_tree.h"
 #include "mount.h"
 #include "paths.h"
@@ -490,6 +491,36 @@ static enum MHD_Result h_totp(struct MHD_Connection *c, struct nua_ctx *ctx, con
 	return send_result(c, r, err, 200, j);
 }
 
+/* GET, POST, DELETE /v1/instances/NAME/access: the rules; a change
+ * renders the instance's route again (nginx asks the daemon, or not). */
+static enum MHD_Result h_access(struct daemon *d, struct MHD_Connection *c, struct nua_ctx *ctx,
+				const char *method, const char *name, const struct request *req)
+{
+	struct nua_error *err = NULL;
+	struct api_access a;
+	void *rules = NULL;
+	int r = 0;
+
+	if (!is(method, "GET")) {
+		r = api_parse_access(req->body.buf, req->body.len, is(method, "DELETE"), &a, &err);
+		if (r == 0) {
+			daemon_lock(d, name);
+			r = is(method, "DELETE")
+				    ? access_remove(ctx->st, name, a.path, &err)
+				    : access_set(ctx->st, name, a.path, a.private_, a.allow, &err);
+			if (r == 0)
+				r = instance_route_refresh(ctx, name, &err);
+			daemon_unlock(d, name);
+		}
+		api_access_release(&a);
+		if (r < 0)
+			return send_nua_error(c, err);
+	}
+	if (access_list(ctx->st, name, &rules, &err) < 0)
+		return send_nua_error(c, err);
+	return send_json(c, 200, json_pack("{s:s, s:o}", "name", name, "rules", rules));
+}
+
 /* /v1/groups, /v1/groups/NAME, /v1/groups/NAME/members */
 static enum MHD_Result h_groups(struct MHD_Connection *c, struct nua_ctx *ctx, const char *method,
 				const char *name, bool members, const struct request *req)
@@ -591,7 +622,7 @@ int api_admin_apply(struct nua_ctx *ctx, struct nua_error **err)
 		return -1;
 	sock = proxy_api_socket(p);
 	up = xasprintf("unix:%s", sock);
-	r = (struct proxy_route){ PROXY_ADMIN_ROUTE, domain, "/", up, true, true, NULL, 0 };
+	r = (struct proxy_route){ PROXY_ADMIN_ROUTE, domain, "/", up, true, true, NULL, 0, NULL };
 	return proxy_set_route(p, &r, err);
 }
 
@@ -675,6 +706,13 @@ enum MHD_Result api_access_route(struct daemon *d, struct MHD_Connection *c, con
 		return h_me(c, &req->who);
 	if (n == 2 && is(top, "packages") && post)
 		return h_package(c, req);
+	if (n == 4 && is(top, "instances") && is(seg[3], "access") && (get || post || del)) {
+		if (daemon_ctx(d, &ctx, &err) < 0)
+			return send_nua_error(c, err);
+		ret = h_access(d, c, &ctx, method, name, req);
+		daemon_ctx_close(&ctx);
+		return ret;
+	}
 	if (!(is(top, "users") || is(top, "groups") || is(top, "tokens") || is(top, "audit") ||
 	      is(top, "server"))) {
 		*handled = false;

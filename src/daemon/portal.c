@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "proxy_nginx.h"
 #include "secret.h"
 #include "users.h"
 #include "util.h"
@@ -90,13 +92,65 @@ static void page_start(struct strbuf *sb, const char *title)
 	strbuf_addstr(sb, " · Nua</title></head><body><main>\n");
 }
 
-/* Where to go after the login: a path of this site only ("/x", never
- * "//host" or a URL), "/" otherwise. */
+/* Where to go after the login: a path of this site ("/x", never "//host"),
+ * or an app's URL (http[s]://HOST[:PORT]/PATH, HOST an instance's domain);
+ * "/" otherwise. */
+static __thread struct state *return_st; /* the request's state, for app_url */
+
+/* Split an app's URL into its origin ("https://host:port") and path; the
+ * host alone in *host. False when it is not one. */
+static bool app_url(const char *r, char **origin, char **host, char **path)
+{
+	const char *h, *slash, *colon;
+	_cleanup_free_ char *name = NULL;
+
+	*origin = *host = *path = NULL;
+	if (!r || strpbrk(r, "\r\n\t <>\"'\\"))
+		return false;
+	if (starts_with(r, "https://"))
+		h = r + 8;
+	else if (starts_with(r, "http://"))
+		h = r + 7;
+	else
+		return false;
+	slash = strchr(h, '/');
+	if (!slash || slash == h)
+		return false;
+	colon = memchr(h, ':', (size_t)(slash - h));
+	name = xstrndup(h, (size_t)((colon ? colon : slash) - h));
+	if (!proxy_valid_domain(name) || !return_st || !access_known_host(return_st, name))
+		return false;
+	*origin = xstrndup(r, (size_t)(slash - r));
+	*host = TAKE_PTR(name);
+	*path = xstrdup(slash);
+	return true;
+}
+
 static const char *safe_return(const char *r)
 {
+	_cleanup_free_ char *o = NULL, *h = NULL, *p = NULL;
+
+	if (app_url(r, &o, &h, &p))
+		return r;
 	if (!r || r[0] != '/' || r[1] == '/' || r[1] == '\\' || strpbrk(r, "\r\n\t <>\"'"))
 		return "/";
 	return r;
+}
+
+/* The Location after a login: ret, or for an app's URL its callback with a
+ * one-time code that carries the portal session (cookie) there. */
+static char *after_login(struct nua_ctx *ctx, const char *user, const char *cookie, const char *ret)
+{
+	_cleanup_free_ char *o = NULL, *h = NULL, *p = NULL, *code = NULL, *ep = NULL;
+	char id[65];
+
+	if (!app_url(ret, &o, &h, &p))
+		return xstrdup(safe_return(ret));
+	session_id(cookie, id);
+	if (access_code_create(ctx->st, user, h, id, &code, NULL) < 0)
+		return xstrdup("/");
+	ep = url_escape(p);
+	return xasprintf("%s/.nua/callback?code=%s&return=%s", o, code, ep);
 }
 
 static enum MHD_Result login_form(struct MHD_Connection *c, unsigned status, const char *csrf,
@@ -304,8 +358,9 @@ static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, 
 	cookies[1] = CSRF_COOKIE "=; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=0";
 	{
 		struct strbuf sb = STRBUF_INIT;
+		_cleanup_free_ char *to = after_login(ctx, user, session, ret);
 
-		return send_page(c, 303, &sb, cookies, safe_return(ret));
+		return send_page(c, 303, &sb, cookies, to);
 	}
 }
 
@@ -362,7 +417,11 @@ static enum MHD_Result h_code_post(struct daemon *d, struct MHD_Connection *c, s
 	set = xasprintf(SESSION_COOKIE "=%s; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=%d",
 			cookie, SESSION_LIFE);
 	cookies[0] = set;
-	return send_page(c, 303, &sb, cookies, safe_return(ret));
+	{
+		_cleanup_free_ char *to = after_login(ctx, user, cookie, ret);
+
+		return send_page(c, 303, &sb, cookies, to);
+	}
 }
 
 /* GET /: who is logged in, and the logout buttons. */
@@ -406,11 +465,119 @@ static enum MHD_Result h_logout(struct MHD_Connection *c, struct nua_ctx *ctx,
 	return send_page(c, 303, &sb, cookies, "/login");
 }
 
+/* ---- what nginx asks for the apps ---- */
+
+#define APP_COOKIE "nua_app"
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* The request's host without its port (nginx's $host with its port). */
+static char *host_of(struct MHD_Connection *c)
+{
+	const char *h = header(c, "Host");
+	const char *colon = h ? strchr(h, ':') : NULL;
+
+	return h ? xstrndup(h, colon ? (size_t)(colon - h) : strlen(h)) : NULL;
+}
+
+/* GET /v1/access/check (nginx's auth_request): 200 and who the user is,
+ * 401 (log in) or 403. */
+static enum MHD_Result h_access_check(struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	const char *instance = header(c, "X-Nua-Instance"), *path = header(c, "X-Nua-Path");
+	_cleanup_free_ char *host = host_of(c), *cookie = cookie_of(c, APP_COOKIE);
+	_cleanup_free_ char *user = NULL, *email = NULL, *groups = NULL;
+	struct MHD_Response *r;
+	enum access_decision d;
+	enum MHD_Result ret;
+	unsigned status;
+
+	if (!instance || !path || !host)
+		return send_error(c, 400, "not a request of nginx");
+	user = access_session_user(ctx->st, cookie, host);
+	d = access_decide(ctx->st, instance, path, user);
+	status = d == ACCESS_LOGIN ? 401 : d == ACCESS_FORBIDDEN ? 403 : 200;
+	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (status == 200 && user && access_user_info(ctx->st, user, &email, &groups)) {
+		MHD_add_response_header(r, "X-Nua-User", user);
+		if (email)
+			MHD_add_response_header(r, "X-Nua-Email", email);
+		if (groups[0])
+			MHD_add_response_header(r, "X-Nua-Groups", groups);
+	}
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = api_queue(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* GET /v1/access/start (a private page without a login): a browser goes
+ * to the portal and comes back; another client gets a 401. */
+static enum MHD_Result h_access_start(struct daemon *d, struct MHD_Connection *c,
+				      struct nua_ctx *ctx)
+{
+	const char *uri = header(c, "X-Original-URI"), *proto = header(c, "X-Forwarded-Proto");
+	const char *host = header(c, "Host"), *accept = header(c, "Accept");
+	_cleanup_free_ char *admin = NULL, *back = NULL, *eback = NULL, *to = NULL;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (state_setting_get(ctx->st, "server.admin_domain", &admin, NULL) < 0 || !admin)
+		return send_error(c, 503,
+				  "this app is private, and the server has no admin domain "
+				  "to log in on ('nua server domain')");
+	if (!accept || !strstr(accept, "text/html")) {
+		if (d->proxy.https_port == 443)
+			return send_error(c, 401, "this app is private: log in at https://%s/login",
+					  admin);
+		return send_error(c, 401, "this app is private: log in at https://%s:%d/login",
+				  admin, d->proxy.https_port);
+	}
+	back = xasprintf("%s://%s%s", proto && streq(proto, "https") ? "https" : "http",
+			 host ? host : "", uri && uri[0] == '/' ? uri : "/");
+	eback = url_escape(back);
+	to = d->proxy.https_port == 443 ? xasprintf("https://%s/login?return=%s", admin, eback)
+					: xasprintf("https://%s:%d/login?return=%s", admin,
+						    d->proxy.https_port, eback);
+	return send_page(c, 302, &sb, NULL, to);
+}
+
+/* GET /v1/access/callback?code=&return= (on the app's domain): the code
+ * becomes a session of this domain, in its own cookie. */
+static enum MHD_Result h_access_callback(struct MHD_Connection *c, struct nua_ctx *ctx)
+{
+	const char *proto = header(c, "X-Forwarded-Proto");
+	_cleanup_free_ char *host = host_of(c), *user = NULL, *portal = NULL, *cookie = NULL;
+	_cleanup_free_ char *set = NULL;
+	const char *cookies[2] = { NULL, NULL };
+	struct nua_error *err = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	const char *ret = arg(c, "return");
+
+	if (!host)
+		return send_error(c, 400, "not a request of nginx");
+	if (access_code_take(ctx->st, arg(c, "code"), host, &user, &portal, &err) < 0 ||
+	    access_session_create(ctx->st, user, host, portal, &cookie, &err) < 0)
+		return send_nua_error(c, err);
+	set = xasprintf(APP_COOKIE "=%s; Path=/; HttpOnly;%s SameSite=Lax", cookie,
+			proto && streq(proto, "https") ? " Secure;" : "");
+	cookies[0] = set;
+	/* Back to a path of this site only. */
+	if (!ret || ret[0] != '/' || ret[1] == '/' || ret[1] == '\\' ||
+	    strpbrk(ret, "\r\n\t <>\"'"))
+		ret = "/";
+	return send_page(c, 302, &sb, cookies, ret);
+}
+
 bool api_portal_path(const char *method, const char *url)
 {
 	bool get = streq(method, "GET"), post = streq(method, "POST");
 
-	return (get && (streq(url, "/") || streq(url, "/portal.css") || streq(url, "/login"))) ||
+	return (get && (streq(url, "/") || streq(url, "/portal.css") || streq(url, "/login") ||
+			streq(url, "/v1/access/check") || streq(url, "/v1/access/start") ||
+			streq(url, "/v1/access/callback"))) ||
 	       (post &&
 		(streq(url, "/login") || streq(url, "/login/code") || streq(url, "/logout")));
 }
@@ -436,17 +603,38 @@ enum MHD_Result api_portal(struct daemon *d, struct MHD_Connection *c, const cha
 		MHD_destroy_response(r);
 		return ret;
 	}
+	if (starts_with(url, "/v1/access/")) {
+		/* nginx asks for an app, on whatever domain (the remote
+		 * socket only). */
+		if (!req->who.remote)
+			return send_error(c, 404, "no endpoint '%s' here", url);
+		if (daemon_ctx(d, &ctx, &err) < 0)
+			return send_nua_error(c, err);
+		return_st = ctx.st;
+		ret = streq(url, "/v1/access/check")   ? h_access_check(c, &ctx)
+		      : streq(url, "/v1/access/start") ? h_access_start(d, c, &ctx)
+						       : h_access_callback(c, &ctx);
+		daemon_ctx_close(&ctx);
+		return ret;
+	}
 	if (!req->who.remote || !proto || !streq(proto, "https"))
 		return send_error(c, 403,
 				  "the login portal is served over HTTPS on the admin "
 				  "domain only ('nua server')");
 	if (daemon_ctx(d, &ctx, &err) < 0)
 		return send_nua_error(c, err);
+	return_st = ctx.st;
 	in = session_check(ctx.st, cookie, &s, NULL) == 0;
 	if (streq(method, "POST") && streq(url, "/login")) {
 		ret = h_login_post(d, c, &ctx, req);
 	} else if (streq(url, "/login/code")) {
 		ret = h_code_post(d, c, &ctx, req);
+	} else if (streq(url, "/login") && in) {
+		/* Logged in already: back where it came from. */
+		struct strbuf sb = STRBUF_INIT;
+		_cleanup_free_ char *to = after_login(&ctx, s.user, cookie, arg(c, "return"));
+
+		ret = send_page(c, 303, &sb, NULL, to);
 	} else if (streq(url, "/login")) {
 		_cleanup_free_ char *csrf = cookie_of(c, CSRF_COOKIE);
 		bool fresh = !csrf || strlen(csrf) != 32;

@@ -103,7 +103,7 @@ TEST(proxy_valid_domain_lengths)
 
 TEST(proxy_render_one_route)
 {
-	struct proxy_route r = {"blog", "blog.example.com", NULL, "10.88.0.5:8080", false, false, NULL, 0 };
+	struct proxy_route r = {"blog", "blog.example.com", NULL, "10.88.0.5:8080", false, false, NULL, 0, NULL };
 	_cleanup_free_ char *s = proxy_render_site(&r, 1, "blog.example.com", NULL);
 
 	CHECK(strstr(s, "server_name blog.example.com;\n"));
@@ -121,7 +121,7 @@ TEST(proxy_render_aliases)
 				    { "old.example.com", "/", true },
 				    { "old.example.com", "/v1.0/", true } };
 	struct proxy_route r = { "blog", "example.com", "/blog", "10.88.0.5:8080", true, false,
-				 al, 3 };
+				 al, 3, NULL };
 	struct proxy_site_tls t = { 8443, true, true, false, 8080 };
 	_cleanup_free_ char *www = proxy_render_site(&r, 1, "www.example.com", NULL);
 	_cleanup_free_ char *old = proxy_render_site(&r, 1, "old.example.com", &t);
@@ -146,9 +146,9 @@ TEST(proxy_render_aliases)
 TEST(proxy_render_two_paths_one_server)
 {
 	struct proxy_route rs[] = {
-	    {"notes", "example.com", "/notes/", "10.88.0.6:3000", false, false, NULL, 0 },
-	    {"blog", "example.com", "/", "10.88.0.5:8080", false, false, NULL, 0 },
-	    {"other", "other.example.com", NULL, "10.88.0.7:80", false, false, NULL, 0 },
+	    {"notes", "example.com", "/notes/", "10.88.0.6:3000", false, false, NULL, 0, NULL },
+	    {"blog", "example.com", "/", "10.88.0.5:8080", false, false, NULL, 0, NULL },
+	    {"other", "other.example.com", NULL, "10.88.0.7:80", false, false, NULL, 0, NULL },
 	};
 	_cleanup_free_ char *s = proxy_render_site(rs, 3, "example.com", NULL);
 	const char *first = strstr(s, "server {");
@@ -168,7 +168,7 @@ TEST(proxy_render_two_paths_one_server)
 
 TEST(proxy_render_path_only_gets_404_root)
 {
-	struct proxy_route r = {"notes", "example.com", "/notes", "10.88.0.6:3000", false, false, NULL, 0 };
+	struct proxy_route r = {"notes", "example.com", "/notes", "10.88.0.6:3000", false, false, NULL, 0, NULL };
 	_cleanup_free_ char *s = proxy_render_site(&r, 1, "example.com", NULL);
 
 	CHECK(strstr(s, "location / {\n\t\tdefault_type text/plain;\n\t\treturn 404 "));
@@ -176,7 +176,7 @@ TEST(proxy_render_path_only_gets_404_root)
 
 TEST(proxy_render_stopped_route)
 {
-	struct proxy_route r = {"blog", "blog.example.com", NULL, NULL, false, false, NULL, 0 };
+	struct proxy_route r = {"blog", "blog.example.com", NULL, NULL, false, false, NULL, 0, NULL };
 	_cleanup_free_ char *s = proxy_render_site(&r, 1, "blog.example.com", NULL);
 
 	CHECK(strstr(s, "return 503 \"blog is stopped\\n\";"));
@@ -429,9 +429,9 @@ static char *upstream(int port)
 static void serve_checks(struct live *t)
 {
 	_cleanup_free_ char *up_a = upstream(t->port_a), *up_b = upstream(t->port_b);
-	struct proxy_route ra = {"alpha", "app.test", NULL, up_a, false, false, NULL, 0 };
-	struct proxy_route rb = {"beta", "app.test", "/b", up_b, false, false, NULL, 0 };
-	struct proxy_route dup = {"gamma", "app.test", "/b/", up_a, false, false, NULL, 0 };
+	struct proxy_route ra = {"alpha", "app.test", NULL, up_a, false, false, NULL, 0, NULL };
+	struct proxy_route rb = {"beta", "app.test", "/b", up_b, false, false, NULL, 0, NULL };
+	struct proxy_route dup = {"gamma", "app.test", "/b/", up_a, false, false, NULL, 0, NULL };
 	struct nua_error *err = NULL;
 	_cleanup_free_ char *site = NULL, *route_file = NULL;
 
@@ -539,8 +539,8 @@ static void rejected_checks(struct live *t)
 {
 	_cleanup_free_ char *up_a = upstream(t->port_a), *up_b = upstream(t->port_b);
 	_cleanup_free_ char *broken = NULL, *route_file = NULL, *site = NULL;
-	struct proxy_route ra = {"alpha", "a.test", NULL, up_a, false, false, NULL, 0 };
-	struct proxy_route rb = {"beta", "b.test", NULL, up_b, false, false, NULL, 0 };
+	struct proxy_route ra = {"alpha", "a.test", NULL, up_a, false, false, NULL, 0, NULL };
+	struct proxy_route rb = {"beta", "b.test", NULL, up_b, false, false, NULL, 0, NULL };
 	struct nua_error *err = NULL;
 	FILE *f;
 

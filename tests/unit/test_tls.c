@@ -97,8 +97,8 @@ TEST(tls_parse_checks_key_names_and_time)
 TEST(proxy_render_site_with_a_certificate)
 {
 	struct proxy_route rs[] = {
-		{ "blog", "example.com", "/", "10.88.0.5:8080", true, true, NULL, 0 },
-		{ "api", "example.com", "/api", "10.88.0.6:80", false, false, NULL, 0 },
+		{ "blog", "example.com", "/", "10.88.0.5:8080", true, true, NULL, 0, NULL },
+		{ "api", "example.com", "/api", "10.88.0.6:80", false, false, NULL, 0, NULL },
 	};
 	struct proxy_site_tls t = { 8443, true, true, false, 0 };
 	_cleanup_free_ char *s = proxy_render_site(rs, 2, "example.com", &t);
@@ -159,7 +159,7 @@ static const char ocsp_pem[] =
 TEST(tls_ocsp_responder_turns_stapling_on)
 {
 	struct proxy_route r = { "app", "ocsp.example.org", "/", "10.88.0.5:8080", true, false,
-				 NULL, 0 };
+				 NULL, 0, NULL };
 	struct proxy_site_tls t = { 443, true, true, false, 80 };
 	struct tls_cert_info info;
 	struct nua_error *err = NULL;
