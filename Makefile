@@ -120,6 +120,7 @@ bench: all
 	NUA_BUILD=$(abspath $(BUILD)) bench/run
 	NUA_BUILD=$(abspath $(BUILD)) bench/backup
 	NUA_BUILD=$(abspath $(BUILD)) bench/tls
+	NUA_BUILD=$(abspath $(BUILD)) bench/access
 	NUA_BUILD=$(abspath $(BUILD)) bench/store
 
 format:

@@ -381,7 +381,7 @@ const char *proxy_worker_user(void)
 	return getpwnam("www-data") ? "www-data" : "nobody";
 }
 
-static const char *const temp_dirs[] = {"body", "proxy", "fastcgi", "uwsgi", "scgi"};
+static const char *const temp_dirs[] = {"body", "proxy", "fastcgi", "uwsgi", "scgi", "auth"};
 
 /* The headers every proxied request gets. */
 static void add_proxy_headers(struct strbuf *sb, const char *indent)
@@ -439,6 +439,11 @@ static char *main_conf_text(const struct proxy *p)
 	strbuf_addf(&sb, "\tfastcgi_temp_path tmp/%s;\n", temp_dirs[2]);
 	strbuf_addf(&sb, "\tuwsgi_temp_path tmp/%s;\n", temp_dirs[3]);
 	strbuf_addf(&sb, "\tscgi_temp_path tmp/%s;\n", temp_dirs[4]);
+	/* The daemon's answers about private apps, kept a few seconds. */
+	strbuf_addf(&sb,
+		    "\tproxy_cache_path tmp/%s levels=1 keys_zone=nua_auth:1m max_size=16m "
+		    "inactive=1m use_temp_path=off;\n",
+		    temp_dirs[5]);
 	strbuf_addstr(&sb, "\tserver_tokens off;\n"
 			   "\tserver_names_hash_bucket_size 128;\n"
 			   "\tserver_names_hash_max_size 4096;\n"
@@ -635,11 +640,16 @@ static void render_auth(struct strbuf *sb, const struct site_entry *mine, size_t
 			    "\t\tproxy_set_header Content-Length \"\";\n"
 			    "\t\tproxy_set_header X-Nua-Instance %s;\n"
 			    "\t\tproxy_set_header X-Nua-Path $nua_path;\n"
+			    "\t\t# A decision holds %d s for one session, host and path.\n"
+			    "\t\tproxy_cache nua_auth;\n"
+			    "\t\tproxy_cache_key \"$host|$nua_path|$cookie_nua_app\";\n"
+			    "\t\tproxy_cache_valid 200 401 403 %ds;\n"
+			    "\t\tproxy_ignore_headers Cache-Control Expires Set-Cookie;\n"
 			    "\t\tproxy_set_header Host $host;\n"
 			    "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n"
 			    "\t\tproxy_set_header X-Real-IP $remote_addr;\n"
 			    "\t}\n",
-			    r->name, r->auth, r->name);
+			    r->name, r->auth, r->name, PROXY_AUTH_CACHE, PROXY_AUTH_CACHE);
 	}
 	if (!sock)
 		return;

@@ -167,6 +167,10 @@ const char *proxy_worker_user(void);
  * never an instance's name). */
 #define PROXY_ADMIN_ROUTE "nua-admin"
 
+/* Seconds nginx keeps the daemon's answer about a private app's request
+ * (for one session, host and path). */
+#define PROXY_AUTH_CACHE 5
+
 /* The unix socket nginx passes the remote API to (in its directory, which
  * its workers reach): caller frees. */
 char *proxy_api_socket(const struct proxy *p);
