@@ -100,6 +100,8 @@ TEST(access_codes_and_app_sessions_follow_the_portal_session)
 	CHECK_INT(access_code_take(st, code, "blog.example", &user, &portal, &err), 0);
 	CHECK_STR(user, "alice");
 	CHECK_STR(portal, id);
+	free(user);
+	free(portal);
 	CHECK_INT(access_code_take(st, code, "blog.example", &user, &portal, &err), -1);
 	nua_error_free(err);
 	err = NULL;

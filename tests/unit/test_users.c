@@ -51,6 +51,7 @@ TEST(users_password_hash_is_argon2id_and_checks)
 	CHECK(strcmp(h, h2) != 0);
 	CHECK(!user_password_matches("$2y$10$notargon", "x"));
 	CHECK(!user_password_matches(NULL, "x"));
+	free(h2);
 	CHECK_INT(user_hash_password("short", &h2, &err), -1);
 	CHECK(err && err->status == NUA_EINPUT && strstr(err->msg, "10 characters"));
 	nua_error_free(err);
