@@ -587,17 +587,6 @@ int api_parse_user(const char *body, size_t len, enum api_user_kind kind, struct
 
 #define FORM_VALUE_MAX 4096
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode n bytes of s ('+' a space, %XX a byte); NULL when malformed, too
  * long or holding a NUL. */
 static char *form_decode(const char *s, size_t n)

@@ -447,16 +447,6 @@ static void key_path_text(const struct key_path *k, size_t n, char *buf, size_t 
 
 /* ---- strings ---- */
 
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int parse_escape(struct parser *p, struct strbuf *out)
 {
@@ -484,7 +474,7 @@ static int parse_escape(struct parser *p, struct strbuf *out)
 	}
 	advance(p);
 	for (int i = 0; i < digits; i++) {
-		int h = hex_value(peek(p));
+		int h = hex_digit(peek(p));
 
 		if (h < 0)
 			return fail_at(p, at, "escape sequence '\\%c' needs %d hex digits",
@@ -676,8 +666,8 @@ static int strip_underscores(struct parser *p, struct toml_pos at, const char *s
 		if (c == '_') {
 			int prev = i > 0 ? (unsigned char)s[i - 1] : -1;
 			int next = i + 1 < n ? (unsigned char)s[i + 1] : -1;
-			bool ok = base == 16 ? (prev >= 0 && hex_value(prev) >= 0 &&
-						next >= 0 && hex_value(next) >= 0)
+			bool ok = base == 16 ? (prev >= 0 && hex_digit(prev) >= 0 &&
+						next >= 0 && hex_digit(next) >= 0)
 					     : (is_digit(prev) && is_digit(next));
 
 			if (!ok)
@@ -718,7 +708,7 @@ static int parse_integer(struct parser *p, struct toml_pos at, const char *s, si
 		goto out;
 	}
 	for (size_t k = 0; k < digits.len; k++) {
-		int d = hex_value((unsigned char)digits.buf[k]);
+		int d = hex_digit((unsigned char)digits.buf[k]);
 
 		if (d < 0 || d >= base) {
 			fail_at(p, at, "invalid number '%.*s'", (int)n, s);

@@ -162,6 +162,19 @@ static int no_such(const char *what, const char *name, struct nua_error **err)
 	return nua_error_set(err, NUA_EINPUT, "no %s '%s'", what, name);
 }
 
+/* Delete the rows of user in table (whose column "user" names it). */
+static int delete_of_user(struct state *st, const char *table, const char *user,
+			  struct nua_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	_cleanup_free_ char *sql = xasprintf("DELETE FROM %s WHERE user = ?", table);
+
+	if (state_prepare(st, sql, &s, err) < 0)
+		return -1;
+	state_bind_text(s, 1, user);
+	return run(st, s, NULL, NULL, err);
+}
+
 int user_add(struct state *st, const char *name, const char *email, const char *role,
 	     const char *password, struct nua_error **err)
 {
@@ -226,12 +239,7 @@ int user_set_password(struct state *st, const char *name, const char *password,
 	if (change_named(st, s, "user", name, err) < 0)
 		return -1;
 	/* A new password logs the user out everywhere. */
-	sqlite3_finalize(s);
-	s = NULL;
-	if (state_prepare(st, "DELETE FROM sessions WHERE user = ?", &s, err) < 0)
-		return -1;
-	state_bind_text(s, 1, name);
-	return run(st, s, NULL, NULL, err);
+	return delete_of_user(st, "sessions", name, err);
 }
 
 int user_set_role(struct state *st, const char *name, const char *role, struct nua_error **err)
@@ -731,12 +739,7 @@ int user_totp_enable(struct state *st, const char *user, const char *secret_b32,
 	state_bind_text(s, 3, user);
 	if (run(st, s, NULL, NULL, err) < 0)
 		return -1;
-	sqlite3_finalize(s);
-	s = NULL;
-	if (state_prepare(st, "DELETE FROM recovery_codes WHERE user = ?", &s, err) < 0)
-		return -1;
-	state_bind_text(s, 1, user);
-	if (run(st, s, NULL, NULL, err) < 0)
+	if (delete_of_user(st, "recovery_codes", user, err) < 0)
 		return -1;
 	v = xcalloc(TOTP_RECOVERY_CODES + 1, sizeof(*v));
 	for (int i = 0; i < TOTP_RECOVERY_CODES; i++) {
@@ -769,12 +772,7 @@ int user_totp_disable(struct state *st, const char *user, struct nua_error **err
 	state_bind_text(s, 1, user);
 	if (change_named(st, s, "user", user, err) < 0)
 		return -1;
-	sqlite3_finalize(s);
-	s = NULL;
-	if (state_prepare(st, "DELETE FROM recovery_codes WHERE user = ?", &s, err) < 0)
-		return -1;
-	state_bind_text(s, 1, user);
-	return run(st, s, NULL, NULL, err);
+	return delete_of_user(st, "recovery_codes", user, err);
 }
 
 bool user_has_totp(struct state *st, const char *user)
@@ -980,7 +978,10 @@ int session_check(struct state *st, const char *cookie, struct session_rec *out,
 	return 0;
 }
 
-void session_id(const char *cookie, char id[65]) { sha256_hex(cookie, id); }
+void session_id(const char *cookie, char id[65])
+{
+	sha256_hex(cookie, id);
+}
 
 int session_end(struct state *st, const char *cookie, bool everywhere, struct nua_error **err)
 {

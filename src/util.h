@@ -91,6 +91,9 @@ int read_file(const char *path, char **out, size_t *len);
  * directory. mode is applied to the new file. Returns 0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* The value of the hexadecimal digit c, or -1. */
+int hex_digit(int c);
+
 /* s percent-encoded for a URL's path segment or query value: every byte but
  * ASCII letters, digits and "-._~:" (caller frees). */
 char *url_escape(const char *s);

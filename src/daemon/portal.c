@@ -153,6 +153,28 @@ static char *after_login(struct nua_ctx *ctx, const char *user, const char *cook
 	return xasprintf("%s/.nua/callback?code=%s&return=%s", o, code, ep);
 }
 
+/* A page with one form of the login: its heading, the error (or NULL),
+ * the hidden CSRF token and return address, then fields (HTML). */
+static void form_page(struct strbuf *sb, const char *title, const char *heading, const char *error,
+		      const char *action, const char *csrf, const char *ret, const char *fields)
+{
+	page_start(sb, title);
+	strbuf_addf(sb, "<h1>%s</h1>\n", heading);
+	if (error) {
+		strbuf_addstr(sb, "<p class=\"error\" role=\"alert\">");
+		html_escape(sb, error);
+		strbuf_addstr(sb, "</p>\n");
+	}
+	strbuf_addf(sb,
+		    "<form method=\"post\" action=\"%s\">\n"
+		    "<input type=\"hidden\" name=\"csrf\" value=\"",
+		    action);
+	html_escape(sb, csrf);
+	strbuf_addstr(sb, "\">\n<input type=\"hidden\" name=\"return\" value=\"");
+	html_escape(sb, ret);
+	strbuf_addf(sb, "\">\n%s</form>\n</main></body></html>\n", fields);
+}
+
 static enum MHD_Result login_form(struct MHD_Connection *c, unsigned status, const char *csrf,
 				  bool new_cookie, const char *ret, const char *error)
 {
@@ -160,27 +182,14 @@ static enum MHD_Result login_form(struct MHD_Connection *c, unsigned status, con
 	_cleanup_free_ char *cookie = NULL;
 	const char *cookies[2] = { NULL, NULL };
 
-	page_start(&sb, "Log in");
-	strbuf_addstr(&sb, "<h1>Log in to Nua</h1>\n");
-	if (error) {
-		strbuf_addstr(&sb, "<p class=\"error\" role=\"alert\">");
-		html_escape(&sb, error);
-		strbuf_addstr(&sb, "</p>\n");
-	}
-	strbuf_addstr(&sb, "<form method=\"post\" action=\"/login\">\n"
-			   "<input type=\"hidden\" name=\"csrf\" value=\"");
-	html_escape(&sb, csrf);
-	strbuf_addstr(&sb, "\">\n<input type=\"hidden\" name=\"return\" value=\"");
-	html_escape(&sb, ret);
-	strbuf_addstr(&sb,
-		      "\">\n"
-		      "<label for=\"user\">User name</label>"
-		      "<input id=\"user\" name=\"user\" autocomplete=\"username\" required "
-		      "autofocus>\n"
-		      "<label for=\"password\">Password</label>"
-		      "<input id=\"password\" name=\"password\" type=\"password\" "
-		      "autocomplete=\"current-password\" required>\n"
-		      "<button type=\"submit\">Log in</button>\n</form>\n</main></body></html>\n");
+	form_page(&sb, "Log in", "Log in to Nua", error, "/login", csrf, ret,
+		  "<label for=\"user\">User name</label>"
+		  "<input id=\"user\" name=\"user\" autocomplete=\"username\" required "
+		  "autofocus>\n"
+		  "<label for=\"password\">Password</label>"
+		  "<input id=\"password\" name=\"password\" type=\"password\" "
+		  "autocomplete=\"current-password\" required>\n"
+		  "<button type=\"submit\">Log in</button>\n");
 	if (new_cookie) {
 		cookie = xasprintf(
 			CSRF_COOKIE "=%s; Path=/login; HttpOnly; Secure; SameSite=Strict", csrf);
@@ -195,25 +204,12 @@ static enum MHD_Result code_form(struct MHD_Connection *c, unsigned status, cons
 {
 	struct strbuf sb = STRBUF_INIT;
 
-	page_start(&sb, "Second factor");
-	strbuf_addstr(&sb, "<h1>Second factor</h1>\n");
-	if (error) {
-		strbuf_addstr(&sb, "<p class=\"error\" role=\"alert\">");
-		html_escape(&sb, error);
-		strbuf_addstr(&sb, "</p>\n");
-	}
-	strbuf_addstr(&sb, "<form method=\"post\" action=\"/login/code\">\n"
-			   "<input type=\"hidden\" name=\"csrf\" value=\"");
-	html_escape(&sb, csrf);
-	strbuf_addstr(&sb, "\">\n<input type=\"hidden\" name=\"return\" value=\"");
-	html_escape(&sb, ret);
-	strbuf_addstr(
-		&sb, "\">\n"
-		     "<label for=\"code\">The code of your authenticator app, or a "
-		     "recovery code</label>"
-		     "<input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" "
-		     "inputmode=\"numeric\" required autofocus>\n"
-		     "<button type=\"submit\">Continue</button>\n</form>\n</main></body></html>\n");
+	form_page(&sb, "Second factor", "Second factor", error, "/login/code", csrf, ret,
+		  "<label for=\"code\">The code of your authenticator app, or a recovery "
+		  "code</label>"
+		  "<input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" "
+		  "inputmode=\"numeric\" required autofocus>\n"
+		  "<button type=\"submit\">Continue</button>\n");
 	return send_page(c, status, &sb, cookies, NULL);
 }
 
