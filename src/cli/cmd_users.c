@@ -678,7 +678,10 @@ int cmd_user_totp(const char *name, bool off, bool json)
 			printf("TOTP is off for %s\n", name);
 		return r;
 	}
-	if (client_call("POST", path, json_object(), &out, &err) < 0)
+	body = json_object();
+	r = client_call("POST", path, body, &out, &err);
+	json_decref(body);
+	if (r < 0)
 		return nua_error_report(err);
 	if (isatty(STDIN_FILENO)) {
 		printf("Scan this with an authenticator app (or enter the secret %s):\n\n",
