@@ -1531,6 +1531,17 @@ static int apply(struct proxy *p, const struct route_set *rs, const char *name,
 			}
 		}
 	}
+	/* At the daemon's start, sites as they were need no reload. */
+	if (streq(what, "start")) {
+		bool any = false;
+
+		for (size_t i = 0; i < nd; i++)
+			any = any || sc[i].changed;
+		if (!any) {
+			ret = 0;
+			goto out;
+		}
+	}
 	if (nginx_test(p, written, &from_route, err) < 0) {
 		if (from_route && *err)
 			(*err)->status = NUA_EINPUT;
@@ -1723,7 +1734,7 @@ int proxy_refresh_all(struct proxy *p, struct nua_error **err)
 	for (size_t i = 0; i < rs.n; i++)
 		for (size_t k = 0; k <= rs.v[i].n_aliases; k++)
 			add_domain(domains, &nd, route_domain(&rs.v[i], k));
-	return apply(p, &rs, NULL, domains, nd, "refresh", err);
+	return apply(p, &rs, NULL, domains, nd, "start", err);
 }
 
 int proxy_ensure_running(struct proxy *p, struct nua_error **err)

@@ -156,7 +156,8 @@ void proxy_route_list_free(struct proxy_route *list, size_t n);
 int proxy_ensure_running(struct proxy *p, struct nua_error **err);
 
 /* Write every site again from the routes (a new version of Nua may write
- * them otherwise) and reload nginx, at the daemon's start. */
+ * them otherwise), at the daemon's start; nginx is reloaded only when a
+ * site changed. */
 int proxy_refresh_all(struct proxy *p, struct nua_error **err);
 
 /* The user nginx's workers run as (www-data, else nobody), or NULL when

@@ -817,7 +817,14 @@ int cmd_daemon(int argc, char **argv)
 	build_clean_stale(&d->rt);
 	/* nginx first: a configuration written by a daemon killed before its
 	 * reload is checked and applied now. */
-	if (proxy_ensure_running(&d->proxy, &err) < 0 || proxy_refresh_all(&d->proxy, &err) < 0) {
+	/* The sites as this version writes them first (a site an older one
+	 * wrote may not even load now), then nginx running on them. */
+	if (proxy_refresh_all(&d->proxy, &err) < 0) {
+		daemon_log("nginx: %s", err->msg);
+		nua_error_free(err);
+		err = NULL;
+	}
+	if (proxy_ensure_running(&d->proxy, &err) < 0) {
 		daemon_log("nginx: %s", err->msg);
 		nua_error_free(err);
 		err = NULL;

@@ -161,3 +161,17 @@ browse_login() {
 		"http://127.0.0.1:$NUA_HTTP_PORT/headers")" = 200 ]
 	! grep -q auth_request "$NUA_ROOT/nginx/sites/app.localhost.conf" || false
 }
+
+@test "access: a site an older nua wrote is written again when the daemon starts" {
+	"$NUA" access app private >/dev/null
+	local site=$NUA_ROOT/nginx/sites/app.localhost.conf
+	grep -q auth_request "$site"
+	# As a version of Nua without auth_request would have left it.
+	sed -i '/auth_request/d' "$site"
+	nua_stop_daemon
+	"$NUA" daemon --detach 3>&-
+	grep -q "auth_request /.nua/auth/app;" "$site"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: app.localhost" -H 'Accept: application/json' \
+		"http://127.0.0.1:$NUA_HTTP_PORT/headers")" = 401 ]
+	"$NUA" access app rm >/dev/null
+}
