@@ -3,7 +3,6 @@
 #include "access.h"
 
 #include <jansson.h>
-#include <sodium.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <time.h>
@@ -210,14 +209,6 @@ enum access_decision access_decide(struct state *st, const char *instance, const
 
 /* ---- carrying a login to an app's domain ---- */
 
-static void hash_hex(const char *text, char hex[65])
-{
-	unsigned char h[crypto_hash_sha256_BYTES];
-
-	crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
-	sodium_bin2hex(hex, 65, h, sizeof(h));
-}
-
 int access_code_create(struct state *st, const char *user, const char *domain, const char *portal,
 		       char **code, struct nua_error **err)
 {
@@ -226,7 +217,7 @@ int access_code_create(struct state *st, const char *user, const char *domain, c
 	char h[65];
 
 	*code = NULL;
-	hash_hex(c, h);
+	secret_sha256_hex(c, h);
 	/* Old codes go first: they live a minute. */
 	if (state_exec(st, "DELETE FROM app_codes WHERE expires_at < strftime('%s')", err) < 0 ||
 	    state_prepare(st,
@@ -254,7 +245,7 @@ int access_code_take(struct state *st, const char *code, const char *domain, cha
 	*user = *portal = NULL;
 	if (!code || strlen(code) != 32)
 		return nua_error_set(err, NUA_EINPUT, "this login link is not valid: log in again");
-	hash_hex(code, h);
+	secret_sha256_hex(code, h);
 	if (state_prepare(st,
 			  "DELETE FROM app_codes WHERE hash = ? AND domain = ? AND expires_at >= ? "
 			  "RETURNING user, portal",
@@ -280,7 +271,7 @@ int access_session_create(struct state *st, const char *user, const char *domain
 	char h[65];
 
 	*cookie = NULL;
-	hash_hex(c, h);
+	secret_sha256_hex(c, h);
 	if (state_prepare(st,
 			  "INSERT INTO app_sessions (id, user, domain, portal) VALUES (?, ?, ?, ?)",
 			  &s, err) < 0)
@@ -302,7 +293,7 @@ char *access_session_user(struct state *st, const char *cookie, const char *doma
 
 	if (!cookie || strlen(cookie) != 43)
 		return NULL;
-	hash_hex(cookie, h);
+	secret_sha256_hex(cookie, h);
 	/* It lives as long as the portal's session it came from. */
 	if (state_prepare(st,
 			  "SELECT a.user FROM app_sessions a JOIN sessions p ON p.id = a.portal "

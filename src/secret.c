@@ -202,3 +202,11 @@ long long secret_random_int63(void)
 	randombytes_buf(&x, sizeof(x));
 	return (long long)(x & 0x7fffffffffffffffULL);
 }
+
+void secret_sha256_hex(const char *text, char hex[65])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
+	sodium_bin2hex(hex, 65, h, sizeof(h));
+}

@@ -38,6 +38,10 @@ int secret_key_id(char id[17], struct nua_error **err);
 /* A random string of len characters from [A-Za-z0-9] (caller frees). */
 char *secret_random_string(int len);
 
+/* The SHA-256 of text, in hexadecimal, into hex: how a token, a cookie or a
+ * one-time code is kept (random secrets: no salt or slow hash needed). */
+void secret_sha256_hex(const char *text, char hex[65]);
+
 /* A random integer in [0, 2^63). */
 long long secret_random_int63(void);
 

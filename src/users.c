@@ -449,14 +449,6 @@ int group_set_member(struct state *st, const char *group, const char *user, bool
 #define TOKEN_ID_LEN	 12
 #define TOKEN_SECRET_LEN 40
 
-static void token_hash(const char *token, char hex[65])
-{
-	unsigned char h[crypto_hash_sha256_BYTES];
-
-	crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
-	sodium_bin2hex(hex, 65, h, sizeof(h));
-}
-
 int token_create(struct state *st, const char *name, const char *role, const char *instance,
 		 const char *owner, int64_t expires_at, char **token, char **id,
 		 struct nua_error **err)
@@ -485,7 +477,7 @@ int token_create(struct state *st, const char *name, const char *role, const cha
 	sodium_bin2hex(idhex, sizeof(idhex), raw, sizeof(raw));
 	secret = secret_random_string(TOKEN_SECRET_LEN);
 	tok = xasprintf("nua_%s_%s", idhex, secret);
-	token_hash(tok, hash);
+	secret_sha256_hex(tok, hash);
 	if (state_prepare(st,
 			  "INSERT INTO tokens (id, name, hash, role, instance, owner, created_at, "
 			  "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -572,7 +564,7 @@ int token_check(struct state *st, const char *token, struct token_rec *out, stru
 		return nua_error_set(err, NUA_EINPUT, "invalid or expired token");
 	memcpy(id, token + 4, TOKEN_ID_LEN);
 	id[TOKEN_ID_LEN] = '\0';
-	token_hash(token, hash);
+	secret_sha256_hex(token, hash);
 	if (state_prepare(
 		    st,
 		    "SELECT hash, name, role, instance, owner, expires_at FROM tokens WHERE id = ?",
@@ -603,14 +595,6 @@ int token_check(struct state *st, const char *token, struct token_rec *out, stru
 }
 
 /* ---- TOTP ---- */
-
-static void sha256_hex(const char *text, char hex[65])
-{
-	unsigned char h[crypto_hash_sha256_BYTES];
-
-	crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
-	sodium_bin2hex(hex, 65, h, sizeof(h));
-}
 
 static const char b32_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -747,7 +731,7 @@ int user_totp_enable(struct state *st, const char *user, const char *secret_b32,
 		char hash[65];
 
 		v[i] = xasprintf("%s-%s", a, b);
-		sha256_hex(v[i], hash);
+		secret_sha256_hex(v[i], hash);
 		sqlite3_finalize(s);
 		s = NULL;
 		if (state_prepare(st, "INSERT INTO recovery_codes (user, hash) VALUES (?, ?)", &s,
@@ -820,7 +804,7 @@ int user_totp_check(struct state *st, const char *user, const char *code, int64_
 	/* A recovery code, used up. */
 	if (!code || strlen(code) != 11)
 		return nua_error_set(err, NUA_EINPUT, "wrong code");
-	sha256_hex(code, hash);
+	secret_sha256_hex(code, hash);
 	if (state_prepare(st, "DELETE FROM recovery_codes WHERE user = ? AND hash = ?", &s, err) <
 	    0)
 		return -1;
@@ -856,7 +840,7 @@ bool session_pending(struct state *st, const char *cookie, char **user, char **c
 	*user = *csrf = NULL;
 	if (!cookie || strlen(cookie) != 43)
 		return false;
-	sha256_hex(cookie, id);
+	secret_sha256_hex(cookie, id);
 	if (state_prepare(st,
 			  "SELECT user, csrf FROM sessions WHERE id = ? AND pending = 1 AND "
 			  "expires_at > ?",
@@ -877,7 +861,7 @@ int session_confirm(struct state *st, const char *cookie, struct nua_error **err
 	char id[65];
 	int64_t n = now();
 
-	sha256_hex(cookie, id);
+	secret_sha256_hex(cookie, id);
 	if (state_prepare(st,
 			  "UPDATE sessions SET pending = 0, seen_at = ?, expires_at = ? "
 			  "WHERE id = ? AND pending = 1",
@@ -899,7 +883,7 @@ static int new_session(struct state *st, const char *user, const char *origin, b
 
 	*cookie = NULL;
 	*csrf = NULL;
-	sha256_hex(c, id);
+	secret_sha256_hex(c, id);
 	if (state_prepare(st,
 			  "INSERT INTO sessions (id, user, csrf, origin, created_at, seen_at, "
 			  "expires_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -941,7 +925,7 @@ int session_check(struct state *st, const char *cookie, struct session_rec *out,
 	*out = (struct session_rec){ 0 };
 	if (!cookie || strlen(cookie) != 43)
 		return nua_error_set(err, NUA_EINPUT, "not logged in");
-	sha256_hex(cookie, id);
+	secret_sha256_hex(cookie, id);
 	if (state_prepare(st,
 			  "SELECT s.user, u.role, s.csrf, s.created_at, s.expires_at, s.seen_at "
 			  "FROM sessions s JOIN users u ON u.name = s.user "
@@ -980,7 +964,7 @@ int session_check(struct state *st, const char *cookie, struct session_rec *out,
 
 void session_id(const char *cookie, char id[65])
 {
-	sha256_hex(cookie, id);
+	secret_sha256_hex(cookie, id);
 }
 
 int session_end(struct state *st, const char *cookie, bool everywhere, struct nua_error **err)
@@ -990,7 +974,7 @@ int session_end(struct state *st, const char *cookie, bool everywhere, struct nu
 
 	if (!cookie || strlen(cookie) != 43)
 		return 0;
-	sha256_hex(cookie, id);
+	secret_sha256_hex(cookie, id);
 	if (state_prepare(st,
 			  everywhere ? "DELETE FROM sessions WHERE user = "
 				       "(SELECT user FROM sessions WHERE id = ?1)"
