@@ -92,14 +92,9 @@ static void page_start(struct strbuf *sb, const char *title)
 	strbuf_addstr(sb, " · Nua</title></head><body><main>\n");
 }
 
-/* Where to go after the login: a path of this site ("/x", never "//host"),
- * or an app's URL (http[s]://HOST[:PORT]/PATH, HOST an instance's domain);
- * "/" otherwise. */
-static __thread struct state *return_st; /* the request's state, for app_url */
-
 /* Split an app's URL into its origin ("https://host:port") and path; the
  * host alone in *host. False when it is not one. */
-static bool app_url(const char *r, char **origin, char **host, char **path)
+static bool app_url(struct state *st, const char *r, char **origin, char **host, char **path)
 {
 	const char *h, *slash, *colon;
 	_cleanup_free_ char *name = NULL;
@@ -118,7 +113,7 @@ static bool app_url(const char *r, char **origin, char **host, char **path)
 		return false;
 	colon = memchr(h, ':', (size_t)(slash - h));
 	name = xstrndup(h, (size_t)((colon ? colon : slash) - h));
-	if (!proxy_valid_domain(name) || !return_st || !access_known_host(return_st, name))
+	if (!proxy_valid_domain(name) || !access_known_host(st, name))
 		return false;
 	*origin = xstrndup(r, (size_t)(slash - r));
 	*host = TAKE_PTR(name);
@@ -126,15 +121,19 @@ static bool app_url(const char *r, char **origin, char **host, char **path)
 	return true;
 }
 
-static const char *safe_return(const char *r)
+/* True when r is a path of this site ("/x", never "//host"). */
+static bool local_path(const char *r)
+{
+	return r && r[0] == '/' && r[1] != '/' && r[1] != '\\' && !strpbrk(r, "\r\n\t <>\"'");
+}
+
+/* Where to go after the login: a path of this site, or an app's URL
+ * (http[s]://HOST[:PORT]/PATH, HOST an instance's domain); "/" otherwise. */
+static const char *safe_return(struct state *st, const char *r)
 {
 	_cleanup_free_ char *o = NULL, *h = NULL, *p = NULL;
 
-	if (app_url(r, &o, &h, &p))
-		return r;
-	if (!r || r[0] != '/' || r[1] == '/' || r[1] == '\\' || strpbrk(r, "\r\n\t <>\"'"))
-		return "/";
-	return r;
+	return local_path(r) || app_url(st, r, &o, &h, &p) ? r : "/";
 }
 
 /* The Location after a login: ret, or for an app's URL its callback with a
@@ -144,8 +143,8 @@ static char *after_login(struct nua_ctx *ctx, const char *user, const char *cook
 	_cleanup_free_ char *o = NULL, *h = NULL, *p = NULL, *code = NULL, *ep = NULL;
 	char id[65];
 
-	if (!app_url(ret, &o, &h, &p))
-		return xstrdup(safe_return(ret));
+	if (!app_url(ctx->st, ret, &o, &h, &p))
+		return xstrdup(safe_return(ctx->st, ret));
 	session_id(cookie, id);
 	if (access_code_create(ctx->st, user, h, id, &code, NULL) < 0)
 		return xstrdup("/");
@@ -276,6 +275,7 @@ static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, 
 	char *password = api_form_value(req->body.buf, req->body.len, "password");
 	struct nua_error *err = NULL;
 	const char *cookies[3] = { NULL, NULL, NULL };
+	const char *back = safe_return(ctx->st, ret);
 	int64_t wait;
 	int r;
 
@@ -284,13 +284,12 @@ static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, 
 			sodium_memzero(password, strlen(password));
 		free(password);
 		fresh = secret_random_string(32);
-		return login_form(c, 403, fresh, true, safe_return(ret),
+		return login_form(c, 403, fresh, true, back,
 				  "This form is stale or did not come from this site: try again.");
 	}
 	if (!user || !password) {
 		free(password);
-		return login_form(c, 400, csrf, false, safe_return(ret),
-				  "Give a user name and a password.");
+		return login_form(c, 400, csrf, false, back, "Give a user name and a password.");
 	}
 	ukey = xasprintf("user:%s", user);
 	akey = xasprintf("addr:%s", origin);
@@ -304,7 +303,7 @@ static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, 
 
 		sodium_memzero(password, strlen(password));
 		free(password);
-		return login_form(c, 429, csrf, false, safe_return(ret), msg);
+		return login_form(c, 429, csrf, false, back, msg);
 	}
 	r = user_authenticate(ctx->st, user, password, NULL, &err);
 	sodium_memzero(password, strlen(password));
@@ -314,18 +313,17 @@ static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, 
 
 		nua_error_free(err);
 		if (!input)
-			return login_form(c, 500, csrf, false, safe_return(ret),
+			return login_form(c, 500, csrf, false, back,
 					  "The login cannot be checked now.");
 		failed(d, ctx, user, origin);
-		return login_form(c, 401, csrf, false, safe_return(ret),
-				  "Wrong user name or password.");
+		return login_form(c, 401, csrf, false, back, "Wrong user name or password.");
 	}
 	if (user_has_totp(ctx->st, user)) {
 		/* The password was right; the session counts once the code
 		 * comes, within five minutes. */
 		if (session_create_pending(ctx->st, user, origin, &session, &token, &err) < 0) {
 			nua_error_free(err);
-			return login_form(c, 500, csrf, false, safe_return(ret),
+			return login_form(c, 500, csrf, false, back,
 					  "The session cannot be opened now.");
 		}
 		set = xasprintf(SESSION_COOKIE
@@ -334,14 +332,13 @@ static enum MHD_Result h_login_post(struct daemon *d, struct MHD_Connection *c, 
 		cookies[0] = set;
 		cookies[1] =
 			CSRF_COOKIE "=; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=0";
-		return code_form(c, 200, token, safe_return(ret), cookies, NULL);
+		return code_form(c, 200, token, back, cookies, NULL);
 	}
 	login_succeeded(ctx->st, ukey);
 	login_succeeded(ctx->st, akey);
 	if (session_create(ctx->st, user, origin, &session, &token, &err) < 0) {
 		nua_error_free(err);
-		return login_form(c, 500, csrf, false, safe_return(ret),
-				  "The session cannot be opened now.");
+		return login_form(c, 500, csrf, false, back, "The session cannot be opened now.");
 	}
 	{
 		_cleanup_free_ char *msg = xasprintf("%s logged in from %s", user, origin);
@@ -374,6 +371,7 @@ static enum MHD_Result h_code_post(struct daemon *d, struct MHD_Connection *c, s
 	const char *cookies[2] = { NULL, NULL };
 	struct nua_error *err = NULL;
 	struct strbuf sb = STRBUF_INIT;
+	const char *back = safe_return(ctx->st, ret);
 	int64_t wait;
 
 	if (!session_pending(ctx->st, cookie, &user, &token))
@@ -390,17 +388,16 @@ static enum MHD_Result h_code_post(struct daemon *d, struct MHD_Connection *c, s
 			xasprintf("Too many failed logins: try again in %lld minutes.",
 				  (long long)(wait + 59) / 60);
 
-		return code_form(c, 429, token, safe_return(ret), NULL, msg);
+		return code_form(c, 429, token, back, NULL, msg);
 	}
 	if (user_totp_check(ctx->st, user, code ? code : "", (int64_t)time(NULL), &err) < 0) {
 		nua_error_free(err);
 		failed(d, ctx, user, origin);
-		return code_form(c, 401, token, safe_return(ret), NULL, "Wrong code.");
+		return code_form(c, 401, token, back, NULL, "Wrong code.");
 	}
 	if (session_confirm(ctx->st, cookie, &err) < 0) {
 		nua_error_free(err);
-		return code_form(c, 500, token, safe_return(ret), NULL,
-				 "The session cannot be opened now.");
+		return code_form(c, 500, token, back, NULL, "The session cannot be opened now.");
 	}
 	login_succeeded(ctx->st, ukey);
 	login_succeeded(ctx->st, akey);
@@ -561,8 +558,7 @@ static enum MHD_Result h_access_callback(struct MHD_Connection *c, struct nua_ct
 			proto && streq(proto, "https") ? " Secure;" : "");
 	cookies[0] = set;
 	/* Back to a path of this site only. */
-	if (!ret || ret[0] != '/' || ret[1] == '/' || ret[1] == '\\' ||
-	    strpbrk(ret, "\r\n\t <>\"'"))
+	if (!local_path(ret))
 		ret = "/";
 	return send_page(c, 302, &sb, cookies, ret);
 }
@@ -606,7 +602,6 @@ enum MHD_Result api_portal(struct daemon *d, struct MHD_Connection *c, const cha
 			return send_error(c, 404, "no endpoint '%s' here", url);
 		if (daemon_ctx(d, &ctx, &err) < 0)
 			return send_nua_error(c, err);
-		return_st = ctx.st;
 		ret = streq(url, "/v1/access/check")   ? h_access_check(c, &ctx)
 		      : streq(url, "/v1/access/start") ? h_access_start(d, c, &ctx)
 						       : h_access_callback(c, &ctx);
@@ -619,7 +614,6 @@ enum MHD_Result api_portal(struct daemon *d, struct MHD_Connection *c, const cha
 				  "domain only ('nua server')");
 	if (daemon_ctx(d, &ctx, &err) < 0)
 		return send_nua_error(c, err);
-	return_st = ctx.st;
 	in = session_check(ctx.st, cookie, &s, NULL) == 0;
 	if (streq(method, "POST") && streq(url, "/login")) {
 		ret = h_login_post(d, c, &ctx, req);
@@ -639,7 +633,7 @@ enum MHD_Result api_portal(struct daemon *d, struct MHD_Connection *c, const cha
 			free(csrf);
 			csrf = secret_random_string(32);
 		}
-		ret = login_form(c, 200, csrf, fresh, safe_return(arg(c, "return")), NULL);
+		ret = login_form(c, 200, csrf, fresh, safe_return(ctx.st, arg(c, "return")), NULL);
 	} else if (streq(url, "/logout")) {
 		ret = in ? h_logout(c, &ctx, req, cookie, &s) : send_error(c, 401, "not logged in");
 	} else if (in) {
