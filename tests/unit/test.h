@@ -16,6 +16,11 @@ void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A scratch directory for the running test, removed after it. */
 const char *test_tmpdir(void);
 
+/* A new state database, test_tmpdir()/name/nua.db, migrated to the latest
+ * schema (test_state.c); a failure fails the test. */
+struct state;
+struct state *test_state_open(const char *name);
+
 #define TEST(name)                                                                \
 	static void test_##name(void);                                            \
 	__attribute__((constructor)) static void register_##name(void)            \

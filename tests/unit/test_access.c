@@ -9,23 +9,9 @@
 #include "users.h"
 #include "util.h"
 
-static struct state *fresh(const char *name)
-{
-	char *path = xasprintf("%s/%s/nua.db", test_tmpdir(), name);
-	struct nua_error *err = NULL;
-	struct state *st = NULL;
-
-	if (state_open(path, &st, &err) < 0) {
-		test_fail(__FILE__, __LINE__, "state_open: %s", err->msg);
-		nua_error_free(err);
-	}
-	free(path);
-	return st;
-}
-
 TEST(access_rules_decide_by_the_longest_path)
 {
-	struct state *st = fresh("access");
+	struct state *st = test_state_open("access");
 	struct nua_error *err = NULL;
 	struct instance_rec in = { 0 };
 
@@ -83,7 +69,7 @@ TEST(access_rules_decide_by_the_longest_path)
 
 TEST(access_codes_and_app_sessions_follow_the_portal_session)
 {
-	struct state *st = fresh("access-codes");
+	struct state *st = test_state_open("access-codes");
 	struct nua_error *err = NULL;
 	char *cookie = NULL, *csrf = NULL, *code = NULL, *user = NULL, *portal = NULL;
 	char *app = NULL, *who = NULL;

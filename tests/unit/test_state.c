@@ -9,7 +9,7 @@
 
 static char *db_path(const char *name) { return xasprintf("%s/%s/nua.db", test_tmpdir(), name); }
 
-static struct state *open_fresh(const char *name)
+struct state *test_state_open(const char *name)
 {
 	char *path = db_path(name);
 	struct nua_error *err = NULL;
@@ -107,7 +107,7 @@ TEST(state_open_creates_with_pragmas_and_mode)
 
 TEST(state_foreign_keys_are_enforced)
 {
-	struct state *st = open_fresh("fk");
+	struct state *st = test_state_open("fk");
 	struct instance_rec in = make_instance("web", "a.example");
 	struct nua_error *err = NULL;
 
@@ -127,7 +127,7 @@ TEST(state_foreign_keys_are_enforced)
 
 TEST(state_image_round_trip_and_refusal_while_used)
 {
-	struct state *st = open_fresh("img");
+	struct state *st = test_state_open("img");
 	struct instance_rec in = make_instance("web", NULL);
 	struct nua_error *err = NULL;
 	struct image_rec got, *list;
@@ -158,7 +158,7 @@ TEST(state_image_round_trip_and_refusal_while_used)
 
 TEST(state_instance_round_trip)
 {
-	struct state *st = open_fresh("inst");
+	struct state *st = test_state_open("inst");
 	struct instance_rec in = make_instance("web", "a.example"), got;
 	struct nua_error *err = NULL;
 
@@ -203,7 +203,7 @@ TEST(state_instance_round_trip)
 
 TEST(state_instance_uniqueness_errors)
 {
-	struct state *st = open_fresh("uniq");
+	struct state *st = test_state_open("uniq");
 	struct instance_rec a = make_instance("web", "a.example");
 	struct instance_rec b = make_instance("web", "b.example");
 	struct instance_rec c = make_instance("other", "a.example");
@@ -232,7 +232,7 @@ TEST(state_instance_uniqueness_errors)
 
 TEST(state_aliases_are_unique_across_instances)
 {
-	struct state *st = open_fresh("alias");
+	struct state *st = test_state_open("alias");
 	struct instance_rec a = make_instance("web", "a.example");
 	struct instance_rec b = make_instance("other", "b.example");
 	struct instance_rec c = make_instance("third", "www.a.example");
@@ -287,7 +287,7 @@ TEST(state_aliases_are_unique_across_instances)
 
 TEST(state_failed_add_leaves_nothing)
 {
-	struct state *st = open_fresh("rollback");
+	struct state *st = test_state_open("rollback");
 	struct volume_rec dup[] = { { (char *)"data", (char *)"/data", NULL, NULL },
 				    { (char *)"data", (char *)"/other", NULL, NULL } };
 	struct instance_rec in = make_instance("web", "a.example");
@@ -316,7 +316,7 @@ TEST(state_failed_add_leaves_nothing)
 
 TEST(state_remove_cascades)
 {
-	struct state *st = open_fresh("cascade");
+	struct state *st = test_state_open("cascade");
 	struct instance_rec in = make_instance("web", NULL);
 	struct resource_rec r = { 0 };
 	struct nua_error *err = NULL;
@@ -352,7 +352,7 @@ TEST(state_remove_cascades)
 
 TEST(state_events_append_list_prune)
 {
-	struct state *st = open_fresh("events");
+	struct state *st = test_state_open("events");
 	struct nua_error *err = NULL;
 	struct event_rec *ev;
 	int64_t id1, id2, deleted;
@@ -470,7 +470,7 @@ TEST(state_concurrent_writers_wait)
 
 TEST(state_revision_revert_restores_image_env_and_generation)
 {
-	struct state *st = open_fresh("rev");
+	struct state *st = test_state_open("rev");
 	struct instance_rec in = make_instance("web", "a.example"), got;
 	struct nua_error *err = NULL;
 	struct env_rec env[] = { { (char *)"B", (char *)"2", false } };
@@ -521,7 +521,7 @@ TEST(state_revision_revert_restores_image_env_and_generation)
 
 TEST(state_supervisor_fields_and_removing)
 {
-	struct state *st = open_fresh("sup");
+	struct state *st = test_state_open("sup");
 	struct instance_rec in = make_instance("web", "a.example"), got;
 	struct nua_error *err = NULL;
 
@@ -545,7 +545,7 @@ TEST(state_supervisor_fields_and_removing)
 
 TEST(state_metrics_add_list_prune)
 {
-	struct state *st = open_fresh("metrics");
+	struct state *st = test_state_open("metrics");
 	struct nua_error *err = NULL;
 	struct metric_rec recs[] = {
 		{ (char *)"a", 100, 5000, 1 << 20, 3, 0, 2 },
@@ -610,7 +610,7 @@ TEST(state_open_keeps_the_locks_of_other_connections)
 		_exit(0);
 	}
 	close(go[0]);
-	a = open_fresh("locks");
+	a = test_state_open("locks");
 	CHECK(a != NULL);
 	CHECK_INT(state_event_add(a, NULL, "test", "first", NULL, NULL, &err), 0);
 	CHECK_INT(state_open(path, &b, &err), 0);

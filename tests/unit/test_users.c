@@ -8,20 +8,6 @@
 #include "users.h"
 #include "util.h"
 
-static struct state *fresh(const char *name)
-{
-	char *path = xasprintf("%s/%s/nua.db", test_tmpdir(), name);
-	struct nua_error *err = NULL;
-	struct state *st = NULL;
-
-	if (state_open(path, &st, &err) < 0) {
-		test_fail(__FILE__, __LINE__, "state_open: %s", err->msg);
-		nua_error_free(err);
-	}
-	free(path);
-	return st;
-}
-
 /* The error of a call that must fail with status, its message holding
  * words. */
 #define CHECK_FAILS(call, status_, words)                                                          \
@@ -74,7 +60,7 @@ TEST(users_names_roles_emails)
 
 TEST(users_add_list_change_remove)
 {
-	struct state *st = fresh("users");
+	struct state *st = test_state_open("users");
 	struct nua_error *err = NULL;
 	json_t *list = NULL;
 	char *role = NULL;
@@ -152,7 +138,7 @@ TEST(users_add_list_change_remove)
 
 TEST(users_tokens_are_kept_hashed_and_checked)
 {
-	struct state *st = fresh("tokens");
+	struct state *st = test_state_open("tokens");
 	struct nua_error *err = NULL;
 	struct token_rec t;
 	char *tok = NULL, *id = NULL, *tok2 = NULL, *id2 = NULL, *dump;
@@ -214,7 +200,7 @@ TEST(users_tokens_are_kept_hashed_and_checked)
 
 TEST(users_sessions_and_failed_logins)
 {
-	struct state *st = fresh("sessions");
+	struct state *st = test_state_open("sessions");
 	struct nua_error *err = NULL;
 	struct session_rec s;
 	char *c1 = NULL, *t1 = NULL, *c2 = NULL, *t2 = NULL;
@@ -290,7 +276,7 @@ TEST(users_totp_codes_match_rfc6238)
 
 TEST(users_totp_enable_check_and_recovery)
 {
-	struct state *st = fresh("totp");
+	struct state *st = test_state_open("totp");
 	struct nua_error *err = NULL;
 	char *secret = NULL, *uri = NULL, **codes = NULL, code[7];
 	int64_t t = (int64_t)time(NULL);
